@@ -1,0 +1,157 @@
+"""The ``toyfuse`` command line: thin wrappers that build Settings and call the service."""
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from stream import stack
+from stream.config import Settings
+from stream.errors import FeatureServiceError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
+    """Print a FeatureServiceError as one line on stderr and exit 1 instead of a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except FeatureServiceError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.pass_context
+def main(context: click.Context) -> None:
+    """toyfuse: fresh multimodal embeddings for toy listings (Kafka -> Faust -> Triton -> Redis)."""
+    context.obj = Settings()
+
+
+@main.group("stack")
+def stack_group() -> None:
+    """Start, check and stop the local Kafka, Redis and Triton servers."""
+
+
+@stack_group.command("up")
+@click.pass_obj
+@fails_cleanly
+def stack_up(settings: Settings) -> None:
+    """Start every server that is not already healthy and create the topics."""
+    stack.up(settings, echo=click.echo)
+
+
+@stack_group.command("down")
+@click.option("--wipe", is_flag=True, help="Also delete data, logs and downloaded jars.")
+@click.pass_obj
+@fails_cleanly
+def stack_down(settings: Settings, wipe: bool) -> None:
+    """Stop every server (and the worker) started from this run folder."""
+    stack.down(settings, echo=click.echo, wipe=wipe)
+
+
+@stack_group.command("status")
+@click.pass_obj
+def stack_status(settings: Settings) -> None:
+    """Show each server's pid, address and health; exit 1 if any is down."""
+    statuses = stack.status(settings)
+    for server in statuses:
+        state = "up" if server.healthy else "DOWN"
+        click.echo(f"{server.name:<8} {state:<5} {server.address:<24} pid={server.pid or '-':<8} {server.detail}")
+    sys.exit(0 if all(server.healthy for server in statuses) else 1)
+
+
+@main.command()
+@click.pass_obj
+def worker(settings: Settings) -> None:
+    """Run the Faust worker in the foreground (Ctrl-C stops it)."""
+    from stream.worker import run_worker
+
+    run_worker(settings)
+
+
+@main.command()
+@click.argument("listing_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON, vectors included.")
+@click.pass_obj
+@fails_cleanly
+def get(settings: Settings, listing_id: str, as_json: bool) -> None:
+    """Show the stored embedding record of LISTING_ID (exit 1 when absent)."""
+    from stream.client import SyncEmbeddingClient
+
+    with SyncEmbeddingClient(settings) as client:
+        record = client.get(listing_id)
+    if as_json:
+        click.echo(json.dumps(record.to_json(), ensure_ascii=False))
+        return
+    click.echo(f"{record.listing_id}  version {record.version}  model {record.model_version}")
+    click.echo(f"updated {record.updated_at}  modalities {', '.join(record.modalities)}")
+    click.echo(f"title: {record.metadata.get('title', '')}")
+    for name, vector in record.vectors.items():
+        head = ", ".join(f"{value:+.3f}" for value in vector[:4])
+        click.echo(f"{name}: {vector.shape[0]}-d [{head}, ...]")
+
+
+@main.command()
+@click.argument("listing_id")
+@click.option("-k", default=10, show_default=True, help="How many neighbours.")
+@click.option("--category", help="Only listings in this category.")
+@click.option("--max-price", type=float, help="Only listings priced at most this.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {listing_id, score}.")
+@click.pass_obj
+@fails_cleanly
+def similar(
+    settings: Settings, listing_id: str, k: int, category: str | None, max_price: float | None, as_json: bool
+) -> None:
+    """List the listings most similar to LISTING_ID (cosine similarity)."""
+    from stream.client import SyncEmbeddingClient
+
+    with SyncEmbeddingClient(settings) as client:
+        neighbours = client.similar(listing_id, k, category=category, max_price=max_price)
+        titles = {n.listing_id: _title(client, n.listing_id) for n in neighbours} if not as_json else {}
+    if as_json:
+        click.echo(json.dumps([{"listing_id": n.listing_id, "score": n.score} for n in neighbours]))
+        return
+    for neighbour in neighbours:
+        click.echo(f"{neighbour.score:6.3f}  {neighbour.listing_id:<12} {titles[neighbour.listing_id]}")
+
+
+def _title(client: Any, listing_id: str) -> str:
+    try:
+        return str(client.get(listing_id).metadata.get("title", ""))
+    except FeatureServiceError:
+        return ""
+
+
+@main.command()
+@click.argument("events_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rate", type=float, help="Events per second (default: as fast as possible).")
+@click.pass_obj
+@fails_cleanly
+def replay(settings: Settings, events_files: tuple[Path, ...], rate: float | None) -> None:
+    """Produce JSON-lines files of listing and review events, each to the topic its type names."""
+    from stream.producer import produce_files
+
+    count = asyncio.run(produce_files(settings, events_files, rate))
+    click.echo(f"produced {count} events")
+
+
+@main.command()
+@click.pass_obj
+@fails_cleanly
+def demo(settings: Settings) -> None:
+    """Bring the stack up, stream the sample catalog through it and show similar toys."""
+    from stream.demo import run_demo
+
+    run_demo(settings, echo=click.echo)

@@ -1,0 +1,59 @@
+"""Typed settings for every toyfuse process, read once at the entry point."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Ports, paths, topics and tuning knobs; override any field with ``TOYFUSE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TOYFUSE_", frozen=True)
+
+    run_dir: Path = Field(Path(".toyfuse"), description="Data, logs and pid files of the local stack.")
+    kafka_version: str = Field("4.3.1", description="Apache Kafka release assembled from Maven Central.")
+    kafka_host: str = Field("127.0.0.1", description="Kafka host for clients; a service name in compose.")
+    redis_host: str = Field("127.0.0.1", description="Redis host for clients; a service name in compose.")
+    triton_host: str = Field("127.0.0.1", description="Triton host for clients; a service name in compose.")
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = Field("512m", description="JVM heap of the local broker.")
+    redis_port: int = 16379
+    triton_http_port: int = 18000
+    triton_grpc_port: int = 18001
+    triton_metrics_port: int = 18002
+    worker_web_port: int = Field(16066, description="Faust worker's web server (also serves /metrics).")
+    startup_timeout_s: float = Field(120.0, description="How long `stack up` waits for each server.")
+
+    model_repository: Path = REPO_ROOT / "triton_models"
+    schemas_dir: Path = REPO_ROOT / "schemas"
+
+    app_id: str = Field("toyfuse", description="Faust application id (consumer group).")
+    listings_topic: str = "toys.listings.v1"
+    reviews_topic: str = "toys.reviews.v1"
+    embeddings_topic: str = "toys.embeddings.v1"
+    deadletter_topic: str = "toys.deadletter.v1"
+    topic_partitions: int = Field(4, description="Partitions of the listing and review topics.")
+
+    text_model: str = Field("text_encoder", description="Triton model that embeds listing text.")
+    batch_size: int = Field(32, description="Most events the worker embeds in one Triton call.")
+    batch_window_s: float = Field(0.05, description="Longest wait for a batch to fill.")
+    triton_timeout_s: float = Field(30.0, description="Deadline of one Triton request.")
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """Bootstrap address of the local broker."""
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        """URL of the local Redis server."""
+        return f"redis://{self.redis_host}:{self.redis_port}/0"
+
+    @property
+    def triton_grpc_url(self) -> str:
+        """host:port of Triton's gRPC endpoint."""
+        return f"{self.triton_host}:{self.triton_grpc_port}"

@@ -1,0 +1,83 @@
+"""Exceptions raised by toyfuse; every message says what happened and how to fix it.
+
+FeatureServiceError
+├── SettingsError
+├── StackError
+│   ├── MissingToolError
+│   ├── PortBusyError
+│   └── ServerStartError
+├── SchemaError
+├── InvalidEventError
+├── CatalogError
+├── TritonError
+│   └── TritonUnavailable
+├── EmbeddingDimMismatch
+├── StoreError
+│   └── StoreUnavailable
+└── ListingNotFound
+"""
+
+
+class FeatureServiceError(Exception):
+    """Root of every error toyfuse raises on purpose."""
+
+
+class SettingsError(FeatureServiceError):
+    """A setting is missing or inconsistent."""
+
+
+class StackError(FeatureServiceError):
+    """The local stack (Kafka, Redis, Triton) could not be started, checked or stopped."""
+
+
+class MissingToolError(StackError):
+    """A program the stack needs (java, mvn, a server binary) is not installed."""
+
+
+class PortBusyError(StackError):
+    """A port the stack wants is already taken by another process."""
+
+
+class ServerStartError(StackError):
+    """A server exited or never became ready during start-up."""
+
+
+class SchemaError(FeatureServiceError):
+    """An event schema file is missing, unreadable or unknown."""
+
+
+class InvalidEventError(FeatureServiceError):
+    """An event does not match its schema; ``reason`` is machine-readable."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class CatalogError(FeatureServiceError):
+    """The sample catalog cannot be generated with the given parameters."""
+
+
+class TritonError(FeatureServiceError):
+    """Triton answered a request with an error (bad input, model failure)."""
+
+
+class TritonUnavailable(TritonError):
+    """Triton could not be reached, is not ready, or timed out; retrying later can succeed."""
+
+
+class EmbeddingDimMismatch(FeatureServiceError):
+    """A vector does not have the dimension the embedding index declares."""
+
+
+class StoreError(FeatureServiceError):
+    """Redis rejected a write or a query."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis could not be reached or timed out; retrying later can succeed."""
+
+
+class ListingNotFound(FeatureServiceError):
+    """No embedding is stored for the listing."""
