@@ -1,0 +1,139 @@
+"""EmbeddingStore against a real Redis 8: layout, version guard, deletes, search."""
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from redis.asyncio import Redis
+
+from stream.errors import EmbeddingDimMismatch, ListingNotFound
+from stream.index_schema import IndexSchema
+from stream.store import (
+    ALREADY_APPLIED,
+    APPLIED,
+    STALE,
+    EmbeddingStore,
+    ListingDeletion,
+    ListingEmbedding,
+    similarity_filter,
+)
+from stream.vectors import l2_normalize
+
+DIMS = 384
+
+
+@pytest.fixture
+def schema(schemas_dir: Path) -> IndexSchema:
+    """The repository layout under a key prefix of this test's own."""
+    loaded = IndexSchema.from_yaml(schemas_dir / "embedding_index.yaml")
+    return loaded.model_copy(update={"key_prefix": f"test{uuid.uuid4().hex[:8]}"})
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def store(redis: Redis, schema: IndexSchema) -> EmbeddingStore:
+    return EmbeddingStore(redis, schema)
+
+
+def vector(seed: int) -> np.ndarray:
+    return l2_normalize(np.random.default_rng(seed).normal(size=DIMS)).astype(np.float32)
+
+
+def embedding(listing_id: str, version: int, seed: int = 0, event_id: str | None = None, **metadata: object) -> ListingEmbedding:
+    return ListingEmbedding(
+        listing_id=listing_id,
+        version=version,
+        model_version="text_encoder/1:test",
+        updated_at="2026-01-05T10:00:01Z",
+        source_event_id=event_id or uuid.uuid4().hex,
+        vectors={"text": vector(seed)},
+        metadata={"title": f"toy {listing_id}", "categories": ["plush"], "price": 10.0, **metadata},
+    )
+
+
+async def test_upsert_writes_hash_and_vector_set(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
+    assert await store.write([embedding("a", 1, seed=1)]) == [APPLIED]
+
+    raw = await redis.hgetall(schema.listing_key("a"))
+    assert raw[b"version"] == b"1"
+    assert raw[b"modalities"] == b"text"
+    assert np.frombuffer(raw[b"vec:text"], dtype="<f4").shape == (DIMS,)
+    assert await redis.execute_command("VCARD", schema.vector_set_key) == 1
+    record = await store.get("a")
+    np.testing.assert_allclose(record.vectors["text"], vector(1), rtol=0, atol=0)
+    assert record.metadata["title"] == "toy a"
+
+
+async def test_older_version_never_overwrites_newer(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 5, seed=5)])
+
+    assert await store.write([embedding("a", 4, seed=4)]) == [STALE]
+    assert (await store.get("a")).version == 5
+    np.testing.assert_array_equal((await store.get("a")).vectors["text"], vector(5))
+
+
+async def test_replayed_event_changes_nothing_and_is_recognised(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
+    first = embedding("a", 2, seed=2, event_id="event-1")
+    await store.write([first])
+    before = await redis.hgetall(schema.listing_key("a"))
+
+    replay = embedding("a", 2, seed=9, event_id="event-1")
+    other_event_same_version = embedding("a", 2, seed=9, event_id="event-2")
+    assert await store.write([replay, other_event_same_version]) == [ALREADY_APPLIED, STALE]
+    assert await redis.hgetall(schema.listing_key("a")) == before
+
+
+async def test_delete_removes_everywhere_and_older_upsert_cannot_resurrect(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
+    await store.write([embedding("a", 1, seed=1), embedding("b", 1, seed=2)])
+
+    results = await store.write([ListingDeletion("a", 2, "2026-01-05T11:00:00Z", "del-1"), embedding("a", 1, seed=1)])
+
+    assert results == [APPLIED, STALE]
+    with pytest.raises(ListingNotFound):
+        await store.get("a")
+    assert await redis.execute_command("VCARD", schema.vector_set_key) == 1
+    assert [n.listing_id for n in await store.similar("b", 5)] == []
+    assert await store.write([embedding("a", 3, seed=3)]) == [APPLIED]
+    assert (await store.get("a")).version == 3
+
+
+async def test_wrong_dimension_rejects_the_whole_batch(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
+    bad = ListingEmbedding("bad", 1, "m", "2026-01-05T10:00:01Z", "e", {"text": np.zeros(10, np.float32)})
+
+    with pytest.raises(EmbeddingDimMismatch, match="listing bad: text vector is float32\\[10\\], expected float32\\[384\\]"):
+        await store.write([embedding("good", 1), bad])
+    assert not await redis.exists(schema.listing_key("good"))
+
+
+async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> None:
+    base = vector(1)
+    near = l2_normalize(base + 0.3 * vector(2))
+    far = vector(3)
+    await store.write([
+        ListingEmbedding("q", 1, "m", "t", "e1", {"text": base}, {"categories": ["plush"], "price": 10.0}),
+        ListingEmbedding("near", 1, "m", "t", "e2", {"text": near}, {"categories": ["plush"], "price": 50.0}),
+        ListingEmbedding("far", 1, "m", "t", "e3", {"text": far}, {"categories": ["blocks"], "price": 5.0}),
+    ])
+
+    ranked = await store.similar("q", 5)
+    assert [n.listing_id for n in ranked] == ["near", "far"]
+    assert ranked[0].score == pytest.approx(float(base @ near), abs=0.02)
+    assert [n.listing_id for n in await store.similar("q", 5, category="blocks")] == ["far"]
+    assert [n.listing_id for n in await store.similar("q", 5, max_price=20)] == ["far"]
+    with pytest.raises(ListingNotFound):
+        await store.similar("missing", 5)
+
+
+def test_similarity_filter_quotes_category() -> None:
+    assert similarity_filter(None, None) is None
+    assert similarity_filter('Dolls "Deluxe"', 12.5) == '"Dolls \\"Deluxe\\"" in .categories and .price <= 12.5'
