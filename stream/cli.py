@@ -155,3 +155,7 @@ def demo(settings: Settings) -> None:
     from stream.demo import run_demo
 
     run_demo(settings, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()

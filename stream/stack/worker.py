@@ -1,0 +1,85 @@
+"""The Faust worker as a detached process of the local stack (used by the demo and the tests)."""
+
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from stream.config import Settings
+from stream.stack import process
+from stream.stack.process import LOCALHOST, Launch, ServerStatus
+
+NAME = "worker"
+READY_LINE = "listing pipeline ready"
+
+
+def folder(settings: Settings) -> Path:
+    """Return the worker's folder under the run dir (log, pid)."""
+    return settings.run_dir.resolve() / NAME
+
+
+def log_file(settings: Settings) -> Path:
+    """Return the worker's log file."""
+    return folder(settings) / "worker.log"
+
+
+def pid_file(settings: Settings) -> Path:
+    """Return the worker's pid file."""
+    return folder(settings) / "worker.pid"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that rebuild exactly these settings in a child process (paths made absolute)."""
+    return {
+        process.setting_env_var(name): str(value.resolve() if isinstance(value, Path) else value)
+        for name, value in settings.model_dump().items()
+    }
+
+
+def serves_metrics(settings: Settings) -> bool:
+    """Return whether the worker's web server answers ``/metrics``."""
+    url = f"http://{LOCALHOST}:{settings.worker_web_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _log_says_ready(settings: Settings, offset: int) -> bool:
+    with log_file(settings).open("rb") as log:
+        log.seek(offset)
+        return READY_LINE.encode() in log.read()
+
+
+def start(settings: Settings, echo: Callable[[str], None]) -> None:
+    """Start ``toyfuse worker`` detached and wait until its pipeline is connected to Triton and Redis.
+
+    Raises:
+        PortBusyError: The worker's web port is taken.
+        ServerStartError: The worker exited or did not get ready in time.
+    """
+    process.ensure_ports_free(NAME, {"worker_web_port": settings.worker_web_port})
+    log = log_file(settings)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    offset = log.stat().st_size if log.exists() else 0
+    command = [sys.executable, "-m", "stream.cli", "worker"]
+    launch = Launch(NAME, command, pid_file(settings), log, folder(settings), {**os.environ, **settings_env(settings)})
+    proc = process.spawn(launch)
+    process.wait_ready(proc, launch, lambda: _log_says_ready(settings, offset), settings.startup_timeout_s)
+    echo(f"worker: up, consuming {settings.listings_topic} (pid {proc.pid}, log {log})")
+
+
+def status(settings: Settings) -> ServerStatus:
+    """Return the worker's pid (if we started it) and whether it serves metrics."""
+    pid = process.running_pid(pid_file(settings), folder(settings))
+    healthy = pid is not None and serves_metrics(settings)
+    detail = "consuming" if healthy else "not running"
+    return ServerStatus(NAME, pid, f"{LOCALHOST}:{settings.worker_web_port}", healthy, detail)
+
+
+def stop(settings: Settings) -> int | None:
+    """Stop the worker we started (if running); return its pid."""
+    return process.stop_server(pid_file(settings), folder(settings))
