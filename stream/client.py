@@ -1,6 +1,7 @@
 """Embedding look-ups for services: an async client and a blocking twin."""
 
 import asyncio
+from collections.abc import Sequence
 from typing import Self
 
 from redis.asyncio import Redis
@@ -36,6 +37,10 @@ class EmbeddingClient:
             ListingNotFound: nothing is stored for it.
         """
         return await self._store.get(listing_id)
+
+    async def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
+        """The embedded version of each listing (None when absent or deleted), in one round trip."""
+        return await self._store.stored_versions(listing_ids)
 
     async def similar(
         self, listing_id: str, k: int = 10, *, category: str | None = None, max_price: float | None = None
@@ -73,6 +78,10 @@ class SyncEmbeddingClient:
     def get(self, listing_id: str) -> StoredListing:
         """See :meth:`EmbeddingClient.get`."""
         return self._runner.run(self._client.get(listing_id))
+
+    def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
+        """See :meth:`EmbeddingClient.stored_versions`."""
+        return self._runner.run(self._client.stored_versions(listing_ids))
 
     def similar(
         self, listing_id: str, k: int = 10, *, category: str | None = None, max_price: float | None = None

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(16066, description="Faust worker's web server (also serves /metrics).")
     startup_timeout_s: float = Field(120.0, description="How long `stack up` waits for each server.")
 
+    media_base_url: str = Field(
+        "http://127.0.0.1:18080", description="URL under which the sample catalog's media folder is served."
+    )
+
     model_repository: Path = REPO_ROOT / "triton_models"
     schemas_dir: Path = REPO_ROOT / "schemas"
 

@@ -209,6 +209,17 @@ class EmbeddingStore:
             fields += [VECTOR_FIELD_PREFIX + name, to_redis_bytes(vector)]
         return fields
 
+    async def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
+        """Version currently embedded for each listing (None when absent or deleted), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for listing_id in listing_ids:
+                pipe.hmget(self._schema.listing_key(listing_id), ["version", "deleted_at"])
+            replies = await pipe.execute()
+        return {
+            listing_id: int(version) if version is not None and deleted is None else None
+            for listing_id, (version, deleted) in zip(listing_ids, replies, strict=True)
+        }
+
     async def get(self, listing_id: str) -> StoredListing:
         """Read one listing's stored embedding.
 

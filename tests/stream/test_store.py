@@ -137,3 +137,9 @@ async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> Non
 def test_similarity_filter_quotes_category() -> None:
     assert similarity_filter(None, None) is None
     assert similarity_filter('Dolls "Deluxe"', 12.5) == '"Dolls \\"Deluxe\\"" in .categories and .price <= 12.5'
+
+
+async def test_stored_versions_in_one_round_trip(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 3), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+
+    assert await store.stored_versions(["a", "b", "never"]) == {"a": 3, "b": None, "never": None}

@@ -1,0 +1,129 @@
+"""`toyfuse demo`: the sample catalog streamed through the real stack, end to end."""
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stream import stack
+from stream.catalog import CatalogSummary, generate_catalog
+from stream.client import EmbeddingClient
+from stream.config import Settings
+from stream.errors import FeatureServiceError
+from stream.producer import produce, read_jsonl, reliable_producer, topic_for
+from stream.stack import worker
+
+Echo = Callable[[str], None]
+POLL_S = 0.25
+SHOWCASE = 3
+NEIGHBOURS = 5
+
+
+class DemoTimeout(FeatureServiceError):
+    """The worker did not embed the catalog in time."""
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What one demo round produced and how long embedding took."""
+
+    listings: int
+    reviews: int
+    seconds: float
+
+
+def next_round(events: list[dict[str, Any]], stored: dict[str, int | None]) -> list[dict[str, Any]]:
+    """Listing events to produce now: versions above what is stored, so a rerun re-embeds everything (pure)."""
+    bumped = []
+    for event in events:
+        version = max(event["version"], (stored.get(event["listing_id"]) or 0) + 1)
+        suffix = "" if version == event["version"] else f"-v{version}"
+        bumped.append({**event, "version": version, "event_id": event["event_id"] + suffix})
+    return bumped
+
+
+async def _stream_catalog(settings: Settings, catalog: CatalogSummary, echo: Echo, timeout_s: float) -> DemoRun:
+    client = EmbeddingClient.from_settings(settings)
+    try:
+        originals = list(read_jsonl(catalog.listings_path))
+        listings = next_round(originals, await client.stored_versions([e["listing_id"] for e in originals]))
+        reviews = list(read_jsonl(catalog.reviews_path))
+        wanted = {event["listing_id"]: event["version"] for event in listings}
+        producer = reliable_producer(settings.kafka_bootstrap)
+        await producer.start()
+        started = time.monotonic()
+        try:
+            await produce(producer, [(event, topic_for(event, settings)) for event in listings + reviews])
+        finally:
+            await producer.stop()
+        echo(f"produced {len(listings)} listing events and {len(reviews)} review events; waiting for embeddings")
+        await _wait_embedded(client, wanted, started + timeout_s, echo)
+        return DemoRun(len(listings), len(reviews), time.monotonic() - started)
+    finally:
+        await client.close()
+
+
+async def _wait_embedded(client: EmbeddingClient, wanted: dict[str, int], deadline: float, echo: Echo) -> None:
+    reported = -1
+    while True:
+        stored = await client.stored_versions(list(wanted))
+        done = sum(1 for listing_id, version in wanted.items() if (stored[listing_id] or 0) >= version)
+        if done == len(wanted):
+            return
+        if done // 50 != reported // 50:
+            echo(f"  embedded {done}/{len(wanted)}")
+            reported = done
+        if time.monotonic() > deadline:
+            raise DemoTimeout(
+                f"only {done} of {len(wanted)} listings were embedded in time; "
+                "read the worker log under .toyfuse/worker/ and check `toyfuse stack status`"
+            )
+        await asyncio.sleep(POLL_S)
+
+
+def showcase_ids(listings: list[dict[str, Any]], count: int = SHOWCASE) -> list[str]:
+    """First listings of different leaf categories, so the examples span the catalog (pure)."""
+    chosen: dict[str, str] = {}
+    for event in listings:
+        chosen.setdefault(event["categories"][-1], event["listing_id"])
+    return list(chosen.values())[:count]
+
+
+async def _print_similar(settings: Settings, catalog: CatalogSummary, echo: Echo) -> None:
+    family = json.loads(catalog.products_path.read_text(encoding="utf-8"))
+    client = EmbeddingClient.from_settings(settings)
+    try:
+        for listing_id in showcase_ids(list(read_jsonl(catalog.listings_path))):
+            query = await client.get(listing_id)
+            echo(f"\nsimilar to {listing_id}: {query.metadata['title']}")
+            for neighbour in await client.similar(listing_id, NEIGHBOURS):
+                title = (await client.get(neighbour.listing_id)).metadata["title"]
+                same = "same product" if family[neighbour.listing_id] == family[listing_id] else ""
+                echo(f"  {neighbour.score:.3f}  {neighbour.listing_id}  {title}  {same}".rstrip())
+    finally:
+        await client.close()
+
+
+def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 300.0) -> DemoRun:
+    """Start the stack and worker, stream the sample catalog, wait for every embedding, show look-ups.
+
+    Raises:
+        StackError: a server could not be started.
+        DemoTimeout: the listings were not all embedded within ``timeout_s``.
+    """
+    stack.up(settings, echo)
+    if not worker.status(settings).healthy:
+        worker.start(settings, echo)
+    catalog = generate_catalog(Path(settings.run_dir) / "catalog", media_base_url=settings.media_base_url)
+    echo(f"catalog: {catalog.listings} listings in {catalog.families} product families, {catalog.reviews} "
+         f"reviews, {catalog.images} images, {catalog.videos} videos under {catalog.out_dir}")
+    run = asyncio.run(_stream_catalog(settings, catalog, echo, timeout_s))
+    echo(f"\nembedded {run.listings} listings in {run.seconds:.1f} s "
+         f"({run.listings / run.seconds:.0f} listing events/s, from first produce to last stored)")
+    asyncio.run(_print_similar(settings, catalog, echo))
+    echo("\nlook up more:  toyfuse get toy-0001 --json   |   toyfuse similar toy-0001 -k 10 --max-price 30")
+    echo("stop it all:   toyfuse stack down")
+    return run
