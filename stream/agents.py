@@ -1,5 +1,6 @@
 """Faust application and agents: one agent per consumed topic, each a batched pipeline."""
 
+import asyncio
 import json
 import logging
 import socket
@@ -12,9 +13,10 @@ from redis.asyncio import Redis
 from tritonclient.grpc.aio import InferenceServerClient
 
 from stream.config import Settings
+from stream.errors import TritonUnavailable
 from stream.events import EventDecoder
 from stream.index_schema import IndexSchema
-from stream.pipeline import ListingPipeline, PipelineTopics, RawMessage
+from stream.pipeline import ListingPipeline, PipelineTopics, RawMessage, RetryPolicy
 from stream.store import EmbeddingStore
 from stream.triton import TritonEncoder
 
@@ -68,6 +70,18 @@ async def build_listing_pipeline(app: faust.App, settings: Settings) -> ListingP
     )
 
 
+async def connect_listing_pipeline(app: faust.App, settings: Settings) -> ListingPipeline:
+    """Build the pipeline, waiting for Triton's model to be ready (the worker may start first)."""
+    retry, attempt = RetryPolicy(), 0
+    while True:
+        try:
+            return await build_listing_pipeline(app, settings)
+        except TritonUnavailable as exc:
+            attempt += 1
+            log.warning("waiting for Triton (attempt %d): %s", attempt, exc)
+            await asyncio.sleep(retry.delay(attempt))
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app with its agents and its ``/metrics`` page.
 
@@ -89,7 +103,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(listings, name="listing_events")
     async def listing_events(stream: StreamT[bytes]) -> None:
-        pipeline = await build_listing_pipeline(app, settings)
+        pipeline = await connect_listing_pipeline(app, settings)
         log.info("listing pipeline ready (model %s)", pipeline.model_version)
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_window_s):
             await pipeline.process([raw_message(event) for event in events])
