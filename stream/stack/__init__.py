@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from stream.config import Settings
-from stream.stack import kafka, redis, triton
+from stream.stack import kafka, redis, triton, worker
 from stream.stack.process import ServerStatus
 
 __all__ = ["ServerStatus", "down", "status", "up"]
@@ -58,18 +58,19 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
 
 
 def down(settings: Settings, echo: Callable[[str], None] = print, wipe: bool = False) -> None:
-    """Stop every server this run dir started (SIGTERM, then SIGKILL) and remove their pid files.
+    """Stop the worker and every server this run dir started (SIGTERM, then SIGKILL); remove their pid files.
 
     Args:
         settings: Run dir of the stack.
         echo: Receives one line per action.
-        wipe: Also delete the servers' folders (data, logs, downloaded jars) and the run dir if empty.
+        wipe: Also delete the servers' and worker's folders (data, logs, downloaded jars) and the run dir if empty.
     """
-    for server in reversed(_SERVERS):
+    processes: tuple[_Server, ...] = (worker, *reversed(_SERVERS))
+    for server in processes:
         pid = server.stop(settings)
         echo(f"{server.NAME}: stopped pid {pid}" if pid is not None else f"{server.NAME}: not running")
     if wipe:
-        for server in _SERVERS:
+        for server in processes:
             shutil.rmtree(server.folder(settings), ignore_errors=True)
         if settings.run_dir.is_dir() and not any(settings.run_dir.iterdir()):
             settings.run_dir.rmdir()
