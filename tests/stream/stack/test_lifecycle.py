@@ -35,13 +35,13 @@ def test_down_on_an_idle_stack_removes_stale_pid_files(tmp_path: Path) -> None:
     (tmp_path / "redis" / "redis.pid").write_text("999999999\n")
     lines: list[str] = []
     stack.down(settings, echo=lines.append)
-    assert lines == ["triton: not running", "redis: not running", "kafka: not running"]
+    assert lines == ["worker: not running", "triton: not running", "redis: not running", "kafka: not running"]
     assert not (tmp_path / "redis" / "redis.pid").exists()
 
 
 def test_down_wipe_deletes_server_folders_and_the_empty_run_dir(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    for name in ("kafka", "redis", "triton"):
+    for name in ("kafka", "redis", "triton", "worker"):
         (run_dir / name / "data").mkdir(parents=True)
     stack.down(idle_settings(run_dir), echo=lambda line: None, wipe=True)
     assert not run_dir.exists()
