@@ -28,10 +28,6 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(16066, description="Faust worker's web server (also serves /metrics).")
     startup_timeout_s: float = Field(120.0, description="How long `stack up` waits for each server.")
 
-    media_base_url: str = Field(
-        "http://127.0.0.1:18080", description="URL under which the sample catalog's media folder is served."
-    )
-
     model_repository: Path = REPO_ROOT / "triton_models"
     schemas_dir: Path = REPO_ROOT / "schemas"
 
@@ -47,6 +43,12 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(0.05, description="Longest wait for a batch to fill.")
     triton_timeout_s: float = Field(30.0, description="Deadline of one Triton request.")
 
+    media_host: str = Field("127.0.0.1", description="Host of the catalog media server; a service name in compose.")
+    media_port: int = Field(18080, description="Port of the static HTTP server for the sample catalog's media.")
+    media_timeout_s: float = Field(10.0, description="Deadline of one photo or video download.")
+    media_max_bytes: int = Field(32 * 1024 * 1024, description="Largest photo or video download, in bytes.")
+    media_max_concurrency: int = Field(16, description="Most media downloads in flight per worker.")
+
     @property
     def kafka_bootstrap(self) -> str:
         """Bootstrap address of the local broker."""
@@ -61,3 +63,8 @@ class Settings(BaseSettings):
     def triton_grpc_url(self) -> str:
         """host:port of Triton's gRPC endpoint."""
         return f"{self.triton_host}:{self.triton_grpc_port}"
+
+    @property
+    def media_base_url(self) -> str:
+        """URL under which the sample catalog's media folder is served."""
+        return f"http://{self.media_host}:{self.media_port}"

@@ -14,8 +14,11 @@ FeatureServiceError
 ├── EmbeddingDimMismatch
 ├── StoreError
 │   └── StoreUnavailable
-└── ListingNotFound
+├── ListingNotFound
+└── MediaError
 """
+
+from typing import Literal
 
 
 class FeatureServiceError(Exception):
@@ -81,3 +84,26 @@ class StoreUnavailable(StoreError):
 
 class ListingNotFound(FeatureServiceError):
     """No embedding is stored for the listing."""
+
+
+MediaFailure = Literal[
+    "unsupported_scheme",
+    "connection",
+    "timeout",
+    "http_status",
+    "content_type",
+    "too_large",
+    "undecodable_image",
+    "too_many_pixels",
+    "undecodable_video",
+    "too_many_frames",
+]
+
+
+class MediaError(FeatureServiceError):
+    """A photo or video could not be fetched or decoded; ``reason`` is machine-readable."""
+
+    def __init__(self, reason: MediaFailure, message: str) -> None:
+        super().__init__(message)
+        self.reason: MediaFailure = reason
+        self.message = message

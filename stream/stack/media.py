@@ -1,0 +1,83 @@
+"""The sample catalog's media folder served over HTTP as a detached process (used by the demo and the tests)."""
+
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from stream.config import Settings
+from stream.stack import process
+from stream.stack.process import LOCALHOST, Launch, ServerStatus
+
+NAME = "media"
+PROBE_TIMEOUT_S = 2.0
+
+
+def folder(settings: Settings) -> Path:
+    """Return the server's folder under the run dir (log, pid)."""
+    return settings.run_dir.resolve() / NAME
+
+
+def log_file(settings: Settings) -> Path:
+    """Return the server's log file (one line per request)."""
+    return folder(settings) / "media.log"
+
+
+def pid_file(settings: Settings) -> Path:
+    """Return the server's pid file."""
+    return folder(settings) / "media.pid"
+
+
+def media_dir(settings: Settings) -> Path:
+    """Return the folder served: the ``media/`` folder of the catalog under the run dir."""
+    return settings.run_dir.resolve() / "catalog" / "media"
+
+
+def server_command(settings: Settings) -> list[str]:
+    """Return the command line of Python's static file server, bound to 127.0.0.1."""
+    return [
+        sys.executable, "-m", "http.server", "--bind", LOCALHOST, str(settings.media_port),
+        "--directory", str(media_dir(settings)),
+    ]
+
+
+def serves(settings: Settings) -> bool:
+    """Return whether ``GET /`` on the media port answers 200."""
+    url = f"http://{LOCALHOST}:{settings.media_port}/"
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start(settings: Settings, echo: Callable[[str], None]) -> None:
+    """Start the media server detached and wait until it answers.
+
+    The media folder is created if missing, so the server can start before the catalog is generated.
+
+    Raises:
+        PortBusyError: The media port is taken.
+        ServerStartError: The server exited or did not answer in time.
+    """
+    process.ensure_ports_free(NAME, {"media_port": settings.media_port})
+    media_dir(settings).mkdir(parents=True, exist_ok=True)
+    folder(settings).mkdir(parents=True, exist_ok=True)
+    launch = Launch(NAME, server_command(settings), pid_file(settings), log_file(settings), folder(settings))
+    proc = process.spawn(launch)
+    process.wait_ready(proc, launch, lambda: serves(settings), settings.startup_timeout_s)
+    echo(f"media: serving {media_dir(settings)} at {settings.media_base_url} (pid {proc.pid}, log {launch.log_file})")
+
+
+def status(settings: Settings) -> ServerStatus:
+    """Return the server's pid (if we started it) and whether it answers."""
+    pid = process.running_pid(pid_file(settings), folder(settings))
+    healthy = serves(settings)
+    detail = f"serving {media_dir(settings)}" if healthy else "not serving"
+    return ServerStatus(NAME, pid, f"{LOCALHOST}:{settings.media_port}", healthy, detail)
+
+
+def stop(settings: Settings) -> int | None:
+    """Stop the server we started (if running); return its pid."""
+    return process.stop_server(pid_file(settings), folder(settings))
