@@ -4,8 +4,11 @@ import asyncio
 import json
 import logging
 import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import faust
 from faust.types import EventT, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -13,10 +16,17 @@ from redis.asyncio import Redis
 from tritonclient.grpc.aio import InferenceServerClient
 
 from stream.config import Settings
+from stream.delivery import Delivery, PipelineTopics, RawMessage, RetryPolicy
 from stream.errors import TritonUnavailable
 from stream.events import EventDecoder
 from stream.index_schema import IndexSchema
-from stream.pipeline import ListingPipeline, PipelineTopics, RawMessage, RetryPolicy
+from stream.listing_encoder import ListingEncoder
+from stream.locks import ListingLocks
+from stream.media import MediaFetcher
+from stream.pipeline import ListingPipeline
+from stream.refusion import Refuser
+from stream.review_pipeline import ReviewPipeline
+from stream.review_store import ReviewStore
 from stream.store import EmbeddingStore
 from stream.triton import TritonEncoder
 
@@ -50,36 +60,77 @@ def raw_message(event: EventT) -> RawMessage:
     )
 
 
-async def build_listing_pipeline(app: faust.App, settings: Settings) -> ListingPipeline:
-    """Connect to Triton and Redis and assemble the listing pipeline (called once the worker starts)."""
+@dataclass(frozen=True)
+class Pipelines:
+    """The worker's two pipelines, sharing clients, locks and the serving model version."""
+
+    listings: ListingPipeline
+    reviews: ReviewPipeline
+
+
+async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
+    """Connect to Triton, Redis and the media hosts and assemble both pipelines.
+
+    Raises:
+        TritonUnavailable: the models are not ready yet.
+    """
     schema = IndexSchema.from_yaml(settings.schemas_dir / "embedding_index.yaml")
-    encoder = TritonEncoder(
-        InferenceServerClient(settings.triton_grpc_url),
-        settings.text_model,
-        schema.vectors["text"].dims,
-        settings.triton_timeout_s,
+    triton = InferenceServerClient(settings.triton_grpc_url)
+    redis = Redis.from_url(settings.redis_url)
+    encoder = ListingEncoder(triton, schema, settings.triton_timeout_s)
+    model_version = await encoder.model_version()
+    delivery = Delivery(
+        FaustSink(app),
+        PipelineTopics(embeddings=settings.embeddings_topic, deadletter=settings.deadletter_topic),
+        f"{settings.app_id}@{socket.gethostname()}",
     )
-    return ListingPipeline(
-        decoder=EventDecoder(settings.schemas_dir),
-        encoder=encoder,
-        store=EmbeddingStore(Redis.from_url(settings.redis_url), schema),
-        sink=FaustSink(app),
-        topics=PipelineTopics(embeddings=settings.embeddings_topic, deadletter=settings.deadletter_topic),
-        model_version=await encoder.model_version(),
-        worker=f"{settings.app_id}@{socket.gethostname()}",
+    decoder, locks = EventDecoder(settings.schemas_dir), ListingLocks()
+    store, reviews = EmbeddingStore(redis, schema), ReviewStore(redis, schema)
+    review_model = schema.vectors["reviews"].model or "text_multilingual_encoder"
+    review_encoder = TritonEncoder(triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s)
+    refuser = Refuser(encoder=encoder, store=store, reviews=reviews, delivery=delivery, locks=locks)
+    media = MediaFetcher.from_settings(aiohttp.ClientSession(), settings)
+    return Pipelines(
+        listings=ListingPipeline(
+            decoder=decoder, encoder=encoder, media=media, reviews=reviews, store=store, delivery=delivery,
+            model_version=model_version, locks=locks,
+        ),
+        reviews=ReviewPipeline(
+            decoder=decoder, encoder=review_encoder, store=reviews, delivery=delivery, refuse=refuser.refuse,
+            model_name=review_model,
+        ),
     )
 
 
-async def connect_listing_pipeline(app: faust.App, settings: Settings) -> ListingPipeline:
-    """Build the pipeline, waiting for Triton's model to be ready (the worker may start first)."""
-    retry, attempt = RetryPolicy(), 0
-    while True:
-        try:
-            return await build_listing_pipeline(app, settings)
-        except TritonUnavailable as exc:
-            attempt += 1
-            log.warning("waiting for Triton (attempt %d): %s", attempt, exc)
-            await asyncio.sleep(retry.delay(attempt))
+def shared_pipelines(app: faust.App, settings: Settings) -> Callable[[], Awaitable[Pipelines]]:
+    """Build the pipelines once, on first use by either agent, waiting for Triton if it is not ready."""
+    built: list[Pipelines] = []
+    guard = asyncio.Lock()
+
+    async def get() -> Pipelines:
+        async with guard:
+            retry, attempt = RetryPolicy(), 0
+            while not built:
+                try:
+                    built.append(await build_pipelines(app, settings))
+                    log.info("pipelines ready (model %s)", built[0].listings.model_version)
+                except TritonUnavailable as exc:
+                    attempt += 1
+                    log.warning("waiting for Triton (attempt %d): %s", attempt, exc)
+                    await asyncio.sleep(retry.delay(attempt))
+            return built[0]
+
+    return get
+
+
+async def consume_in_batches(
+    stream: StreamT[bytes], process: Callable[[list[RawMessage]], Awaitable[None]], settings: Settings
+) -> None:
+    """Feed batches to ``process``; ack each batch only after it is fully handled (never on a crash)."""
+    async for events in stream.noack_take(settings.batch_size, within=settings.batch_window_s):
+        await process([raw_message(event) for event in events])
+        for event in events:
+            await stream.ack(event)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -87,6 +138,8 @@ def create_app(settings: Settings) -> faust.App:
 
     Offsets are committed only for events whose embedding is stored (or dead-lettered), so a crash
     replays the uncommitted tail, and the version guard in Redis makes that replay harmless.
+    Listings and reviews share the partition count and key, so Faust assigns a listing's two
+    partitions to the same worker, where per-listing locks keep upserts and re-fusions apart.
     """
     app = faust.App(
         settings.app_id,
@@ -99,16 +152,17 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port,
         web_in_thread=False,
     )
+    pipelines = shared_pipelines(app, settings)
     listings = app.topic(settings.listings_topic, key_serializer="raw", value_serializer="raw")
+    reviews = app.topic(settings.reviews_topic, key_serializer="raw", value_serializer="raw")
 
     @app.agent(listings, name="listing_events")
     async def listing_events(stream: StreamT[bytes]) -> None:
-        pipeline = await connect_listing_pipeline(app, settings)
-        log.info("listing pipeline ready (model %s)", pipeline.model_version)
-        async for events in stream.noack_take(settings.batch_size, within=settings.batch_window_s):
-            await pipeline.process([raw_message(event) for event in events])
-            for event in events:
-                await stream.ack(event)
+        await consume_in_batches(stream, (await pipelines()).listings.process, settings)
+
+    @app.agent(reviews, name="review_events")
+    async def review_events(stream: StreamT[bytes]) -> None:
+        await consume_in_batches(stream, (await pipelines()).reviews.process, settings)
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:

@@ -147,6 +147,30 @@ def replay(settings: Settings, events_files: tuple[Path, ...], rate: float | Non
     click.echo(f"produced {count} events")
 
 
+@main.group("import")
+def import_group() -> None:
+    """Convert public datasets into toyfuse events."""
+
+
+@import_group.command("amazon")
+@click.option("--meta", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="meta_Toys_and_Games.jsonl (or .jsonl.gz) of Amazon Reviews 2023.")
+@click.option("--reviews", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Toys_and_Games.jsonl (or .jsonl.gz) of Amazon Reviews 2023.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for listings.jsonl and reviews.jsonl.")
+@click.pass_obj
+@fails_cleanly
+def import_amazon(settings: Settings, meta: Path, reviews: Path, out: Path) -> None:
+    """Convert the Amazon Reviews 2023 Toys_and_Games files into listing and review events."""
+    from stream.amazon import convert_amazon
+
+    summary = convert_amazon(meta, reviews, out, settings.schemas_dir)
+    click.echo(f"wrote {summary.listings} listings to {summary.listings_path}, "
+               f"{summary.reviews} reviews to {summary.reviews_path}")
+    click.echo(f"skipped {summary.skipped_listings} listings and {summary.skipped_reviews} reviews")
+
+
 @main.command()
 @click.pass_obj
 @fails_cleanly

@@ -38,6 +38,10 @@ class EmbeddingClient:
         """
         return await self._store.get(listing_id)
 
+    async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
+        """Stored records of several listings in one round trip (None when absent or deleted)."""
+        return await self._store.get_many(listing_ids)
+
     async def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
         """The embedded version of each listing (None when absent or deleted), in one round trip."""
         return await self._store.stored_versions(listing_ids)

@@ -13,8 +13,9 @@ from stream.catalog import CatalogSummary, generate_catalog
 from stream.client import EmbeddingClient
 from stream.config import Settings
 from stream.errors import FeatureServiceError
+from stream.listing_batch import MODALITIES
 from stream.producer import produce, read_jsonl, reliable_producer, topic_for
-from stream.stack import worker
+from stream.stack import media, worker
 
 Echo = Callable[[str], None]
 POLL_S = 0.25
@@ -61,7 +62,10 @@ async def _stream_catalog(settings: Settings, catalog: CatalogSummary, echo: Ech
             await producer.stop()
         echo(f"produced {len(listings)} listing events and {len(reviews)} review events; waiting for embeddings")
         await _wait_embedded(client, wanted, started + timeout_s, echo)
-        return DemoRun(len(listings), len(reviews), time.monotonic() - started)
+        embedded_s = time.monotonic() - started
+        reviewed = {event["listing_id"] for event in reviews}
+        await _wait_reviews_fused(client, reviewed, started + timeout_s)
+        return DemoRun(len(listings), len(reviews), embedded_s)
     finally:
         await client.close()
 
@@ -84,6 +88,27 @@ async def _wait_embedded(client: EmbeddingClient, wanted: dict[str, int], deadli
         await asyncio.sleep(POLL_S)
 
 
+async def _wait_reviews_fused(client: EmbeddingClient, reviewed: set[str], deadline: float) -> None:
+    while True:
+        records = await client.get_many(sorted(reviewed))
+        if all(record is not None and "reviews" in record.modalities for record in records.values()):
+            return
+        if time.monotonic() > deadline:
+            raise DemoTimeout(
+                "reviews were not folded into every reviewed listing in time; read the worker log under .toyfuse/worker/"
+            )
+        await asyncio.sleep(POLL_S)
+
+
+def modality_counts(records: dict[str, Any]) -> dict[str, int]:
+    """How many stored listings have each modality (pure)."""
+    counts = {name: 0 for name in MODALITIES}
+    for record in records.values():
+        for name in record.modalities if record is not None else ():
+            counts[name] += 1
+    return counts
+
+
 def showcase_ids(listings: list[dict[str, Any]], count: int = SHOWCASE) -> list[str]:
     """First listings of different leaf categories, so the examples span the catalog (pure)."""
     chosen: dict[str, str] = {}
@@ -96,6 +121,8 @@ async def _print_similar(settings: Settings, catalog: CatalogSummary, echo: Echo
     family = json.loads(catalog.products_path.read_text(encoding="utf-8"))
     client = EmbeddingClient.from_settings(settings)
     try:
+        counts = modality_counts(await client.get_many(sorted(family)))
+        echo("listings with each modality: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
         for listing_id in showcase_ids(list(read_jsonl(catalog.listings_path))):
             query = await client.get(listing_id)
             echo(f"\nsimilar to {listing_id}: {query.metadata['title']}")
@@ -118,6 +145,8 @@ def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 300.0) -
     if not worker.status(settings).healthy:
         worker.start(settings, echo)
     catalog = generate_catalog(Path(settings.run_dir) / "catalog", media_base_url=settings.media_base_url)
+    if not media.status(settings).healthy:
+        media.start(settings, echo)
     echo(f"catalog: {catalog.listings} listings in {catalog.families} product families, {catalog.reviews} "
          f"reviews, {catalog.images} images, {catalog.videos} videos under {catalog.out_dir}")
     run = asyncio.run(_stream_catalog(settings, catalog, echo, timeout_s))

@@ -17,6 +17,7 @@ class VectorField(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     dims: int
+    multi: bool = False  # several vectors (e.g. one per photo), stored concatenated in one field
     model: str | None = None
     description: str = ""
 

@@ -39,3 +39,9 @@ embedding_freshness_seconds = Histogram(
 last_stored_timestamp_seconds = Gauge(
     "toyfuse_last_stored_timestamp_seconds", "Unix time of the latest stored embedding change."
 )
+media_failures_total = Counter(
+    "toyfuse_media_failures_total", "Photos or videos that could not be fetched or decoded, by reason.", ["reason"]
+)
+refusions_total = Counter(
+    "toyfuse_refusions_total", "Listings re-fused after their reviews changed, by outcome.", ["outcome"]
+)

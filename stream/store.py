@@ -13,43 +13,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError, StoreUnavailable
 from stream.index_schema import IndexSchema
+from stream.store_scripts import ALREADY_APPLIED, APPLIED, DELETE_SCRIPT, REFUSE_SCRIPT, STALE, UPSERT_SCRIPT
 from stream.vectors import FloatArray, from_redis_bytes, to_redis_bytes
 
 VECTOR_FIELD_PREFIX = "vec:"
-
-# Script results: the change was written, the same event had already written it (a replay), or a
-# same-or-newer version is stored (stale or duplicate).
-APPLIED, ALREADY_APPLIED, STALE = 1, 2, 0
-
-# Version guard shared by both scripts: ARGV[1] is the version, EVENT_ID the source event id.
-GUARD = """
-local current = redis.call('HGET', KEYS[1], 'version')
-if current then
-  if tonumber(current) > tonumber(ARGV[1]) then return 0 end
-  if tonumber(current) == tonumber(ARGV[1]) then
-    if redis.call('HGET', KEYS[1], 'source_event_id') == EVENT_ID then return 2 end
-    return 0
-  end
-end
-"""
-
-# KEYS: listing hash, vector set. ARGV: version, listing id, search vector (FP32 bytes),
-# attributes JSON, quantization, source event id, then the hash's field/value pairs.
-UPSERT_SCRIPT = "local EVENT_ID = ARGV[6]" + GUARD + """
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'source_event_id', ARGV[6], unpack(ARGV, 7))
-redis.call('VADD', KEYS[2], 'FP32', ARGV[3], ARGV[2], ARGV[5], 'SETATTR', ARGV[4])
-return 1
-"""
-
-# KEYS: listing hash, vector set. ARGV: version, listing id, deleted_at, source event id.
-# Leaves a tombstone (version + deleted_at) so an older upsert arriving late cannot resurrect it.
-DELETE_SCRIPT = "local EVENT_ID = ARGV[4]" + GUARD + """
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'deleted_at', ARGV[3], 'source_event_id', ARGV[4])
-redis.call('VREM', KEYS[2], ARGV[2])
-return 1
-"""
+__all__ = [
+    "ALREADY_APPLIED", "APPLIED", "STALE", "EmbeddingStore", "ListingDeletion", "ListingEmbedding", "Refusion",
+    "SimilarListing", "StoredListing", "check_vector", "similarity_filter",
+]
 
 
 @dataclass(frozen=True)
@@ -62,12 +33,8 @@ class ListingEmbedding:
     updated_at: str
     source_event_id: str
     vectors: Mapping[str, FloatArray]
-    metadata: Mapping[str, str | int | float | list[str]] = field(default_factory=dict)
-
-    @property
-    def modalities(self) -> list[str]:
-        """Names of the vectors present, sorted."""
-        return sorted(self.vectors)
+    modalities: Sequence[str]  # user-facing modalities embedded: text, image, video, reviews
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +45,19 @@ class ListingDeletion:
     version: int
     deleted_at: str
     source_event_id: str
+
+
+@dataclass(frozen=True)
+class Refusion:
+    """A new fused vector for a stored listing version, after its reviews changed."""
+
+    listing_id: str
+    version: int
+    model_version: str
+    updated_at: str
+    fused: FloatArray
+    reviews: FloatArray | None  # None: the listing has no reviews any more
+    modalities: list[str]
 
 
 @dataclass(frozen=True)
@@ -135,6 +115,7 @@ class EmbeddingStore:
         self._schema = schema
         self._upsert = redis.register_script(UPSERT_SCRIPT)
         self._delete = redis.register_script(DELETE_SCRIPT)
+        self._refuse = redis.register_script(REFUSE_SCRIPT)
 
     async def write(self, changes: Sequence[ListingEmbedding | ListingDeletion]) -> list[int]:
         """Apply upserts and deletes in order, each atomically and version-guarded.
@@ -171,16 +152,7 @@ class EmbeddingStore:
                 "similarity index needs; check schemas/embedding_index.yaml search.vector"
             )
         for name, vector in change.vectors.items():
-            if name not in self._schema.vectors:
-                raise EmbeddingDimMismatch(
-                    f"listing {change.listing_id}: vector {name!r} is not declared in schemas/embedding_index.yaml"
-                )
-            expected = self._schema.vectors[name].dims
-            if vector.shape != (expected,) or vector.dtype != np.float32:
-                raise EmbeddingDimMismatch(
-                    f"listing {change.listing_id}: {name} vector is {vector.dtype}{list(vector.shape)}, expected "
-                    f"float32[{expected}]; re-export the {name} model or update schemas/embedding_index.yaml"
-                )
+            check_vector(self._schema, change.listing_id, name, vector)
 
     async def _queue(self, pipe: Any, change: ListingEmbedding | ListingDeletion) -> None:
         keys = [self._schema.listing_key(change.listing_id), self._schema.vector_set_key]
@@ -188,14 +160,11 @@ class EmbeddingStore:
             args: list[Any] = [change.version, change.listing_id, change.deleted_at, change.source_event_id]
             await self._delete(keys=keys, args=args, client=pipe)
             return
-        attributes = {name: change.metadata[name] for name in self._search_attributes() if name in change.metadata}
+        attributes = {name: change.metadata[name] for name in self._schema.search.attributes if name in change.metadata}
         search_vector = to_redis_bytes(change.vectors[self._schema.search.vector])
         args = [change.version, change.listing_id, search_vector, json.dumps(attributes),
                 self._schema.search.quantization, change.source_event_id, *self._hash_fields(change)]
         await self._upsert(keys=keys, args=args, client=pipe)
-
-    def _search_attributes(self) -> tuple[str, ...]:
-        return (*self._schema.search.attributes, "categories")
 
     @staticmethod
     def _hash_fields(change: ListingEmbedding) -> list[str | bytes]:
@@ -209,6 +178,46 @@ class EmbeddingStore:
             fields += [VECTOR_FIELD_PREFIX + name, to_redis_bytes(vector)]
         return fields
 
+    async def refuse(self, refusions: Sequence[Refusion]) -> list[int]:
+        """Replace fused and review vectors of stored listings, each only if still at its version.
+
+        Returns:
+            For each refusion, APPLIED or STALE (the listing changed or was deleted meanwhile).
+
+        Raises:
+            EmbeddingDimMismatch: a vector does not match the layout (nothing is written).
+            StoreUnavailable: Redis could not be reached (retry later).
+        """
+        search = self._schema.search.vector
+        for refusion in refusions:
+            check_vector(self._schema, refusion.listing_id, search, refusion.fused)
+            if refusion.reviews is not None:
+                check_vector(self._schema, refusion.listing_id, "reviews", refusion.reviews)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for refusion in refusions:
+                    await self._queue_refusion(pipe, refusion)
+                return [int(result) for result in await pipe.execute()]
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise StoreUnavailable(f"Redis unreachable while re-fusing {len(refusions)} listings: {exc}") from exc
+        except RedisError as exc:
+            raise StoreError(f"Redis refused a batch of {len(refusions)} re-fusions: {exc}") from exc
+
+    async def _queue_refusion(self, pipe: Any, refusion: Refusion) -> None:
+        fields: list[str | bytes] = [
+            VECTOR_FIELD_PREFIX + self._schema.search.vector, to_redis_bytes(refusion.fused),
+            "model_version", refusion.model_version,
+            "updated_at", refusion.updated_at,
+            "modalities", ",".join(refusion.modalities),
+        ]
+        deletions = [VECTOR_FIELD_PREFIX + "reviews"] if refusion.reviews is None else []
+        if refusion.reviews is not None:
+            fields += [VECTOR_FIELD_PREFIX + "reviews", to_redis_bytes(refusion.reviews)]
+        args = [refusion.version, refusion.listing_id, to_redis_bytes(refusion.fused),
+                self._schema.search.quantization, len(deletions), *deletions, *fields]
+        keys = [self._schema.listing_key(refusion.listing_id), self._schema.vector_set_key]
+        await self._refuse(keys=keys, args=args, client=pipe)
+
     async def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
         """Version currently embedded for each listing (None when absent or deleted), in one round trip."""
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -220,6 +229,24 @@ class EmbeddingStore:
             for listing_id, (version, deleted) in zip(listing_ids, replies, strict=True)
         }
 
+    async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
+        """Stored records of several listings in one round trip (None when absent or deleted).
+
+        Raises:
+            StoreUnavailable: Redis could not be reached (retry later).
+        """
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for listing_id in listing_ids:
+                    pipe.hgetall(self._schema.listing_key(listing_id))
+                replies = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise StoreUnavailable(f"Redis unreachable while reading {len(listing_ids)} listings: {exc}") from exc
+        return {
+            listing_id: self._decode(listing_id, raw) if _is_live(raw) else None
+            for listing_id, raw in zip(listing_ids, replies, strict=True)
+        }
+
     async def get(self, listing_id: str) -> StoredListing:
         """Read one listing's stored embedding.
 
@@ -227,7 +254,7 @@ class EmbeddingStore:
             ListingNotFound: nothing is stored, or the listing was deleted.
         """
         raw = await self._redis.hgetall(self._schema.listing_key(listing_id))
-        if not raw or b"deleted_at" in raw or b"model_version" not in raw:
+        if not _is_live(raw):
             raise ListingNotFound(
                 f"no embedding stored for listing {listing_id!r}; it was never embedded, was deleted, "
                 "or the worker has not caught up (check `toyfuse stack status` and the worker log)"
@@ -237,11 +264,12 @@ class EmbeddingStore:
     def _decode(self, listing_id: str, raw: dict[bytes, bytes]) -> StoredListing:
         text = {key.decode(): value for key, value in raw.items() if not key.startswith(VECTOR_FIELD_PREFIX.encode())}
         vectors = {
-            key.decode()[len(VECTOR_FIELD_PREFIX):]: from_redis_bytes(
-                value, self._schema.vectors[key.decode()[len(VECTOR_FIELD_PREFIX):]].dims, key.decode()
+            name: from_redis_bytes(value, self._schema.vectors[name].dims, f"{listing_id} {name}", self._schema.vectors[name].multi)
+            for name, value in (
+                (key.decode()[len(VECTOR_FIELD_PREFIX):], value)
+                for key, value in raw.items()
+                if key.startswith(VECTOR_FIELD_PREFIX.encode())
             )
-            for key, value in raw.items()
-            if key.startswith(VECTOR_FIELD_PREFIX.encode())
         }
         return StoredListing(
             listing_id=listing_id,
@@ -285,9 +313,33 @@ class EmbeddingStore:
         ][:k]
 
 
+def check_vector(schema: IndexSchema, listing_id: str, name: str, vector: FloatArray) -> None:
+    """Check one vector against the layout (pure).
+
+    Raises:
+        EmbeddingDimMismatch: the name is not declared, or the dtype or shape is wrong.
+    """
+    if name not in schema.vectors:
+        raise EmbeddingDimMismatch(
+            f"listing {listing_id}: vector {name!r} is not declared in schemas/embedding_index.yaml"
+        )
+    field = schema.vectors[name]
+    shape_ok = vector.ndim == 2 and vector.shape[1] == field.dims if field.multi else vector.shape == (field.dims,)
+    if not shape_ok or vector.dtype != np.float32:
+        expected = f"float32[k, {field.dims}]" if field.multi else f"float32[{field.dims}]"
+        raise EmbeddingDimMismatch(
+            f"listing {listing_id}: {name} vector is {vector.dtype}{list(vector.shape)}, expected "
+            f"{expected}; re-export the {field.model or name} model or update schemas/embedding_index.yaml"
+        )
+
+
 def cosine_from_vset_score(score: float) -> float:
     """Vector sets report (1 + cosine) / 2; convert back to cosine similarity."""
     return 2.0 * score - 1.0
+
+
+def _is_live(raw: dict[bytes, bytes]) -> bool:
+    return bool(raw) and b"deleted_at" not in raw and b"model_version" in raw
 
 
 def _pairs(reply: Any) -> list[tuple[bytes, Any]]:

@@ -27,23 +27,27 @@ def to_redis_bytes(vector: NDArray[np.floating]) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
 
-def from_redis_bytes(blob: bytes, dims: int, name: str = "vector") -> FloatArray:
+def from_redis_bytes(blob: bytes, dims: int, name: str = "vector", multi: bool = False) -> FloatArray:
     """Decode little-endian float32 bytes, checking the dimension.
 
     Args:
         blob: bytes written by :func:`to_redis_bytes`.
         dims: expected dimension.
         name: what the vector is, for the error message.
+        multi: the blob holds several vectors back to back; return them as rows [k, dims].
 
     Raises:
-        EmbeddingDimMismatch: the blob does not hold exactly ``dims`` float32 values.
+        EmbeddingDimMismatch: the blob does not hold exactly ``dims`` (or a multiple, if ``multi``) float32 values.
     """
-    if len(blob) != dims * 4:
+    values, remainder = divmod(len(blob), 4 * dims)
+    if remainder or (values != 1 and not multi):
         raise EmbeddingDimMismatch(
-            f"{name} holds {len(blob)} bytes, expected {dims} float32 values ({dims * 4} bytes); "
-            "the stored data was written under another schemas/embedding_index.yaml, re-embed the listing"
+            f"{name} holds {len(blob)} bytes, expected {'a multiple of ' if multi else ''}{dims} float32 values "
+            f"({dims * 4} bytes); the stored data was written under another schemas/embedding_index.yaml, "
+            "re-embed the listing"
         )
-    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+    vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+    return vectors.reshape(-1, dims) if multi else vectors
 
 
 def cosine(a: NDArray[np.floating], b: NDArray[np.floating]) -> float:

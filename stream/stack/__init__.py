@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from stream.config import Settings
-from stream.stack import kafka, redis, triton, worker
+from stream.stack import kafka, media, redis, triton, worker
 from stream.stack.process import ServerStatus
 
 __all__ = ["ServerStatus", "down", "status", "up"]
@@ -58,14 +58,14 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
 
 
 def down(settings: Settings, echo: Callable[[str], None] = print, wipe: bool = False) -> None:
-    """Stop the worker and every server this run dir started (SIGTERM, then SIGKILL); remove their pid files.
+    """Stop the worker, the media server and every server this run dir started (SIGTERM, then SIGKILL); remove their pid files.
 
     Args:
         settings: Run dir of the stack.
         echo: Receives one line per action.
         wipe: Also delete the servers' and worker's folders (data, logs, downloaded jars) and the run dir if empty.
     """
-    processes: tuple[_Server, ...] = (worker, *reversed(_SERVERS))
+    processes: tuple[_Server, ...] = (worker, media, *reversed(_SERVERS))
     for server in processes:
         pid = server.stop(settings)
         echo(f"{server.NAME}: stopped pid {pid}" if pid is not None else f"{server.NAME}: not running")

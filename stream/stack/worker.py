@@ -12,7 +12,7 @@ from stream.stack import process
 from stream.stack.process import LOCALHOST, Launch, ServerStatus
 
 NAME = "worker"
-READY_LINE = "listing pipeline ready"
+READY_LINE = "pipelines ready"
 
 
 def folder(settings: Settings) -> Path:

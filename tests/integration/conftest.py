@@ -15,10 +15,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream import stack
+from stream.catalog import CatalogSummary, generate_catalog
 from stream.client import EmbeddingClient
 from stream.config import REPO_ROOT, Settings
 from stream.producer import reliable_producer
-from stream.stack import worker
+from stream.stack import media, worker
 
 T = TypeVar("T")
 WAIT_S = 90.0
@@ -32,6 +33,7 @@ TEST_SETTINGS = Settings(
     triton_grpc_port=28001,
     triton_metrics_port=28002,
     worker_web_port=26066,
+    media_port=28080,
     app_id="toyfuse-integration",
 )
 
@@ -59,6 +61,19 @@ def running_worker(settings: Settings) -> Iterator[Settings]:
     worker.start(settings, print)
     yield settings
     worker.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def catalog(settings: Settings) -> Iterator[CatalogSummary]:
+    """A small generated catalog whose media the stack's media server serves over HTTP."""
+    summary = generate_catalog(
+        settings.run_dir / "catalog", seed=11, families=8, listings=20, reviews=40,
+        media_base_url=settings.media_base_url,
+    )
+    media.stop(settings)
+    media.start(settings, print)
+    yield summary
+    media.stop(settings)
 
 
 @pytest.fixture

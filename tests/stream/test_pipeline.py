@@ -1,4 +1,4 @@
-"""ListingPipeline with a stand-in encoder and sink, and the real store on a throwaway Redis."""
+"""ListingPipeline with stand-ins for Triton, media and reviews, and the real store on a throwaway Redis."""
 
 import base64
 import hashlib
@@ -11,34 +11,71 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from stream.delivery import Delivery, PipelineTopics, RawMessage, RetryPolicy
 from stream.errors import ListingNotFound, StoreUnavailable, TritonError, TritonUnavailable
 from stream.events import EventDecoder
 from stream.index_schema import IndexSchema
-from stream.pipeline import ListingPipeline, PipelineTopics, RawMessage, RetryPolicy, metadata_of, text_of
+from stream.listing_batch import MODALITIES
+from stream.listing_encoder import ListingInputs, ListingVectors
+from stream.locks import ListingLocks
+from stream.media import ListingMedia, MediaProblem, empty_batch
+from stream.pipeline import ListingPipeline, metadata_of, text_of
 from stream.store import EmbeddingStore
 from stream.vectors import l2_normalize
 from tests.conftest import ListingEventFactory, encode
 
 TOPICS = PipelineTopics(embeddings="emb", deadletter="dlq")
+DIMS = {"text": 384, "text_multilingual": 512, "image": 1280, "video": 1280, "fused": 256}
 
 
-class HashEncoder:
-    """Deterministic text vectors; can be told to be unavailable or to fail a number of times."""
+def hashed(text: str, dims: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return l2_normalize(np.random.default_rng(seed).normal(size=dims)).astype(np.float32)
+
+
+class HashListingEncoder:
+    """Deterministic vectors from the text; can be told to be unavailable or to fail a number of times."""
 
     def __init__(self, outages: int = 0, error: type[Exception] = TritonUnavailable) -> None:
         self.outages, self.error, self.calls = outages, error, []
 
-    async def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(list(texts))
+    async def embed(self, inputs: Sequence[ListingInputs]) -> list[ListingVectors]:
+        self.calls.append(list(inputs))
         if self.outages:
             self.outages -= 1
             raise self.error("triton down")
-        return np.stack([self.vector(text) for text in texts]) if texts else np.zeros((0, 384), np.float32)
+        return [self.vectors(item) for item in inputs]
 
     @staticmethod
-    def vector(text: str) -> np.ndarray:
-        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-        return l2_normalize(np.random.default_rng(seed).normal(size=384)).astype(np.float32)
+    def vectors(item: ListingInputs) -> ListingVectors:
+        present = {"text": True, "image": len(item.photos) > 0, "video": item.frames is not None and len(item.frames) > 0,
+                   "reviews": item.reviews is not None}
+        vectors = {name: hashed(f"{name}:{item.text}", dims) for name, dims in DIMS.items()
+                   if present.get(name, True)}
+        if present["image"]:
+            vectors["photos"] = np.stack([hashed(f"photo{i}:{item.text}", 1280) for i in range(len(item.photos))])
+        if item.reviews is not None:
+            vectors["reviews"] = item.reviews
+        return ListingVectors(vectors, [m for m in MODALITIES if present[m]])
+
+
+class StaticMedia:
+    """Photos and frames per URI count, and a failure for URIs containing 'broken'."""
+
+    async def fetch_listing_media(self, images: Sequence[str], videos: Sequence[str]) -> ListingMedia:
+        good = [uri for uri in images if "broken" not in uri]
+        problems = tuple(MediaProblem(uri, "http_status", "404") for uri in images if "broken" in uri)
+        photos = np.zeros((len(good), 224, 224, 3), np.uint8) if good else empty_batch()
+        frames = np.zeros((3, 224, 224, 3), np.uint8) if videos else empty_batch()
+        return ListingMedia(photos, tuple(good), frames, videos[0] if videos else None, problems)
+
+
+class StaticReviews:
+    def __init__(self, vectors: dict[str, np.ndarray] | None = None) -> None:
+        self.vectors = vectors or {}
+
+    async def review_vectors(self, listing_ids: Sequence[str]) -> dict[str, Any]:
+        return {listing_id: self.vectors.get(listing_id) for listing_id in listing_ids}
 
 
 class RecordingSink:
@@ -60,13 +97,16 @@ async def store(redis_url: str, schemas_dir: Path) -> AsyncIterator[EmbeddingSto
     await client.aclose()
 
 
-def pipeline(store: EmbeddingStore, encoder: Any, sink: RecordingSink, schemas_dir: Path, sleeps: list[float]) -> ListingPipeline:
+def pipeline(
+    store: Any, encoder: Any, sink: RecordingSink, schemas_dir: Path, sleeps: list[float], reviews: Any = None
+) -> ListingPipeline:
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
     return ListingPipeline(
-        decoder=EventDecoder(schemas_dir), encoder=encoder, store=store, sink=sink, topics=TOPICS,
-        model_version="text_encoder/1:test", worker="test-worker", retry=RetryPolicy(0.5, 2.0), sleep=record_sleep,
+        decoder=EventDecoder(schemas_dir), encoder=encoder, media=StaticMedia(), reviews=reviews or StaticReviews(),
+        store=store, delivery=Delivery(sink, TOPICS, "test-worker", RetryPolicy(0.5, 2.0), record_sleep),
+        model_version="listing_embedder/1 fusion=test", locks=ListingLocks(),
     )
 
 
@@ -78,24 +118,41 @@ def message(event: dict[str, Any], offset: int = 0) -> RawMessage:
     return raw(encode(event), event["listing_id"].encode(), offset)
 
 
-async def test_upserts_are_embedded_stored_and_announced(
+async def test_every_modality_is_embedded_in_one_call_stored_and_announced(
     store: EmbeddingStore, schemas_dir: Path, listing_event_factory: ListingEventFactory
 ) -> None:
-    sink, encoder = RecordingSink(), HashEncoder()
-    events = [listing_event_factory(), listing_event_factory(title="Plush Koala, 30 cm")]
+    sink, encoder = RecordingSink(), HashListingEncoder()
+    with_media = listing_event_factory(
+        images=[{"uri": "http://media/a.png"}, {"uri": "http://media/b.png"}], videos=[{"uri": "http://media/a.mp4"}]
+    )
+    text_only = listing_event_factory(title="Plush Koala, 30 cm")
+    reviews = StaticReviews({with_media["listing_id"]: hashed("reviews", 512)})
 
-    await pipeline(store, encoder, sink, schemas_dir, []).process([message(e, i) for i, e in enumerate(events)])
+    await pipeline(store, encoder, sink, schemas_dir, [], reviews).process([message(with_media, 0), message(text_only, 1)])
 
-    assert len(encoder.calls) == 1, "one Triton call per batch"
-    for event in events:
-        record = await store.get(event["listing_id"])
-        expected = HashEncoder.vector(encoder.calls[0][events.index(event)])
-        np.testing.assert_array_equal(record.vectors["text"], expected)
-        assert record.model_version == "text_encoder/1:test"
-    announced = sink.on("emb")
-    assert [(a["listing_id"], a["change"], a["modalities"]) for a in announced] == [
-        (e["listing_id"], "upserted", ["text"]) for e in events
-    ]
+    assert len(encoder.calls) == 1 and len(encoder.calls[0]) == 2, "one Triton call per batch"
+    full = await store.get(with_media["listing_id"])
+    assert full.modalities == ["text", "image", "video", "reviews"]
+    assert sorted(full.vectors) == ["fused", "image", "photos", "reviews", "text", "text_multilingual", "video"]
+    assert full.vectors["photos"].shape == (2, 1280)
+    np.testing.assert_array_equal(full.vectors["reviews"], hashed("reviews", 512))
+    assert sorted((await store.get(text_only["listing_id"])).vectors) == ["fused", "text", "text_multilingual"]
+    announced = {a["listing_id"]: a["modalities"] for a in sink.on("emb")}
+    assert announced == {with_media["listing_id"]: ["text", "image", "video", "reviews"], text_only["listing_id"]: ["text"]}
+    neighbours = await store.similar(text_only["listing_id"], 5)
+    assert [n.listing_id for n in neighbours] == [with_media["listing_id"]]
+
+
+async def test_a_listing_whose_media_fail_is_embedded_from_the_rest_and_says_so(
+    store: EmbeddingStore, schemas_dir: Path, listing_event_factory: ListingEventFactory
+) -> None:
+    event = listing_event_factory(images=[{"uri": "http://media/broken.png"}, {"uri": "http://media/ok.png"}])
+
+    await pipeline(store, HashListingEncoder(), RecordingSink(), schemas_dir, []).process([message(event)])
+
+    record = await store.get(event["listing_id"])
+    assert record.vectors["photos"].shape == (1, 1280)
+    assert record.metadata["media_problems"] == [{"uri": "http://media/broken.png", "reason": "http_status"}]
 
 
 async def test_invalid_events_are_dead_lettered_and_the_rest_processed(
@@ -105,13 +162,14 @@ async def test_invalid_events_are_dead_lettered_and_the_rest_processed(
     good = listing_event_factory()
     batch = [raw(b'{"broken', b"k", 0), message(listing_event_factory(version=0), 1), message(good, 2)]
 
-    await pipeline(store, HashEncoder(), sink, schemas_dir, []).process(batch)
+    await pipeline(store, HashListingEncoder(), sink, schemas_dir, []).process(batch)
 
     dead = sink.on("dlq")
     assert [d["reason"] for d in dead] == ["invalid_json", "schema_violation"]
     assert base64.b64decode(dead[0]["original_b64"]) == b'{"broken'
-    assert dead[1]["source"] == {"topic": "toys.listings.v1", "partition": 0, "offset": 1,
-                                 "key_b64": dead[1]["source"]["key_b64"], "timestamp_ms": 1}
+    assert (dead[1]["source"]["topic"], dead[1]["source"]["offset"], dead[1]["source"]["timestamp_ms"]) == (
+        "toys.listings.v1", 1, 1,
+    )
     assert "version" in dead[1]["message"]
     assert (await store.get(good["listing_id"])).version == 1
 
@@ -122,7 +180,7 @@ async def test_outage_is_retried_until_it_ends_and_nothing_is_lost(
     sleeps: list[float] = []
     event = listing_event_factory()
 
-    await pipeline(store, HashEncoder(outages=4), RecordingSink(), schemas_dir, sleeps).process([message(event)])
+    await pipeline(store, HashListingEncoder(outages=4), RecordingSink(), schemas_dir, sleeps).process([message(event)])
 
     assert sleeps == [0.5, 1.0, 2.0, 2.0]
     assert (await store.get(event["listing_id"])).version == 1
@@ -143,7 +201,7 @@ async def test_redis_outage_is_retried(
 
     sleeps: list[float] = []
     event = listing_event_factory()
-    await pipeline(FlakyStore(), HashEncoder(), RecordingSink(), schemas_dir, sleeps).process([message(event)])  # type: ignore[arg-type]
+    await pipeline(FlakyStore(), HashListingEncoder(), RecordingSink(), schemas_dir, sleeps).process([message(event)])
 
     assert sleeps == [0.5, 1.0]
     assert (await store.get(event["listing_id"])).version == 1
@@ -154,7 +212,7 @@ async def test_non_transient_failure_dead_letters_the_batch(
 ) -> None:
     sink, event = RecordingSink(), listing_event_factory()
 
-    await pipeline(store, HashEncoder(outages=1, error=TritonError), sink, schemas_dir, []).process([message(event)])
+    await pipeline(store, HashListingEncoder(outages=1, error=TritonError), sink, schemas_dir, []).process([message(event)])
 
     assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [("processing_error", "triton down")]
     with pytest.raises(ListingNotFound):
@@ -168,13 +226,14 @@ async def test_stale_and_replayed_events(
     deleted_event_factory: ListingEventFactory,
 ) -> None:
     sink = RecordingSink()
-    run = pipeline(store, HashEncoder(), sink, schemas_dir, [])
+    run = pipeline(store, HashListingEncoder(), sink, schemas_dir, [])
     v2 = listing_event_factory(version=2)
     listing_id = v2["listing_id"]
 
     await run.process([message(v2), message(listing_event_factory(listing_id=listing_id, version=1))])
     await run.process([message(v2)])
-    await run.process([message(deleted_event_factory(listing_id, 3)), message(listing_event_factory(listing_id=listing_id, version=2, title="late"))])
+    late = listing_event_factory(listing_id=listing_id, version=2, title="late")
+    await run.process([message(deleted_event_factory(listing_id, 3)), message(late)])
 
     changes = [(a["version"], a["change"]) for a in sink.on("emb")]
     assert changes == [(2, "upserted"), (2, "upserted"), (3, "deleted")], "replay re-announces, stale does not"

@@ -17,11 +17,12 @@ from stream.store import (
     EmbeddingStore,
     ListingDeletion,
     ListingEmbedding,
+    Refusion,
     similarity_filter,
 )
 from stream.vectors import l2_normalize
 
-DIMS = 384
+DIMS = 256  # the searchable fused vector
 
 
 @pytest.fixture
@@ -43,8 +44,8 @@ def store(redis: Redis, schema: IndexSchema) -> EmbeddingStore:
     return EmbeddingStore(redis, schema)
 
 
-def vector(seed: int) -> np.ndarray:
-    return l2_normalize(np.random.default_rng(seed).normal(size=DIMS)).astype(np.float32)
+def vector(seed: int, dims: int = DIMS) -> np.ndarray:
+    return l2_normalize(np.random.default_rng(seed).normal(size=dims)).astype(np.float32)
 
 
 def embedding(listing_id: str, version: int, seed: int = 0, event_id: str | None = None, **metadata: object) -> ListingEmbedding:
@@ -54,7 +55,8 @@ def embedding(listing_id: str, version: int, seed: int = 0, event_id: str | None
         model_version="text_encoder/1:test",
         updated_at="2026-01-05T10:00:01Z",
         source_event_id=event_id or uuid.uuid4().hex,
-        vectors={"text": vector(seed)},
+        vectors={"fused": vector(seed), "text": vector(seed, 384), "photos": np.stack([vector(seed, 1280)] * 2)},
+        modalities=["text", "image"],
         metadata={"title": f"toy {listing_id}", "categories": ["plush"], "price": 10.0, **metadata},
     )
 
@@ -64,11 +66,14 @@ async def test_upsert_writes_hash_and_vector_set(store: EmbeddingStore, redis: R
 
     raw = await redis.hgetall(schema.listing_key("a"))
     assert raw[b"version"] == b"1"
-    assert raw[b"modalities"] == b"text"
-    assert np.frombuffer(raw[b"vec:text"], dtype="<f4").shape == (DIMS,)
+    assert raw[b"modalities"] == b"text,image"
+    assert np.frombuffer(raw[b"vec:text"], dtype="<f4").shape == (384,)
+    assert np.frombuffer(raw[b"vec:photos"], dtype="<f4").shape == (2 * 1280,)
     assert await redis.execute_command("VCARD", schema.vector_set_key) == 1
+    assert await redis.execute_command("VDIM", schema.vector_set_key) == DIMS
     record = await store.get("a")
-    np.testing.assert_allclose(record.vectors["text"], vector(1), rtol=0, atol=0)
+    np.testing.assert_array_equal(record.vectors["fused"], vector(1))
+    assert record.vectors["photos"].shape == (2, 1280)
     assert record.metadata["title"] == "toy a"
 
 
@@ -77,7 +82,7 @@ async def test_older_version_never_overwrites_newer(store: EmbeddingStore) -> No
 
     assert await store.write([embedding("a", 4, seed=4)]) == [STALE]
     assert (await store.get("a")).version == 5
-    np.testing.assert_array_equal((await store.get("a")).vectors["text"], vector(5))
+    np.testing.assert_array_equal((await store.get("a")).vectors["fused"], vector(5))
 
 
 async def test_replayed_event_changes_nothing_and_is_recognised(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
@@ -108,7 +113,7 @@ async def test_delete_removes_everywhere_and_older_upsert_cannot_resurrect(
 
 
 async def test_wrong_dimension_rejects_the_whole_batch(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
-    bad = ListingEmbedding("bad", 1, "m", "2026-01-05T10:00:01Z", "e", {"text": np.zeros(10, np.float32)})
+    bad = ListingEmbedding("bad", 1, "m", "t", "e", {"fused": vector(1), "text": np.zeros(10, np.float32)}, ["text"])
 
     with pytest.raises(EmbeddingDimMismatch, match="listing bad: text vector is float32\\[10\\], expected float32\\[384\\]"):
         await store.write([embedding("good", 1), bad])
@@ -120,9 +125,9 @@ async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> Non
     near = l2_normalize(base + 0.3 * vector(2))
     far = vector(3)
     await store.write([
-        ListingEmbedding("q", 1, "m", "t", "e1", {"text": base}, {"categories": ["plush"], "price": 10.0}),
-        ListingEmbedding("near", 1, "m", "t", "e2", {"text": near}, {"categories": ["plush"], "price": 50.0}),
-        ListingEmbedding("far", 1, "m", "t", "e3", {"text": far}, {"categories": ["blocks"], "price": 5.0}),
+        ListingEmbedding("q", 1, "m", "t", "e1", {"fused": base}, ["text"], {"categories": ["plush"], "price": 10.0}),
+        ListingEmbedding("near", 1, "m", "t", "e2", {"fused": near}, ["text"], {"categories": ["plush"], "price": 50.0}),
+        ListingEmbedding("far", 1, "m", "t", "e3", {"fused": far}, ["text"], {"categories": ["blocks"], "price": 5.0}),
     ])
 
     ranked = await store.similar("q", 5)
@@ -143,3 +148,35 @@ async def test_stored_versions_in_one_round_trip(store: EmbeddingStore) -> None:
     await store.write([embedding("a", 3), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
 
     assert await store.stored_versions(["a", "b", "never"]) == {"a": 3, "b": None, "never": None}
+
+
+def refusion(listing_id: str, version: int, seed: int, reviews: np.ndarray | None) -> Refusion:
+    modalities = ["text", "image", "reviews"] if reviews is not None else ["text", "image"]
+    return Refusion(listing_id, version, "m2", "2026-01-06T00:00:00Z", vector(seed), reviews, modalities)
+
+
+async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
+    await store.write([embedding("a", 2, seed=1), embedding("b", 1, seed=2), ListingDeletion("c", 1, "t", "d")])
+    reviews = vector(7, 512)
+
+    results = await store.refuse([refusion("a", 2, 9, reviews), refusion("b", 0, 9, reviews), refusion("c", 1, 9, reviews)])
+
+    assert results == [APPLIED, STALE, STALE]
+    record = await store.get("a")
+    np.testing.assert_array_equal(record.vectors["fused"], vector(9))
+    np.testing.assert_array_equal(record.vectors["reviews"], reviews)
+    assert (record.version, record.modalities, record.metadata["title"]) == (2, ["text", "image", "reviews"], "toy a")
+    assert [n.listing_id for n in await store.similar("b", 3)] == ["a"]
+    await store.refuse([refusion("a", 2, 9, None)])
+    assert "reviews" not in (await store.get("a")).vectors
+
+
+async def test_get_many_reads_live_listings_only(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 1, seed=1), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+
+    found = await store.get_many(["a", "b", "never"])
+
+    assert found["a"] is not None and found["a"].vectors["photos"].shape == (2, 1280)
+    assert (found["b"], found["never"]) == (None, None)

@@ -30,3 +30,11 @@ def test_from_redis_bytes_names_a_wrong_dimension() -> None:
 def test_cosine() -> None:
     assert cosine(np.array([1.0, 0.0]), np.array([0.6, 0.8])) == pytest.approx(0.6)
     assert cosine(np.zeros(2), np.ones(2)) == 0.0
+
+
+def test_multi_vectors_decode_as_rows() -> None:
+    rows = np.arange(6, dtype=np.float32).reshape(2, 3)
+
+    np.testing.assert_array_equal(from_redis_bytes(to_redis_bytes(rows), 3, multi=True), rows)
+    with pytest.raises(EmbeddingDimMismatch, match="expected a multiple of 3 float32 values"):
+        from_redis_bytes(b"\0" * 8, 3, multi=True)

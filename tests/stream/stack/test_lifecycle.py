@@ -35,7 +35,7 @@ def test_down_on_an_idle_stack_removes_stale_pid_files(tmp_path: Path) -> None:
     (tmp_path / "redis" / "redis.pid").write_text("999999999\n")
     lines: list[str] = []
     stack.down(settings, echo=lines.append)
-    assert lines == ["worker: not running", "triton: not running", "redis: not running", "kafka: not running"]
+    assert lines == ["worker: not running", "media: not running", "triton: not running", "redis: not running", "kafka: not running"]
     assert not (tmp_path / "redis" / "redis.pid").exists()
 
 

@@ -1,0 +1,98 @@
+"""Triton Python-backend BLS model: text, photos, video frames and reviews of a batch of listings -> vectors."""
+
+import json
+from typing import Any
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from stream.listing_batch import frames_by_listing, modality_mask, pool_photos
+
+IMAGE_DIMS = 1280
+MAX_LISTINGS = 64  # the largest max_batch_size every inner model accepts
+
+
+class TritonPythonModel:
+    """Calls text_encoder, text_multilingual_encoder, image_encoder, video_pooling and fusion in turn."""
+
+    def initialize(self, args: dict[str, Any]) -> None:
+        config = json.loads(args["model_config"])
+        parameters = {key: value["string_value"] for key, value in config["parameters"].items()}
+        self.encoder_batch = int(parameters["encoder_batch"])
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        responses = []
+        for request in requests:
+            try:
+                responses.append(pb_utils.InferenceResponse(self._embed(request)))
+            except pb_utils.TritonModelException as exc:
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc))))
+        return responses
+
+    def _embed(self, request: Any) -> list[Any]:
+        texts = _input(request, "TEXT")
+        listings = len(texts)
+        if listings > MAX_LISTINGS:
+            raise pb_utils.TritonModelException(
+                f"listing_embedder takes at most {MAX_LISTINGS} listings per request, got {listings}; split the batch"
+            )
+        text = self._infer("text_encoder", {"TEXT": texts.reshape(-1, 1)}, "TEXT_EMBEDDING")
+        multilingual = self._infer("text_multilingual_encoder", {"TEXT": texts.reshape(-1, 1)}, "TEXT_EMBEDDING")
+        photos = self._images(request, "IMAGES")
+        image, image_present = pool_photos(photos, self._owners(request, "IMAGE_LISTING"), listings)
+        frames = self._images(request, "FRAMES")
+        block, frame_mask, video_present = frames_by_listing(frames, self._owners(request, "FRAME_LISTING"), listings)
+        video = self._video(block, frame_mask, video_present)
+        reviews, reviews_present = _input(request, "REVIEWS_EMBEDDING"), _input(request, "REVIEWS_MASK")
+        mask = modality_mask(image_present, video_present, reviews_present)
+        fusion_inputs = {
+            "TEXT_EMBEDDING": text, "TEXT_MULTILINGUAL_EMBEDDING": multilingual, "IMAGE_EMBEDDING": image,
+            "VIDEO_EMBEDDING": video, "REVIEWS_EMBEDDING": reviews.astype(np.float32), "MODALITY_MASK": mask,
+        }
+        fused, weights = self._infer_many("fusion", fusion_inputs, ["FUSED_EMBEDDING", "MODALITY_WEIGHTS"])
+        outputs = {
+            "FUSED_EMBEDDING": fused, "TEXT_EMBEDDING": text, "TEXT_MULTILINGUAL_EMBEDDING": multilingual,
+            "IMAGE_EMBEDDING": image, "PHOTO_EMBEDDINGS": photos, "VIDEO_EMBEDDING": video,
+            "MODALITY_MASK": mask, "MODALITY_WEIGHTS": weights,
+        }
+        return [pb_utils.Tensor(name, np.ascontiguousarray(value, dtype=np.float32)) for name, value in outputs.items()]
+
+    def _images(self, request: Any, name: str) -> np.ndarray:
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        if tensor is None or tensor.as_numpy().shape[0] == 0:
+            return np.zeros((0, IMAGE_DIMS), dtype=np.float32)
+        pixels = tensor.as_numpy()
+        chunks = [pixels[start : start + self.encoder_batch] for start in range(0, len(pixels), self.encoder_batch)]
+        return np.concatenate([self._infer("image_encoder", {"IMAGE": chunk}, "IMAGE_EMBEDDING") for chunk in chunks])
+
+    @staticmethod
+    def _owners(request: Any, name: str) -> np.ndarray:
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        return np.zeros(0, dtype=np.int32) if tensor is None else tensor.as_numpy().astype(np.int32)
+
+    def _video(self, block: np.ndarray, frame_mask: np.ndarray, present: np.ndarray) -> np.ndarray:
+        video = np.zeros((block.shape[0], IMAGE_DIMS), dtype=np.float32)
+        rows = np.flatnonzero(present)
+        if rows.size:
+            inputs = {"FRAME_EMBEDDINGS": block[rows], "FRAME_MASK": frame_mask[rows]}
+            video[rows] = self._infer("video_pooling", inputs, "VIDEO_EMBEDDING")
+        return video
+
+    def _infer(self, model: str, inputs: dict[str, np.ndarray], output: str) -> np.ndarray:
+        return self._infer_many(model, inputs, [output])[0]
+
+    @staticmethod
+    def _infer_many(model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        request = pb_utils.InferenceRequest(
+            model_name=model,
+            requested_output_names=outputs,
+            inputs=[pb_utils.Tensor(name, value) for name, value in inputs.items()],
+        )
+        response = request.exec()
+        if response.has_error():
+            raise pb_utils.TritonModelException(f"{model} failed: {response.error().message()}")
+        return [pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in outputs]
+
+
+def _input(request: Any, name: str) -> np.ndarray:
+    return pb_utils.get_input_tensor_by_name(request, name).as_numpy()
