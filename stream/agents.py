@@ -6,7 +6,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import faust
@@ -47,7 +47,7 @@ class FaustSink:
         await pending
 
 
-def raw_message(event: EventT) -> RawMessage:
+def raw_message(event: EventT[Any]) -> RawMessage:
     """The bytes and position of a consumed Faust event."""
     message = event.message
     return RawMessage(
@@ -56,7 +56,7 @@ def raw_message(event: EventT) -> RawMessage:
         offset=message.offset,
         timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
         key=message.key,
-        value=message.value,
+        value=message.value or b"",  # a null value (tombstone) is dead-lettered as invalid JSON
     )
 
 
@@ -127,7 +127,9 @@ async def consume_in_batches(
     stream: StreamT[bytes], process: Callable[[list[RawMessage]], Awaitable[None]], settings: Settings
 ) -> None:
     """Feed batches to ``process``; ack each batch only after it is fully handled (never on a crash)."""
-    async for events in stream.noack_take(settings.batch_size, within=settings.batch_window_s):
+    batches = cast(faust.Stream[bytes], stream).noack_take(settings.batch_size, within=settings.batch_window_s)
+    async for batch in batches:
+        events = cast(list[EventT[Any]], batch)  # noack_take yields the events themselves, to ack by hand
         await process([raw_message(event) for event in events])
         for event in events:
             await stream.ack(event)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from stream import metrics
-from stream.errors import StoreUnavailable, TritonUnavailable
-from stream.events import DeadLetterReason, deadletter_record
+from stream.errors import DeadLetterReason, StoreUnavailable, TritonUnavailable
+from stream.events import deadletter_record
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -102,7 +102,7 @@ async def _wait_reviews_fused(client: EmbeddingClient, reviewed: set[str], deadl
 
 def modality_counts(records: dict[str, Any]) -> dict[str, int]:
     """How many stored listings have each modality (pure)."""
-    counts = {name: 0 for name in MODALITIES}
+    counts: dict[str, int] = {name: 0 for name in MODALITIES}
     for record in records.values():
         for name in record.modalities if record is not None else ():
             counts[name] += 1

@@ -49,10 +49,16 @@ class SchemaError(FeatureServiceError):
     """An event schema file is missing, unreadable or unknown."""
 
 
+# Machine-readable reasons of toys.deadletter.v1 records.
+DeadLetterReason = Literal[
+    "invalid_json", "invalid_utf8", "schema_violation", "key_mismatch", "invalid_field", "processing_error"
+]
+
+
 class InvalidEventError(FeatureServiceError):
     """An event does not match its schema; ``reason`` is machine-readable."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: DeadLetterReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message

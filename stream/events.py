@@ -20,15 +20,12 @@ from stream.contracts import (
     load_validators,
     parse_rfc3339,
 )
-from stream.errors import InvalidEventError, SchemaError
+from stream.errors import DeadLetterReason, InvalidEventError, SchemaError
 
 ListingEventType = Literal["listing.upserted", "listing.deleted"]
 ReviewEventType = Literal["review.posted", "review.deleted"]
 EmbeddingChange = Literal["upserted", "deleted"]
 Modality = Literal["text", "image", "video", "reviews"]
-DeadLetterReason = Literal[
-    "invalid_json", "invalid_utf8", "schema_violation", "key_mismatch", "invalid_field", "processing_error"
-]
 AttributeValue = str | int | float | bool
 
 

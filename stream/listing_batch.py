@@ -7,9 +7,10 @@ is exactly the unpacking on the other.
 import numpy as np
 from numpy.typing import NDArray
 
+from stream.events import Modality
 from stream.vectors import FloatArray, l2_normalize
 
-MODALITIES = ("text", "image", "video", "reviews")
+MODALITIES: tuple[Modality, ...] = ("text", "image", "video", "reviews")
 FRAMES_PER_VIDEO = 8
 
 IntArray = NDArray[np.int32]
@@ -64,9 +65,10 @@ def frames_by_listing(
 
 def modality_mask(image: FloatArray, video: FloatArray, reviews: FloatArray) -> FloatArray:
     """[n, 4] presence of (text, image, video, reviews); every listing has text."""
-    return np.stack([np.ones_like(image), image, video, reviews], axis=1).astype(np.float32)
+    mask: FloatArray = np.stack([np.ones_like(image), image, video, reviews], axis=1).astype(np.float32)
+    return mask
 
 
-def present_modalities(mask_row: FloatArray) -> list[str]:
+def present_modalities(mask_row: FloatArray) -> list[Modality]:
     """Names of the modalities marked present in one row of :func:`modality_mask`."""
     return [name for name, flag in zip(MODALITIES, mask_row, strict=True) if flag > 0]

@@ -10,6 +10,7 @@ from tritonclient.grpc import InferenceServerException, InferInput, InferRequest
 from tritonclient.grpc.aio import InferenceServerClient
 
 from stream.errors import TritonError, TritonUnavailable
+from stream.events import Modality
 from stream.index_schema import IndexSchema
 from stream.listing_batch import MODALITIES, owners_of, present_modalities
 from stream.triton import RETRYABLE_STATUSES
@@ -40,7 +41,7 @@ class ListingVectors:
     """Every vector the listing path stores, the modalities present and their fusion weights."""
 
     vectors: dict[str, FloatArray]
-    modalities: list[str]
+    modalities: list[Modality]
     weights: dict[str, float] = field(default_factory=dict)
 
 

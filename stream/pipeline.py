@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from stream import metrics
+from stream.contracts import format_rfc3339
 from stream.delivery import Delivery, RawMessage
 from stream.errors import FeatureServiceError, InvalidEventError
-from stream.events import EventDecoder, ListingEvent, embedding_record, format_rfc3339
+from stream.events import EventDecoder, ListingEvent, Modality, embedding_record
 from stream.listing_encoder import ListingEncoder, ListingInputs, ListingVectors
 from stream.locks import ListingLocks
 from stream.store import ALREADY_APPLIED, APPLIED, EmbeddingStore, ListingDeletion, ListingEmbedding
@@ -67,7 +68,7 @@ class Embedded:
     """Outcome of one event: the store's result and, for upserts, the modalities embedded."""
 
     result: int
-    modalities: list[str]
+    modalities: list[Modality]
 
 
 class ListingPipeline:

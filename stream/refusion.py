@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stream import metrics
+from stream.contracts import format_rfc3339
 from stream.delivery import Delivery
-from stream.events import embedding_record, format_rfc3339
+from stream.events import Modality, embedding_record
+from stream.listing_batch import MODALITIES
 from stream.listing_encoder import FUSION_INPUTS, ListingEncoder
 from stream.locks import ListingLocks
 from stream.pipeline import ReviewSource
@@ -25,11 +27,9 @@ def fusion_inputs(stored: StoredListing, reviews: FloatArray | None) -> dict[str
     return vectors
 
 
-def modalities_of(vectors: dict[str, FloatArray]) -> list[str]:
-    """User-facing modalities present among fusion inputs (pure)."""
-    present = {"text": "text" in vectors, "image": "image" in vectors, "video": "video" in vectors,
-               "reviews": "reviews" in vectors}
-    return [name for name, flag in present.items() if flag]
+def modalities_of(vectors: dict[str, FloatArray]) -> list[Modality]:
+    """User-facing modalities present among fusion inputs, in canonical order (pure)."""
+    return [name for name in MODALITIES if name in vectors]
 
 
 class Refuser:

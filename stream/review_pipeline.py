@@ -4,14 +4,14 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
 
 from stream import metrics
 from stream.delivery import Delivery, RawMessage
 from stream.errors import FeatureServiceError, InvalidEventError
-from stream.events import DeadLetterReason, EventDecoder, ReviewEvent
+from stream.events import EventDecoder, ReviewEvent
 from stream.review_store import ReviewChange, ReviewDeleted, ReviewOutcome, ReviewPosted, ReviewStore
 from stream.reviews import ReviewContribution, review_text, review_weight
 from stream.vectors import FloatArray, l2_normalize
@@ -130,7 +130,7 @@ class ReviewPipeline:
             has_text = event.type == "review.posted" and bool(review_text(event.title, event.text))
             return DecodedReview(raw, event, posting_weight(event) if has_text else None)
         except InvalidEventError as exc:
-            await self._delivery.deadletter(raw, cast(DeadLetterReason, exc.reason), exc.message)
+            await self._delivery.deadletter(raw, exc.reason, exc.message)
             return None
 
     async def _embed_and_apply(self, reviews: list[DecodedReview]) -> list[ReviewOutcome]:

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError, StoreUnavailable
+from stream.events import Modality
 from stream.index_schema import IndexSchema
 from stream.store_scripts import ALREADY_APPLIED, APPLIED, DELETE_SCRIPT, REFUSE_SCRIPT, STALE, UPSERT_SCRIPT
 from stream.vectors import FloatArray, from_redis_bytes, to_redis_bytes
@@ -33,7 +34,7 @@ class ListingEmbedding:
     updated_at: str
     source_event_id: str
     vectors: Mapping[str, FloatArray]
-    modalities: Sequence[str]  # user-facing modalities embedded: text, image, video, reviews
+    modalities: Sequence[Modality]  # user-facing modalities embedded
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -57,7 +58,7 @@ class Refusion:
     updated_at: str
     fused: FloatArray
     reviews: FloatArray | None  # None: the listing has no reviews any more
-    modalities: list[str]
+    modalities: list[Modality]
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ class EmbeddingStore:
         Raises:
             ListingNotFound: nothing is stored, or the listing was deleted.
         """
-        raw = await self._redis.hgetall(self._schema.listing_key(listing_id))
+        raw: dict[bytes, bytes] = await self._redis.hgetall(self._schema.listing_key(listing_id))  # type: ignore[assignment]
         if not _is_live(raw):
             raise ListingNotFound(
                 f"no embedding stored for listing {listing_id!r}; it was never embedded, was deleted, "
@@ -301,7 +302,7 @@ class EmbeddingStore:
         if expression:
             command += ["FILTER", expression]
         try:
-            reply = await self._redis.execute_command(*command)
+            reply = await self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
         except ResponseError as exc:
             if "not found" in str(exc) or "key does not exist" in str(exc).lower():
                 raise ListingNotFound(f"listing {listing_id!r} is not in the similarity index") from exc

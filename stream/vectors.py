@@ -1,5 +1,7 @@
 """Pure vector helpers: normalisation and the float32 byte layout stored in Redis."""
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -8,7 +10,7 @@ from stream.errors import EmbeddingDimMismatch
 FloatArray = NDArray[np.float32]
 
 
-def l2_normalize(vectors: NDArray[np.floating]) -> FloatArray:
+def l2_normalize(vectors: NDArray[np.floating[Any]]) -> FloatArray:
     """Scale each row (or a single vector) to unit length; zero vectors stay zero.
 
     Args:
@@ -22,7 +24,7 @@ def l2_normalize(vectors: NDArray[np.floating]) -> FloatArray:
     return np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
 
 
-def to_redis_bytes(vector: NDArray[np.floating]) -> bytes:
+def to_redis_bytes(vector: NDArray[np.floating[Any]]) -> bytes:
     """Encode one vector as little-endian float32 bytes (the layout of hashes and VADD FP32)."""
     return np.asarray(vector, dtype="<f4").tobytes()
 
@@ -50,7 +52,7 @@ def from_redis_bytes(blob: bytes, dims: int, name: str = "vector", multi: bool =
     return vectors.reshape(-1, dims) if multi else vectors
 
 
-def cosine(a: NDArray[np.floating], b: NDArray[np.floating]) -> float:
+def cosine(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> float:
     """Cosine similarity of two vectors (0.0 when either is zero)."""
     a32, b32 = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
     denominator = float(np.linalg.norm(a32) * np.linalg.norm(b32))
