@@ -1,0 +1,186 @@
+"""``toyfuse export``: write trained video pooling and fusion into a Triton model repository, versioned."""
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from stream.config import REPO_ROOT
+from stream.errors import SettingsError
+from stream.train.model import FusionConfig, FusionModel, ListingModel, VideoPooling
+
+FUSION = "fusion"
+VIDEO_POOLING = "video_pooling"
+WEIGHTS = "model.safetensors"
+ARCHITECTURE = "fusion_config.json"
+SOURCE_REPOSITORY = REPO_ROOT / "triton_models"  # where the models' model.py files live
+MAX_BATCH = 64  # the largest batch listing_embedder sends to an inner model
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What :func:`export` wrote."""
+
+    model_version: str
+    folders: tuple[Path, ...]  # each model's version folder
+    weight_bytes: int
+
+
+def load_checkpoint(path: Path) -> ListingModel:
+    """The trained network saved by ``toyfuse train`` (best.pt / last.pt), in evaluation mode.
+
+    Raises:
+        SettingsError: the file is missing or is not a toyfuse checkpoint.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = ListingModel(FusionConfig(**state["config"]))
+        model.load_state_dict(state["model"])
+    except (OSError, KeyError, TypeError, RuntimeError) as exc:
+        raise SettingsError(
+            f"cannot load checkpoint {path}: {exc}; pass a best.pt written by `toyfuse train`"
+        ) from exc
+    return model.eval()
+
+
+def model_version(model: ListingModel, today: date) -> str:
+    """``fusion-<yyyymmdd>-<first 8 hex of the SHA-256 of every weight>``."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    return f"fusion-{today:%Y%m%d}-{digest.hexdigest()[:8]}"
+
+
+def _tensor_line(name: str, dims: list[int]) -> str:
+    return f'  {{ name: "{name}", data_type: TYPE_FP32, dims: [ {", ".join(map(str, dims))} ] }}'
+
+
+def _pbtxt(
+    name: str, summary: str, inputs: dict[str, list[int]], outputs: dict[str, list[int]], version: str
+) -> str:
+    return "\n".join(
+        [
+            f"# {summary}",
+            "# Written by `toyfuse export` (stream/train/export.py): re-export rather than edit.",
+            f'name: "{name}"',
+            'backend: "python"',
+            f"max_batch_size: {MAX_BATCH}",
+            "input [",
+            ",\n".join(_tensor_line(n, d) for n, d in inputs.items()),
+            "]",
+            "output [",
+            ",\n".join(_tensor_line(n, d) for n, d in outputs.items()),
+            "]",
+            "dynamic_batching { max_queue_delay_microseconds: 2000 }",
+            "instance_group [ { count: 1, kind: KIND_AUTO } ]",
+            "parameters [",
+            f'  {{ key: "model_version", value: {{ string_value: "{version}" }} }},',
+            f'  {{ key: "weights", value: {{ string_value: "{WEIGHTS}" }} }},',
+            f'  {{ key: "architecture", value: {{ string_value: "{ARCHITECTURE}" }} }}',
+            "]",
+            "",
+        ]
+    )
+
+
+def fusion_pbtxt(config: FusionConfig, version: str) -> str:
+    """config.pbtxt of the fusion model (tensor sizes from ``config``)."""
+    inputs = {
+        "TEXT_EMBEDDING": [config.text_dims],
+        "TEXT_MULTILINGUAL_EMBEDDING": [config.text_multilingual_dims],
+        "IMAGE_EMBEDDING": [config.image_dims],
+        "VIDEO_EMBEDDING": [config.image_dims],
+        "REVIEWS_EMBEDDING": [config.reviews_dims],
+        "MODALITY_MASK": [4],
+    }
+    outputs = {"FUSED_EMBEDDING": [config.shared_dim], "MODALITY_WEIGHTS": [4]}
+    summary = "Learned fusion of a listing's modality vectors (stream.train.model.FusionModel)."
+    return _pbtxt(FUSION, summary, inputs, outputs, version)
+
+
+def video_pooling_pbtxt(config: FusionConfig, version: str) -> str:
+    """config.pbtxt of the video pooling model."""
+    inputs = {"FRAME_EMBEDDINGS": [config.frames, config.image_dims], "FRAME_MASK": [config.frames]}
+    summary = f"Learned {config.video_pooling} pooling of frame features (stream.train.model.VideoPooling)."
+    return _pbtxt(VIDEO_POOLING, summary, inputs, {"VIDEO_EMBEDDING": [config.image_dims]}, version)
+
+
+def _write_model(
+    repository: Path, name: str, module: torch.nn.Module, config: FusionConfig, pbtxt: str, version: str
+) -> Path:
+    folder = repository / name / "1"
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {key: tensor.detach().cpu().contiguous() for key, tensor in module.state_dict().items()}
+    save_file(weights, str(folder / WEIGHTS), metadata={"model_version": version})
+    (folder / WEIGHTS).chmod(0o644)  # safetensors writes 0600; the server may run as another user
+    config.write_json(folder / ARCHITECTURE)
+    (repository / name / "config.pbtxt").write_text(pbtxt, encoding="utf-8")
+    source = SOURCE_REPOSITORY / name / "1" / "model.py"
+    if source.resolve() != (folder / "model.py").resolve():
+        shutil.copyfile(source, folder / "model.py")
+    return folder
+
+
+def export(checkpoint: Path, repository: Path, today: date | None = None) -> Exported:
+    """Write ``fusion`` and ``video_pooling`` (config.pbtxt, model.py, weights, architecture).
+
+    Args:
+        checkpoint: a checkpoint written by ``toyfuse train``.
+        repository: the Triton model repository (e.g. ``triton_models/``).
+        today: the date in the model version (default: today, UTC).
+
+    Returns:
+        the model version recorded in both config.pbtxt files, the folders and the weights' size.
+
+    Raises:
+        SettingsError: the checkpoint cannot be loaded.
+    """
+    model = load_checkpoint(checkpoint)
+    config = model.config
+    version = model_version(model, today or datetime.now(UTC).date())
+    folders = (
+        _write_model(repository, FUSION, model.fusion, config, fusion_pbtxt(config, version), version),
+        _write_model(
+            repository,
+            VIDEO_POOLING,
+            model.video_pooling,
+            config,
+            video_pooling_pbtxt(config, version),
+            version,
+        ),
+    )
+    return Exported(version, folders, sum((folder / WEIGHTS).stat().st_size for folder in folders))
+
+
+def load_fusion(folder: Path) -> FusionModel:
+    """The exported fusion network in a model version folder, in evaluation mode."""
+    model = FusionModel(FusionConfig.read_json(folder / ARCHITECTURE))
+    model.load_state_dict(load_file(str(folder / WEIGHTS)))
+    return model.eval()
+
+
+def load_video_pooling(folder: Path) -> VideoPooling:
+    """The exported video pooling network in a model version folder, in evaluation mode."""
+    model = VideoPooling(FusionConfig.read_json(folder / ARCHITECTURE))
+    model.load_state_dict(load_file(str(folder / WEIGHTS)))
+    return model.eval()
+
+
+def load_exported(repository: Path) -> ListingModel:
+    """Video pooling and fusion as exported into ``repository``, joined again (for evaluation).
+
+    Raises:
+        SettingsError: the repository holds no exported fusion or video pooling.
+    """
+    folders = {name: repository / name / "1" for name in (FUSION, VIDEO_POOLING)}
+    missing = [name for name, folder in folders.items() if not (folder / WEIGHTS).exists()]
+    if missing:
+        raise SettingsError(f"{repository} has no exported {', '.join(missing)}; run `toyfuse export` first")
+    model = ListingModel(FusionConfig.read_json(folders[FUSION] / ARCHITECTURE))
+    model.fusion = load_fusion(folders[FUSION])
+    model.video_pooling = load_video_pooling(folders[VIDEO_POOLING])
+    return model.eval()

@@ -1,0 +1,222 @@
+"""``toyfuse train``: fit video pooling and fusion on cached features; keep the best epoch by validation."""
+
+import json
+import math
+import random
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from stream.errors import EmbeddingDimMismatch, FeatureServiceError
+from stream.index_schema import IndexSchema
+from stream.train import cache
+from stream.train.cache import FeatureSet
+from stream.train.data import PairBatchSampler, Rows, drop_modalities, split_rows, take
+from stream.train.loss import fusion_loss
+from stream.train.model import FusionConfig, ListingBatch, ListingModel
+from stream.train.params import TrainParams, parse
+from stream.train.retrieval import fusion_scores, keep_modalities
+
+BEST = "best.pt"
+LAST = "last.pt"
+MAX_LOGIT_SCALE = math.log(100.0)  # as in CLIP: the temperature never drops below 0.01
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """Outcome of a run."""
+
+    best_epoch: int
+    best_val: dict[str, float]
+    epochs_run: int
+    checkpoint: Path
+
+
+def seed_everything(seed: int) -> None:
+    """Seed random, numpy and torch, and make torch use deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+
+
+def cosine_lr(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up to 1, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def check_dims(config: FusionConfig, features: FeatureSet) -> None:
+    """Raise EmbeddingDimMismatch when the cached vectors do not have the sizes the model expects."""
+    found = {
+        "text": features.text.shape[1],
+        "text_multilingual": features.text_multilingual.shape[1],
+        "image": features.image.shape[1],
+        "video": features.frames.shape[2],
+        "reviews": features.reviews.shape[1],
+    }
+    for name, dims in config.input_dims().items():
+        if found[name] != dims:
+            raise EmbeddingDimMismatch(
+                f"cached {name} features are {found[name]}-d but the embedding layout says {dims}; "
+                "re-extract features with `toyfuse features` or fix schemas/embedding_index.yaml"
+            )
+
+
+def optimizer_for(model: ListingModel, params: TrainParams) -> torch.optim.AdamW:
+    """AdamW, decaying weight matrices only (not norms, biases, embeddings or the logit scale)."""
+    named = list(model.named_parameters())
+    decay = [p for name, p in named if p.ndim >= 2 and "embedding" not in name]
+    rest = [p for name, p in named if not (p.ndim >= 2 and "embedding" not in name)]
+    groups = [{"params": decay, "weight_decay": params.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=params.lr)
+
+
+def concat(batches: list[ListingBatch]) -> ListingBatch:
+    """Stack batches row-wise (one forward pass for all views)."""
+    return ListingBatch(*(torch.cat(tensors) for tensors in zip(*batches, strict=True)))
+
+
+class Trainer:
+    """One training run: the data, the model, the optimiser and the step loop."""
+
+    def __init__(self, params: TrainParams, config: FusionConfig, features: FeatureSet) -> None:
+        self.params, self.config, self.features = params, config, features
+        self.rows = split_rows(list(features.families), params.split_seed)
+        self.listings = keep_modalities(features.listing_batch(), params.modalities)
+        self.queries = features.query_batch()
+        present = self.listings.modality_mask.sum(dim=1).numpy() > 0
+        train_rows = self.rows["train"][present[self.rows["train"]]]
+        self.sampler = PairBatchSampler(
+            list(features.families),
+            list(features.categories),
+            train_rows,
+            params.batch_products,
+            params.seed,
+            params.group_by_category,
+        )
+        self.model = ListingModel(config)
+        self.optimizer = optimizer_for(self.model, params)
+        total = params.epochs * len(self.sampler)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: cosine_lr(step, total, params.warmup_steps)
+        )
+        self.generator = torch.Generator().manual_seed(params.seed)
+        self.steps = 0
+
+    def view(self, rows: Rows) -> ListingBatch:
+        """Listings at ``rows`` with modality dropout applied."""
+        batch = take(self.listings, rows)
+        mask = drop_modalities(batch.modality_mask, self.config.modality_dropout, self.generator)
+        return batch._replace(modality_mask=mask)
+
+    def step(self, first: Rows, second: Rows) -> dict[str, float]:
+        """One optimiser step on a batch of listing pairs (and the queries written from ``first``)."""
+        self.model.train()
+        with_queries = "text" in self.params.modalities and self.params.loss.query > 0
+        views = [self.view(first), self.view(second)] + ([take(self.queries, first)] if with_queries else [])
+        fused, _ = self.model(concat(views))
+        parts = fused.split(len(first))
+        loss, values = fusion_loss(
+            parts[0],
+            parts[1],
+            parts[2] if with_queries else None,
+            self.model.fusion.logit_scale,
+            self.params.loss,
+        )
+        self.optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        with torch.no_grad():
+            self.model.fusion.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE)
+        self.steps += 1
+        return values | {"loss": float(loss.detach())}
+
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        """Train one epoch; returns the mean of each loss term."""
+        totals: dict[str, list[float]] = {}
+        batches = tqdm(
+            self.sampler.epoch(epoch),
+            total=len(self.sampler),
+            desc=f"epoch {epoch + 1}",
+            leave=False,
+            disable=not self.params.progress,
+        )
+        for first, second in batches:
+            if self.params.steps is not None and self.steps >= self.params.steps:
+                break
+            for name, value in self.step(first, second).items():
+                totals.setdefault(name, []).append(value)
+            batches.set_postfix(loss=f"{totals['loss'][-1]:.3f}")
+        return {name: float(np.mean(values)) for name, values in totals.items()}
+
+    def validate(self) -> dict[str, float]:
+        """Validation retrieval scores (see :func:`fusion_scores`)."""
+        return fusion_scores(self.model, self.features.subset(self.rows["val"]), self.params.modalities)
+
+    def save(self, path: Path, epoch: int, val: dict[str, float]) -> None:
+        """Write a checkpoint: weights, architecture, run parameters and validation scores."""
+        torch.save(
+            {
+                "model": self.model.state_dict(),
+                "config": asdict(self.config),
+                "params": _jsonable(asdict(self.params)),
+                "epoch": epoch,
+                "val": val,
+            },
+            path,
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def train(params: TrainParams, config: FusionConfig, features: FeatureSet) -> TrainSummary:
+    """Train until ``params.epochs`` or early stopping; the best epoch by validation score is ``best.pt``."""
+    seed_everything(params.seed)
+    check_dims(config, features)
+    params.out_dir.mkdir(parents=True, exist_ok=True)
+    config.write_json(params.out_dir / "config.json")
+    trainer = Trainer(params, config, features)
+    history: list[dict[str, Any]] = []
+    best_epoch, best_val = -1, {"score": -1.0}
+    epochs = tqdm(range(params.epochs), desc="training", disable=not params.progress)
+    for epoch in epochs:
+        losses = trainer.run_epoch(epoch)
+        val = trainer.validate()
+        history.append({"epoch": epoch + 1, "loss": losses, "val": val})
+        trainer.save(params.out_dir / LAST, epoch + 1, val)
+        if val["score"] > best_val["score"]:
+            best_epoch, best_val = epoch + 1, val
+            trainer.save(params.out_dir / BEST, epoch + 1, val)
+        epochs.set_postfix(val=f"{val['score']:.3f}", best=f"{best_val['score']:.3f}@{best_epoch}")
+        stalled = epoch + 1 - best_epoch >= params.patience
+        if stalled or (params.steps is not None and trainer.steps >= params.steps):
+            break
+    (params.out_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
+    return TrainSummary(best_epoch, best_val, len(history), params.out_dir / BEST)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``toyfuse train``; returns the exit status."""
+    params, overrides = parse(argv)
+    try:
+        config = FusionConfig.from_schema(IndexSchema.from_yaml(params.schema), **overrides)
+        summary = train(params, config, cache.load(params.features))
+    except FeatureServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    scores = ", ".join(f"{name} {value:.3f}" for name, value in summary.best_val.items())
+    print(f"trained {summary.epochs_run} epochs; best epoch {summary.best_epoch}: {scores}")
+    print(f"checkpoint: {summary.checkpoint}")
+    return 0

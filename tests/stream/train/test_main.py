@@ -1,0 +1,214 @@
+"""CPU smoke test of `toyfuse train` and `toyfuse export`: synthetic features -> checkpoint -> models."""
+
+import importlib.util
+import json
+import re
+import sys
+import types
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from numpy.typing import NDArray
+
+from stream.config import REPO_ROOT
+from stream.train import cache
+from stream.train.export import export, load_checkpoint
+from stream.train.main import cosine_lr, main
+from tests.stream.train.conftest import DIMS, FeatureSetFactory
+
+SMALL = [
+    "--shared-dim",
+    "8",
+    "--hidden-dim",
+    "8",
+    "--heads",
+    "2",
+    "--layers",
+    "1",
+    "--batch-products",
+    "4",
+    "--no-progress",
+]
+
+
+@pytest.fixture
+def small_run(tmp_path: Path, feature_set_factory: FeatureSetFactory) -> list[str]:
+    """Arguments of a training run on synthetic features with a schema of matching (tiny) sizes."""
+    layout = yaml.safe_load((REPO_ROOT / "schemas" / "embedding_index.yaml").read_text(encoding="utf-8"))
+    for name, dims in {**DIMS, "video": DIMS["image"], "photos": DIMS["image"]}.items():
+        layout["vectors"][name]["dims"] = dims
+    (tmp_path / "layout.yaml").write_text(yaml.safe_dump(layout), encoding="utf-8")
+    cache.save(feature_set_factory(), tmp_path / "features.npz", {"catalog": "synthetic"})
+    return ["--features", str(tmp_path / "features.npz"), "--schema", str(tmp_path / "layout.yaml"), *SMALL]
+
+
+def _fake_pb_utils() -> types.SimpleNamespace:
+    """The few names of ``triton_python_backend_utils`` the fusion and video pooling models use."""
+
+    class Tensor:
+        def __init__(self, name: str, array: NDArray[Any]) -> None:
+            self.name, self.array = name, array
+
+        def as_numpy(self) -> NDArray[Any]:
+            return self.array
+
+    class InferenceResponse:
+        def __init__(self, output_tensors: list[Tensor] | None = None, error: Any = None) -> None:
+            self.outputs = {tensor.name: tensor.array for tensor in output_tensors or []}
+            self.error = error
+
+    return types.SimpleNamespace(
+        Tensor=Tensor,
+        InferenceResponse=InferenceResponse,
+        TritonError=RuntimeError,
+        get_input_tensor_by_name=lambda request, name: Tensor(name, request[name]),
+        get_output_config_by_name=lambda config, name: next(o for o in config["output"] if o["name"] == name),
+        triton_string_to_numpy={"TYPE_FP32": np.float32}.__getitem__,
+    )
+
+
+def _model_config(pbtxt: str) -> dict[str, Any]:
+    """The output section of an exported config.pbtxt, as Triton hands it to ``initialize``."""
+    block = pbtxt.split("output [")[1].split("]\n")[0]
+    outputs = re.findall(r'name: "(\w+)", data_type: (\w+), dims: \[ ([\d, ]+) \]', block)
+    return {
+        "output": [
+            {"name": n, "data_type": t, "dims": [int(d) for d in dims.split(",")]} for n, t, dims in outputs
+        ]
+    }
+
+
+def _triton_model(repository: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
+    spec = importlib.util.spec_from_file_location(f"exported_{name}", repository / name / "1" / "model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.TritonPythonModel()
+    model.initialize(
+        {
+            "model_config": json.dumps(_model_config((repository / name / "config.pbtxt").read_text())),
+            "model_instance_kind": "CPU",
+            "model_instance_device_id": "0",
+            "model_repository": str(repository / name),
+            "model_version": "1",
+        }
+    )
+    return model
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero() -> None:
+    assert [round(cosine_lr(step, 10, 2), 3) for step in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_train_one_step_then_export_and_serve_the_same_vectors(
+    small_run: list[str],
+    tmp_path: Path,
+    feature_set_factory: FeatureSetFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([*small_run, "--out", str(tmp_path / "run"), "--epochs", "1", "--steps", "1"]) == 0
+    assert "checkpoint:" in capsys.readouterr().out
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history) == 1 and history[0]["loss"]["loss"] > 0
+
+    exported = export(tmp_path / "run" / "best.pt", tmp_path / "repo", today=date(2026, 1, 2))
+    assert re.fullmatch(r"fusion-20260102-[0-9a-f]{8}", exported.model_version)
+    for name in ("fusion", "video_pooling"):
+        assert (
+            f'string_value: "{exported.model_version}"'
+            in (tmp_path / "repo" / name / "config.pbtxt").read_text()
+        )
+
+    batch = feature_set_factory().listing_batch()
+    model = load_checkpoint(tmp_path / "run" / "best.pt")
+    with torch.inference_mode():
+        video = model.video_pooling(batch.frames, batch.frame_mask)
+        expected = model(batch)
+
+    pooling = _triton_model(tmp_path / "repo", "video_pooling", monkeypatch)
+    halves = [
+        {"FRAME_EMBEDDINGS": batch.frames[rows].numpy(), "FRAME_MASK": batch.frame_mask[rows].numpy()}
+        for rows in (slice(0, 5), slice(5, None))
+    ]
+    served_video = np.concatenate([r.outputs["VIDEO_EMBEDDING"] for r in pooling.execute(halves)])
+    np.testing.assert_allclose(served_video, video.numpy(), rtol=1e-5, atol=1e-6)
+
+    fusion = _triton_model(tmp_path / "repo", "fusion", monkeypatch)
+    request = {
+        "TEXT_EMBEDDING": batch.text.numpy(),
+        "TEXT_MULTILINGUAL_EMBEDDING": batch.text_multilingual.numpy(),
+        "IMAGE_EMBEDDING": batch.image.numpy(),
+        "VIDEO_EMBEDDING": served_video,
+        "REVIEWS_EMBEDDING": batch.reviews.numpy(),
+        "MODALITY_MASK": batch.modality_mask.numpy(),
+    }
+    (response,) = fusion.execute([request])
+    np.testing.assert_allclose(response.outputs["FUSED_EMBEDDING"], expected[0].numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        response.outputs["MODALITY_WEIGHTS"], expected[1].numpy(), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_training_is_reproducible(small_run: list[str], tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert main([*small_run, "--out", str(tmp_path / name), "--epochs", "2", "--steps", "3"]) == 0
+
+    first, second = (torch.load(tmp_path / n / "last.pt", weights_only=True)["model"] for n in ("a", "b"))
+    assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+def test_a_failed_request_batch_gets_error_responses(
+    small_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main([*small_run, "--out", str(tmp_path / "run"), "--epochs", "1", "--steps", "1"]) == 0
+    export(tmp_path / "run" / "best.pt", tmp_path / "repo")
+    pooling = _triton_model(tmp_path / "repo", "video_pooling", monkeypatch)
+
+    responses = pooling.execute(
+        [{"FRAME_EMBEDDINGS": np.zeros((2, 8, 3), np.float32), "FRAME_MASK": np.ones((2, 8), np.float32)}]
+    )
+
+    assert len(responses) == 1 and "video_pooling failed" in str(responses[0].error)
+
+
+def test_features_of_other_sizes_than_the_layout_are_refused(
+    small_run: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        a if a != str(tmp_path / "layout.yaml") else str(REPO_ROOT / "schemas" / "embedding_index.yaml")
+        for a in small_run
+    ]
+
+    assert main([*args, "--out", str(tmp_path / "run"), "--epochs", "1"]) == 1
+    assert "cached text features are 12-d but the embedding layout says 384" in capsys.readouterr().err
+
+
+def test_a_video_only_run_scores_listings_that_have_a_video(small_run: list[str], tmp_path: Path) -> None:
+    args = [
+        *small_run,
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "1",
+        "--modalities",
+        "video",
+        "--video-pooling",
+        "netvlad",
+    ]
+
+    assert main(args) == 0
+    val = json.loads((tmp_path / "run" / "history.json").read_text())[0]["val"]
+    assert set(val) == {"listing_recall@1", "listing_mrr", "score"}
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["video_pooling"] == "netvlad"
+
+
+def test_unknown_modalities_are_refused(small_run: list[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main([*small_run, "--out", str(tmp_path / "run"), "--modalities", "smell"])
