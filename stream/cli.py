@@ -147,6 +147,74 @@ def replay(settings: Settings, events_files: tuple[Path, ...], rate: float | Non
     click.echo(f"produced {count} events")
 
 
+PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=7, show_default=True)
+@click.option("--families", default=60, show_default=True, help="Distinct products.")
+@click.option("--listings", default=200, show_default=True, help="Listings (2-5 per product).")
+@click.option("--reviews", default=500, show_default=True)
+@click.pass_obj
+@fails_cleanly
+def catalog(settings: Settings, out_dir: Path, seed: int, families: int, listings: int, reviews: int) -> None:
+    """Generate a synthetic catalog (events JSONL + media) deterministically into OUT_DIR."""
+    from stream.catalog import generate_catalog
+
+    summary = generate_catalog(out_dir, seed=seed, families=families, listings=listings, reviews=reviews,
+                               media_base_url=settings.media_base_url)
+    click.echo(f"{summary.listings} listings of {summary.families} products, {summary.reviews} reviews, "
+               f"{summary.images} images, {summary.videos} videos in {summary.out_dir}")
+
+
+@main.command()
+@click.option("--catalog", "catalog_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A catalog in the on-disk format (listings.jsonl, reviews.jsonl, products.json, media/).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Feature cache (.npz).")
+@click.pass_obj
+@fails_cleanly
+def features(settings: Settings, catalog_dir: Path, out: Path | None) -> None:
+    """Encode a catalog with the served (frozen) encoders and cache the features for training."""
+    from stream.train.features import default_features_path, extract_catalog_features
+
+    path = out or default_features_path(settings.run_dir, catalog_dir)
+    fresh = extract_catalog_features(catalog_dir, path, settings)
+    click.echo(f"{'extracted' if fresh else 'cache up to date'}: {path}")
+
+
+@main.command(context_settings=PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def train(args: tuple[str, ...]) -> None:
+    """Train the fusion model on cached features (`toyfuse train --help` lists the options)."""
+    from stream.train.main import main as train_main
+
+    sys.exit(train_main(list(args)))
+
+
+@main.command("export")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@fails_cleanly
+def export_model(settings: Settings, checkpoint: Path) -> None:
+    """Write a trained checkpoint into the Triton model repository (fusion + video_pooling)."""
+    from stream.train.export import export
+
+    exported = export(checkpoint, settings.model_repository)
+    click.echo(f"exported {exported.model_version} ({exported.weight_bytes} bytes) to {settings.model_repository}; "
+               "restart Triton (toyfuse stack down && toyfuse stack up) to serve it")
+
+
+@main.command("eval", context_settings=PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def evaluate(settings: Settings, args: tuple[str, ...]) -> None:
+    """Retrieval metrics per modality, early concatenation and learned fusion (`toyfuse eval --help`)."""
+    from stream.train.evaluate import main as eval_main
+
+    sys.exit(eval_main(list(args), settings))
+
+
 @main.group("import")
 def import_group() -> None:
     """Convert public datasets into toyfuse events."""

@@ -134,7 +134,7 @@ async def _print_similar(settings: Settings, catalog: CatalogSummary, echo: Echo
         await client.close()
 
 
-def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 300.0) -> DemoRun:
+def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 1200.0) -> DemoRun:
     """Start the stack and worker, stream the sample catalog, wait for every embedding, show look-ups.
 
     Raises:
@@ -151,7 +151,7 @@ def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 300.0) -
          f"reviews, {catalog.images} images, {catalog.videos} videos under {catalog.out_dir}")
     run = asyncio.run(_stream_catalog(settings, catalog, echo, timeout_s))
     echo(f"\nembedded {run.listings} listings in {run.seconds:.1f} s "
-         f"({run.listings / run.seconds:.0f} listing events/s, from first produce to last stored)")
+         f"({run.listings / run.seconds:.1f} listing events/s, from first produce to last stored)")
     asyncio.run(_print_similar(settings, catalog, echo))
     echo("\nlook up more:  toyfuse get toy-0001 --json   |   toyfuse similar toy-0001 -k 10 --max-price 30")
     echo("stop it all:   toyfuse stack down")
