@@ -1,19 +1,24 @@
 """Shared fixtures: event factories and a throwaway real Redis 8 server."""
 
+import hashlib
 import json
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
+from redis.asyncio import Redis
 
 from stream.config import REPO_ROOT
+from stream.index_schema import IndexSchema
 from stream.stack.redis import server_binary
+from stream.vectors import l2_normalize
 
 ListingEventFactory = Callable[..., dict[str, Any]]
 
@@ -103,3 +108,38 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def schemas_dir() -> Path:
     """The repository's schema folder."""
     return REPO_ROOT / "schemas"
+
+
+@pytest.fixture
+def schema(schemas_dir: Path) -> IndexSchema:
+    """The repository layout under a key prefix of this test's own, so tests never share keys."""
+    loaded = IndexSchema.from_yaml(schemas_dir / "embedding_index.yaml")
+    return loaded.model_copy(update={"key_prefix": f"test{uuid.uuid4().hex[:8]}"})
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    """An asyncio client of the throwaway Redis."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def hashed_vector(text: str, dims: int) -> np.ndarray:
+    """A unit float32 vector determined by ``text``: a stand-in encoder's output."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return l2_normalize(np.random.default_rng(seed).normal(size=dims)).astype(np.float32)
+
+
+class RecordingSink:
+    """An EventSink that keeps what is published, for assertions."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, dict[str, Any]]] = []
+
+    async def publish(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
+        self.sent.append((topic, key, value))
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        """The events published to ``topic``, in order."""
+        return [value for sent_topic, _, value in self.sent if sent_topic == topic]

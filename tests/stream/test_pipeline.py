@@ -1,7 +1,6 @@
 """ListingPipeline with stand-ins for Triton, media and reviews, and the real store on a throwaway Redis."""
 
 import base64
-import hashlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -21,16 +20,10 @@ from stream.locks import ListingLocks
 from stream.media import ListingMedia, MediaProblem, empty_batch
 from stream.pipeline import ListingPipeline, metadata_of, text_of
 from stream.store import EmbeddingStore
-from stream.vectors import l2_normalize
-from tests.conftest import ListingEventFactory, encode
+from tests.conftest import ListingEventFactory, RecordingSink, encode, hashed_vector
 
 TOPICS = PipelineTopics(embeddings="emb", deadletter="dlq")
 DIMS = {"text": 384, "text_multilingual": 512, "image": 1280, "video": 1280, "fused": 256}
-
-
-def hashed(text: str, dims: int) -> np.ndarray:
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    return l2_normalize(np.random.default_rng(seed).normal(size=dims)).astype(np.float32)
 
 
 class HashListingEncoder:
@@ -50,10 +43,10 @@ class HashListingEncoder:
     def vectors(item: ListingInputs) -> ListingVectors:
         present = {"text": True, "image": len(item.photos) > 0, "video": item.frames is not None and len(item.frames) > 0,
                    "reviews": item.reviews is not None}
-        vectors = {name: hashed(f"{name}:{item.text}", dims) for name, dims in DIMS.items()
+        vectors = {name: hashed_vector(f"{name}:{item.text}", dims) for name, dims in DIMS.items()
                    if present.get(name, True)}
         if present["image"]:
-            vectors["photos"] = np.stack([hashed(f"photo{i}:{item.text}", 1280) for i in range(len(item.photos))])
+            vectors["photos"] = np.stack([hashed_vector(f"photo{i}:{item.text}", 1280) for i in range(len(item.photos))])
         if item.reviews is not None:
             vectors["reviews"] = item.reviews
         return ListingVectors(vectors, [m for m in MODALITIES if present[m]])
@@ -77,16 +70,6 @@ class StaticReviews:
     async def review_vectors(self, listing_ids: Sequence[str]) -> dict[str, Any]:
         return {listing_id: self.vectors.get(listing_id) for listing_id in listing_ids}
 
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, dict[str, Any]]] = []
-
-    async def publish(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
-        self.sent.append((topic, key, value))
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return [value for sent_topic, _, value in self.sent if sent_topic == topic]
 
 
 @pytest.fixture
@@ -126,7 +109,7 @@ async def test_every_modality_is_embedded_in_one_call_stored_and_announced(
         images=[{"uri": "http://media/a.png"}, {"uri": "http://media/b.png"}], videos=[{"uri": "http://media/a.mp4"}]
     )
     text_only = listing_event_factory(title="Plush Koala, 30 cm")
-    reviews = StaticReviews({with_media["listing_id"]: hashed("reviews", 512)})
+    reviews = StaticReviews({with_media["listing_id"]: hashed_vector("reviews", 512)})
 
     await pipeline(store, encoder, sink, schemas_dir, [], reviews).process([message(with_media, 0), message(text_only, 1)])
 
@@ -135,7 +118,7 @@ async def test_every_modality_is_embedded_in_one_call_stored_and_announced(
     assert full.modalities == ["text", "image", "video", "reviews"]
     assert sorted(full.vectors) == ["fused", "image", "photos", "reviews", "text", "text_multilingual", "video"]
     assert full.vectors["photos"].shape == (2, 1280)
-    np.testing.assert_array_equal(full.vectors["reviews"], hashed("reviews", 512))
+    np.testing.assert_array_equal(full.vectors["reviews"], hashed_vector("reviews", 512))
     assert sorted((await store.get(text_only["listing_id"])).vectors) == ["fused", "text", "text_multilingual"]
     announced = {a["listing_id"]: a["modalities"] for a in sink.on("emb")}
     assert announced == {with_media["listing_id"]: ["text", "image", "video", "reviews"], text_only["listing_id"]: ["text"]}

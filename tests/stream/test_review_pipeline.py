@@ -1,7 +1,6 @@
 """ReviewPipeline with a stand-in encoder and sink, and the real review store on a throwaway Redis."""
 
 import base64
-import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,7 +19,7 @@ from stream.index_schema import IndexSchema
 from stream.review_pipeline import ReviewPipeline
 from stream.review_store import ReviewStore
 from stream.reviews import review_weight, weighted_mean
-from stream.vectors import l2_normalize
+from tests.conftest import RecordingSink, hashed_vector
 
 TOPICS = PipelineTopics(embeddings="emb", deadletter="dlq")
 DIMS = 512
@@ -42,19 +41,8 @@ class HashEncoder:
 
     @staticmethod
     def vector(text: str) -> np.ndarray:
-        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-        return l2_normalize(np.random.default_rng(seed).normal(size=DIMS))
+        return hashed_vector(text, DIMS)
 
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, dict[str, Any]]] = []
-
-    async def publish(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
-        self.sent.append((topic, key, value))
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return [value for sent_topic, _, value in self.sent if sent_topic == topic]
 
 
 class RecordingRefuser:

@@ -1,9 +1,7 @@
 """ReviewStore against a real Redis 8: incremental sums, idempotency, replacement, precision."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,18 +33,10 @@ DIMS = 512
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def schema(schemas_dir: Path) -> IndexSchema:
-    """The repository layout under a key prefix of this test's own."""
-    loaded = IndexSchema.from_yaml(schemas_dir / "embedding_index.yaml")
-    return loaded.model_copy(update={"key_prefix": f"test{uuid.uuid4().hex[:8]}"})
-
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
+def redis(redis_client: Redis) -> Redis:
+    return redis_client
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """EmbeddingStore against a real Redis 8: layout, version guard, deletes, search."""
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,18 +23,10 @@ from stream.vectors import l2_normalize
 DIMS = 256  # the searchable fused vector
 
 
-@pytest.fixture
-def schema(schemas_dir: Path) -> IndexSchema:
-    """The repository layout under a key prefix of this test's own."""
-    loaded = IndexSchema.from_yaml(schemas_dir / "embedding_index.yaml")
-    return loaded.model_copy(update={"key_prefix": f"test{uuid.uuid4().hex[:8]}"})
-
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
+def redis(redis_client: Redis) -> Redis:
+    return redis_client
 
 
 @pytest.fixture
