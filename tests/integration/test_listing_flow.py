@@ -78,7 +78,7 @@ async def test_upserts_are_stored_with_vectors_matching_the_model(
         record = await stored(client, event["listing_id"], 1)
         assert cosine(record.vectors["text"], reference) >= 0.999
         assert record.modalities == ["text"]
-        assert record.model_version.startswith("text_encoder/1:all-MiniLM-L6-v2")
+        assert record.model_version.startswith("listing_embedder/1 fusion=fusion-")
         assert record.metadata["title"] == event["title"]
 
 
