@@ -17,6 +17,8 @@ from stream.stack import java, process
 from stream.stack.process import LOCALHOST, Launch, ServerStatus
 
 NAME = "kafka"
+FILES = process.ServerFiles(NAME, "logs/kafka.log")
+folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
 READY_LINE = "Kafka Server started"
 TOPIC_EXISTS = 36
 PROBE_TIMEOUT_S = 5.0
@@ -44,19 +46,7 @@ logger.apache.level = WARN
 """
 
 
-def folder(settings: Settings) -> Path:
-    """Return the broker's folder under the run dir (``lib/``, ``data/``, ``logs/``, config, pid)."""
-    return settings.run_dir.resolve() / NAME
 
-
-def log_file(settings: Settings) -> Path:
-    """Return the broker's log file."""
-    return folder(settings) / "logs" / "kafka.log"
-
-
-def pid_file(settings: Settings) -> Path:
-    """Return the broker's pid file."""
-    return folder(settings) / "kafka.pid"
 
 
 def topic_names(settings: Settings) -> list[str]:
@@ -264,13 +254,8 @@ def ensure_topics(settings: Settings, echo: Callable[[str], None]) -> None:
 
 def status(settings: Settings) -> ServerStatus:
     """Return the broker's pid (if we started it) and whether it answers an admin request."""
-    pid = process.running_pid(pid_file(settings), folder(settings))
+    pid = FILES.running_pid(settings)
     topics = list_topics(settings)
     healthy = topics is not None
     detail = f"{len(topics)} topics" if topics is not None else "not answering"
     return ServerStatus(NAME, pid, f"{LOCALHOST}:{settings.kafka_port}", healthy, detail)
-
-
-def stop(settings: Settings) -> int | None:
-    """Stop the broker we started (if running); return its pid."""
-    return process.stop_server(pid_file(settings), folder(settings))

@@ -11,22 +11,12 @@ from stream.stack import process
 from stream.stack.process import LOCALHOST, Launch, ServerStatus
 
 NAME = "media"
+FILES = process.ServerFiles(NAME)
+folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
 PROBE_TIMEOUT_S = 2.0
 
 
-def folder(settings: Settings) -> Path:
-    """Return the server's folder under the run dir (log, pid)."""
-    return settings.run_dir.resolve() / NAME
 
-
-def log_file(settings: Settings) -> Path:
-    """Return the server's log file (one line per request)."""
-    return folder(settings) / "media.log"
-
-
-def pid_file(settings: Settings) -> Path:
-    """Return the server's pid file."""
-    return folder(settings) / "media.pid"
 
 
 def media_dir(settings: Settings) -> Path:
@@ -72,12 +62,7 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
 
 def status(settings: Settings) -> ServerStatus:
     """Return the server's pid (if we started it) and whether it answers."""
-    pid = process.running_pid(pid_file(settings), folder(settings))
+    pid = FILES.running_pid(settings)
     healthy = serves(settings)
     detail = f"serving {media_dir(settings)}" if healthy else "not serving"
     return ServerStatus(NAME, pid, f"{LOCALHOST}:{settings.media_port}", healthy, detail)
-
-
-def stop(settings: Settings) -> int | None:
-    """Stop the server we started (if running); return its pid."""
-    return process.stop_server(pid_file(settings), folder(settings))

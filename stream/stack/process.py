@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream.config import Settings
 from stream.errors import PortBusyError, ServerStartError
 
 LOCALHOST = "127.0.0.1"
@@ -39,6 +40,34 @@ class Launch:
     log_file: Path
     cwd: Path
     env: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    """Where one managed process keeps its files: ``<run_dir>/<name>/`` with its log and pid file."""
+
+    name: str
+    log_name: str = ""  # path of the log inside the folder; default ``<name>.log``
+
+    def folder(self, settings: Settings) -> Path:
+        """The process's folder under the run dir (also its working directory)."""
+        return settings.run_dir.resolve() / self.name
+
+    def log_file(self, settings: Settings) -> Path:
+        """The process's log file."""
+        return self.folder(settings) / (self.log_name or f"{self.name}.log")
+
+    def pid_file(self, settings: Settings) -> Path:
+        """The process's pid file."""
+        return self.folder(settings) / f"{self.name}.pid"
+
+    def running_pid(self, settings: Settings) -> int | None:
+        """The pid of the process this run dir started, if it still runs."""
+        return running_pid(self.pid_file(settings), self.folder(settings))
+
+    def stop(self, settings: Settings) -> int | None:
+        """Stop the process this run dir started (if running); return its pid."""
+        return stop_server(self.pid_file(settings), self.folder(settings))
 
 
 def setting_env_var(field: str) -> str:

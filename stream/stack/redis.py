@@ -14,23 +14,13 @@ from stream.stack import process
 from stream.stack.process import LOCALHOST, Launch, ServerStatus
 
 NAME = "redis"
+FILES = process.ServerFiles(NAME)
+folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
 PROBE_KEY = "toyfuse:stack:probe"
 PROBE_TIMEOUT_S = 2.0
 
 
-def folder(settings: Settings) -> Path:
-    """Return the server's folder under the run dir (``data/``, log, pid)."""
-    return settings.run_dir.resolve() / NAME
 
-
-def log_file(settings: Settings) -> Path:
-    """Return the server's log file."""
-    return folder(settings) / "redis.log"
-
-
-def pid_file(settings: Settings) -> Path:
-    """Return the server's pid file."""
-    return folder(settings) / "redis.pid"
 
 
 def server_binary() -> Path:
@@ -122,13 +112,8 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
 
 def status(settings: Settings) -> ServerStatus:
     """Return the server's pid (if we started it) and whether it answers PING."""
-    pid = process.running_pid(pid_file(settings), folder(settings))
+    pid = FILES.running_pid(settings)
     healthy = answers_ping(settings)
     return ServerStatus(
         NAME, pid, f"{LOCALHOST}:{settings.redis_port}", healthy, "PONG" if healthy else "not answering"
     )
-
-
-def stop(settings: Settings) -> int | None:
-    """Stop the server we started (if running); return its pid."""
-    return process.stop_server(pid_file(settings), folder(settings))

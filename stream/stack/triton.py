@@ -15,24 +15,14 @@ from stream.stack import process
 from stream.stack.process import LOCALHOST, Launch, ServerStatus
 
 NAME = "triton"
+FILES = process.ServerFiles(NAME)
+folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
 PROBE_TIMEOUT_S = 2.0
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 STUB = "triton_python_backend_stub"
 
 
-def folder(settings: Settings) -> Path:
-    """Return the server's folder under the run dir (``backends/``, log, pid)."""
-    return settings.run_dir.resolve() / NAME
 
-
-def log_file(settings: Settings) -> Path:
-    """Return the server's log file."""
-    return folder(settings) / "triton.log"
-
-
-def pid_file(settings: Settings) -> Path:
-    """Return the server's pid file."""
-    return folder(settings) / "triton.pid"
 
 
 def pytriton_dir() -> Path:
@@ -160,12 +150,7 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
 
 def status(settings: Settings) -> ServerStatus:
     """Return the server's pid (if we started it) and whether it reports ready."""
-    pid = process.running_pid(pid_file(settings), folder(settings))
+    pid = FILES.running_pid(settings)
     healthy = is_ready(settings)
     detail = "ready" if healthy else "not ready"
     return ServerStatus(NAME, pid, f"{LOCALHOST}:{settings.triton_http_port}", healthy, detail)
-
-
-def stop(settings: Settings) -> int | None:
-    """Stop the server we started (if running); return its pid."""
-    return process.stop_server(pid_file(settings), folder(settings))

@@ -12,22 +12,12 @@ from stream.stack import process
 from stream.stack.process import LOCALHOST, Launch, ServerStatus
 
 NAME = "worker"
+FILES = process.ServerFiles(NAME)
+folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
 READY_LINE = "pipelines ready"
 
 
-def folder(settings: Settings) -> Path:
-    """Return the worker's folder under the run dir (log, pid)."""
-    return settings.run_dir.resolve() / NAME
 
-
-def log_file(settings: Settings) -> Path:
-    """Return the worker's log file."""
-    return folder(settings) / "worker.log"
-
-
-def pid_file(settings: Settings) -> Path:
-    """Return the worker's pid file."""
-    return folder(settings) / "worker.pid"
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -74,12 +64,7 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
 
 def status(settings: Settings) -> ServerStatus:
     """Return the worker's pid (if we started it) and whether it serves metrics."""
-    pid = process.running_pid(pid_file(settings), folder(settings))
+    pid = FILES.running_pid(settings)
     healthy = pid is not None and serves_metrics(settings)
     detail = "consuming" if healthy else "not running"
     return ServerStatus(NAME, pid, f"{LOCALHOST}:{settings.worker_web_port}", healthy, detail)
-
-
-def stop(settings: Settings) -> int | None:
-    """Stop the worker we started (if running); return its pid."""
-    return process.stop_server(pid_file(settings), folder(settings))
