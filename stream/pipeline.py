@@ -13,6 +13,7 @@ from stream.contracts import format_rfc3339
 from stream.delivery import Delivery, RawMessage
 from stream.errors import FeatureServiceError, InvalidEventError
 from stream.events import EventDecoder, ListingEvent, Modality, embedding_record
+from stream.listing_batch import MODALITIES
 from stream.listing_encoder import ListingEncoder, ListingInputs, ListingVectors
 from stream.locks import ListingLocks
 from stream.store import ALREADY_APPLIED, APPLIED, EmbeddingStore, ListingDeletion, ListingEmbedding
@@ -119,7 +120,8 @@ class ListingPipeline:
             await self._announce(raw, event, outcome)
 
     async def _embed_and_store(self, events: list[ListingEvent]) -> list[Embedded]:
-        upserts = [event for event in events if event.type == "listing.upserted"]
+        known = await self._already_decided(events)
+        upserts = [e for e in events if e.type == "listing.upserted" and id(e) not in known]
         media = await asyncio.gather(*(self._media.fetch_listing_media(e.images, e.videos) for e in upserts))
         ids = [event.listing_id for event in upserts]
         reviews = await self._delivery.until_available("redis", self._reviews.review_vectors, ids)
@@ -127,15 +129,31 @@ class ListingPipeline:
             ListingInputs(text_of(event), item.photos, item.frames, reviews.get(event.listing_id))
             for event, item in zip(upserts, media, strict=True)
         ]
-        encoded = await self._delivery.until_available("triton", self._timed_embed, inputs)
+        encoded = await self._delivery.until_available("triton", self._timed_embed, inputs) if inputs else []
         found = {id(event): (vectors, item) for event, vectors, item in zip(upserts, encoded, media, strict=True)}
         now = format_rfc3339(datetime.now(UTC))
-        changes = [self._change(event, found.get(id(event)), now) for event in events]
+        pending = [event for event in events if id(event) not in known]
+        changes = [self._change(event, found.get(id(event)), now) for event in pending]
         results = await self._delivery.until_available("redis", self._timed_write, changes)
-        return [
-            Embedded(result, found[id(event)][0].modalities if id(event) in found else [])
-            for event, result in zip(events, results, strict=True)
-        ]
+        for event, result in zip(pending, results, strict=True):
+            known[id(event)] = Embedded(result, found[id(event)][0].modalities if id(event) in found else [])
+        return [known[id(event)] for event in events]
+
+    async def _already_decided(self, events: list[ListingEvent]) -> dict[int, Embedded]:
+        """Upserts the version guard would refuse anyway (replays after a crash, stale versions).
+
+        They skip media fetching and Triton; the guard in Redis stays the authority for the rest.
+        """
+        ids = [event.listing_id for event in events if event.type == "listing.upserted"]
+        states = await self._delivery.until_available("redis", self._store.guard_states, ids) if ids else {}
+        decided = {}
+        for event in events:
+            state = states.get(event.listing_id)
+            verdict = state.verdict(event.version, event.event_id) if state and event.type == "listing.upserted" else None
+            if state is not None and verdict is not None:
+                modalities = [m for m in MODALITIES if m in state.modalities] if verdict == ALREADY_APPLIED else []
+                decided[id(event)] = Embedded(verdict, modalities)
+        return decided
 
     def _change(self, event: ListingEvent, found: Any, now: str) -> ListingEmbedding | ListingDeletion:
         if found is None:

@@ -19,7 +19,7 @@ from stream.vectors import FloatArray, from_redis_bytes, to_redis_bytes
 
 VECTOR_FIELD_PREFIX = "vec:"
 __all__ = [
-    "ALREADY_APPLIED", "APPLIED", "STALE", "EmbeddingStore", "ListingDeletion", "ListingEmbedding", "Refusion",
+    "ALREADY_APPLIED", "APPLIED", "STALE", "EmbeddingStore", "GuardState", "ListingDeletion", "ListingEmbedding", "Refusion",
     "SimilarListing", "StoredListing", "check_vector", "similarity_filter",
 ]
 
@@ -59,6 +59,22 @@ class Refusion:
     fused: FloatArray
     reviews: FloatArray | None  # None: the listing has no reviews any more
     modalities: list[Modality]
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """The fields the version guard looks at, as stored for one listing."""
+
+    version: int
+    source_event_id: str
+    modalities: list[str]
+    deleted: bool
+
+    def verdict(self, version: int, event_id: str) -> int | None:
+        """What the guard would answer for this change: STALE, ALREADY_APPLIED, or None if it would apply."""
+        if version < self.version or (version == self.version and event_id != self.source_event_id):
+            return STALE
+        return ALREADY_APPLIED if version == self.version else None
 
 
 @dataclass(frozen=True)
@@ -219,15 +235,34 @@ class EmbeddingStore:
         keys = [self._schema.listing_key(refusion.listing_id), self._schema.vector_set_key]
         await self._refuse(keys=keys, args=args, client=pipe)
 
+    async def guard_states(self, listing_ids: Sequence[str]) -> dict[str, GuardState | None]:
+        """What the version guard will compare against, per listing (None when nothing is stored).
+
+        Raises:
+            StoreUnavailable: Redis could not be reached (retry later).
+        """
+        fields = ["version", "source_event_id", "modalities", "deleted_at"]
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for listing_id in listing_ids:
+                    pipe.hmget(self._schema.listing_key(listing_id), fields)
+                replies = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise StoreUnavailable(f"Redis unreachable while reading {len(listing_ids)} versions: {exc}") from exc
+        return {
+            listing_id: None if version is None else GuardState(
+                int(version), (source or b"").decode(), [m for m in (modalities or b"").decode().split(",") if m],
+                deleted is not None,
+            )
+            for listing_id, (version, source, modalities, deleted) in zip(listing_ids, replies, strict=True)
+        }
+
     async def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
         """Version currently embedded for each listing (None when absent or deleted), in one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for listing_id in listing_ids:
-                pipe.hmget(self._schema.listing_key(listing_id), ["version", "deleted_at"])
-            replies = await pipe.execute()
+        states = await self.guard_states(listing_ids)
         return {
-            listing_id: int(version) if version is not None and deleted is None else None
-            for listing_id, (version, deleted) in zip(listing_ids, replies, strict=True)
+            listing_id: state.version if state is not None and not state.deleted else None
+            for listing_id, state in states.items()
         }
 
     async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:

@@ -176,6 +176,9 @@ async def test_redis_outage_is_retried(
         def __init__(self) -> None:
             self.failures = 2
 
+        async def guard_states(self, listing_ids: Any) -> Any:
+            return await store.guard_states(listing_ids)
+
         async def write(self, changes: Any) -> Any:
             if self.failures:
                 self.failures -= 1
@@ -208,18 +211,21 @@ async def test_stale_and_replayed_events(
     listing_event_factory: ListingEventFactory,
     deleted_event_factory: ListingEventFactory,
 ) -> None:
-    sink = RecordingSink()
-    run = pipeline(store, HashListingEncoder(), sink, schemas_dir, [])
-    v2 = listing_event_factory(version=2)
+    sink, encoder = RecordingSink(), HashListingEncoder()
+    run = pipeline(store, encoder, sink, schemas_dir, [])
+    v2 = listing_event_factory(version=2, images=[{"uri": "http://media/a.png"}])
     listing_id = v2["listing_id"]
 
     await run.process([message(v2), message(listing_event_factory(listing_id=listing_id, version=1))])
     await run.process([message(v2)])
+    assert len(encoder.calls) == 1, "the replay is recognised before any media or Triton work"
     late = listing_event_factory(listing_id=listing_id, version=2, title="late")
     await run.process([message(deleted_event_factory(listing_id, 3)), message(late)])
 
-    changes = [(a["version"], a["change"]) for a in sink.on("emb")]
-    assert changes == [(2, "upserted"), (2, "upserted"), (3, "deleted")], "replay re-announces, stale does not"
+    changes = [(a["version"], a["change"], a["modalities"]) for a in sink.on("emb")]
+    assert changes == [(2, "upserted", ["text", "image"]), (2, "upserted", ["text", "image"]), (3, "deleted", [])], (
+        "a replay re-announces with the stored modalities, a stale event does not"
+    )
     with pytest.raises(ListingNotFound):
         await store.get(listing_id)
 

@@ -13,6 +13,7 @@ from stream.store import (
     APPLIED,
     STALE,
     EmbeddingStore,
+    GuardState,
     ListingDeletion,
     ListingEmbedding,
     Refusion,
@@ -170,3 +171,22 @@ async def test_get_many_reads_live_listings_only(store: EmbeddingStore) -> None:
 
     assert found["a"] is not None and found["a"].vectors["photos"].shape == (2, 1280)
     assert (found["b"], found["never"]) == (None, None)
+
+
+def test_guard_verdicts() -> None:
+    state = GuardState(version=3, source_event_id="e3", modalities=["text"], deleted=False)
+
+    assert state.verdict(4, "e4") is None
+    assert state.verdict(3, "e3") == ALREADY_APPLIED
+    assert state.verdict(3, "other") == STALE
+    assert state.verdict(2, "e2") == STALE
+
+
+async def test_guard_states_read_versions_sources_and_tombstones(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 2, event_id="e-a"), ListingDeletion("b", 5, "t", "d-b")])
+
+    states = await store.guard_states(["a", "b", "never"])
+
+    assert states["a"] == GuardState(2, "e-a", ["text", "image"], False)
+    assert states["b"] == GuardState(5, "d-b", [], True)
+    assert states["never"] is None
