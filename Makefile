@@ -6,12 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test install system-packages lint clean
+.PHONY: demo test install system-packages clean
 
 demo: install system-packages
 	$(BIN)/toyfuse demo
 
 test: install system-packages
+	$(BIN)/ruff check stream tests
+	$(BIN)/mypy stream
 	$(BIN)/pytest
 
 install: $(INSTALLED)
@@ -36,10 +38,6 @@ system-packages:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-
-lint: install
-	$(BIN)/ruff check stream tests
-	$(BIN)/mypy stream
 
 clean:
 	-$(BIN)/toyfuse stack down
