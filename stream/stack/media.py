@@ -1,8 +1,6 @@
 """The sample catalog's media folder served over HTTP as a detached process (used by the demo and the tests)."""
 
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +11,6 @@ from stream.stack.process import LOCALHOST, Launch, ServerStatus
 NAME = "media"
 FILES = process.ServerFiles(NAME)
 folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
-PROBE_TIMEOUT_S = 2.0
 
 
 
@@ -34,12 +31,7 @@ def server_command(settings: Settings) -> list[str]:
 
 def serves(settings: Settings) -> bool:
     """Return whether ``GET /`` on the media port answers 200."""
-    url = f"http://{LOCALHOST}:{settings.media_port}/"
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return process.http_ok(f"http://{LOCALHOST}:{settings.media_port}/")
 
 
 def start(settings: Settings, echo: Callable[[str], None]) -> None:

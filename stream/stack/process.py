@@ -6,6 +6,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,15 @@ class ServerFiles:
 def setting_env_var(field: str) -> str:
     """Return the environment variable that overrides a ``Settings`` field, e.g. ``TOYFUSE_KAFKA_PORT``."""
     return f"TOYFUSE_{field.upper()}"
+
+
+def http_ok(url: str, timeout_s: float = 2.0) -> bool:
+    """Return whether ``GET url`` answers 200 within ``timeout_s`` (False on any connection error)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def port_is_free(port: int, host: str = LOCALHOST) -> bool:

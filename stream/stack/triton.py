@@ -4,8 +4,6 @@ import importlib.util
 import os
 import sys
 import sysconfig
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +15,6 @@ from stream.stack.process import LOCALHOST, Launch, ServerStatus
 NAME = "triton"
 FILES = process.ServerFiles(NAME)
 folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
-PROBE_TIMEOUT_S = 2.0
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 STUB = "triton_python_backend_stub"
 
@@ -112,12 +109,7 @@ def server_command(server_dir: Path, backends: Path, settings: Settings) -> list
 
 def is_ready(settings: Settings) -> bool:
     """Return whether ``GET /v2/health/ready`` answers 200 (server up and every model loaded)."""
-    url = f"http://{LOCALHOST}:{settings.triton_http_port}/v2/health/ready"
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return process.http_ok(f"http://{LOCALHOST}:{settings.triton_http_port}/v2/health/ready")
 
 
 def start(settings: Settings, echo: Callable[[str], None]) -> None:

@@ -2,8 +2,6 @@
 
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,12 +28,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def serves_metrics(settings: Settings) -> bool:
     """Return whether the worker's web server answers ``/metrics``."""
-    url = f"http://{LOCALHOST}:{settings.worker_web_port}/metrics"
-    try:
-        with urllib.request.urlopen(url, timeout=2.0) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    return process.http_ok(f"http://{LOCALHOST}:{settings.worker_web_port}/metrics")
 
 
 def _log_says_ready(settings: Settings, offset: int) -> bool:
