@@ -7,12 +7,10 @@ from typing import Any, Literal
 
 import numpy as np
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from stream.errors import EmbeddingDimMismatch, StoreError, StoreUnavailable
+from stream.errors import EmbeddingDimMismatch, StoreError
 from stream.index_schema import IndexSchema
+from stream.redis_errors import redis_errors
 from stream.review_scripts import DELETE_SCRIPT, POST_SCRIPT
 from stream.reviews import ReviewAggregate, ReviewContribution, aggregate_vector
 from stream.vectors import FloatArray, to_redis_bytes
@@ -129,17 +127,10 @@ class ReviewStore:
         for change in changes:
             if isinstance(change, ReviewPosted):
                 self._check(change.contribution)
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for change in changes:
-                    await self._queue(pipe, change)
-                replies = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StoreUnavailable(
-                f"Redis unreachable while applying {len(changes)} review changes: {exc}"
-            ) from exc
-        except RedisError as exc:
-            raise StoreError(f"Redis refused a batch of {len(changes)} review changes: {exc}") from exc
+        async with redis_errors(f"applying {len(changes)} review changes"), self._redis.pipeline(transaction=False) as pipe:
+            for change in changes:
+                await self._queue(pipe, change)
+            replies = await pipe.execute()
         return [_outcome(change, reply) for change, reply in zip(changes, replies, strict=True)]
 
     async def aggregates(self, listing_ids: Sequence[str]) -> dict[str, ReviewAggregate]:
@@ -150,17 +141,10 @@ class ReviewStore:
             StoreError: Redis refused the read.
             EmbeddingDimMismatch: a stored sum has another dimension than the layout declares.
         """
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for listing_id in listing_ids:
-                    pipe.hmget(aggregate_key(self._schema, listing_id), ["sum", "weight", "count"])
-                replies = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StoreUnavailable(
-                f"Redis unreachable while reading {len(listing_ids)} review sums: {exc}"
-            ) from exc
-        except RedisError as exc:
-            raise StoreError(f"Redis refused to read {len(listing_ids)} review sums: {exc}") from exc
+        async with redis_errors(f"reading {len(listing_ids)} review sums"), self._redis.pipeline(transaction=False) as pipe:
+            for listing_id in listing_ids:
+                pipe.hmget(aggregate_key(self._schema, listing_id), ["sum", "weight", "count"])
+            replies = await pipe.execute()
         return {
             listing_id: self._aggregate(listing_id, reply)
             for listing_id, reply in zip(listing_ids, replies, strict=True)

@@ -7,13 +7,12 @@ from typing import Any
 
 import numpy as np
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import ResponseError
 
-from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError, StoreUnavailable
+from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError
 from stream.events import Modality
 from stream.index_schema import IndexSchema
+from stream.redis_errors import redis_errors
 from stream.store_scripts import ALREADY_APPLIED, APPLIED, DELETE_SCRIPT, REFUSE_SCRIPT, STALE, UPSERT_SCRIPT
 from stream.vectors import FloatArray, from_redis_bytes, to_redis_bytes
 
@@ -151,15 +150,10 @@ class EmbeddingStore:
         for change in changes:
             if isinstance(change, ListingEmbedding):
                 self._check_vectors(change)
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for change in changes:
-                    await self._queue(pipe, change)
-                results = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StoreUnavailable(f"Redis unreachable while writing {len(changes)} listings: {exc}") from exc
-        except RedisError as exc:
-            raise StoreError(f"Redis refused a batch of {len(changes)} listing writes: {exc}") from exc
+        async with redis_errors(f"writing {len(changes)} listings"), self._redis.pipeline(transaction=False) as pipe:
+            for change in changes:
+                await self._queue(pipe, change)
+            results = await pipe.execute()
         return [int(result) for result in results]
 
     def _check_vectors(self, change: ListingEmbedding) -> None:
@@ -210,15 +204,10 @@ class EmbeddingStore:
             check_vector(self._schema, refusion.listing_id, search, refusion.fused)
             if refusion.reviews is not None:
                 check_vector(self._schema, refusion.listing_id, "reviews", refusion.reviews)
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for refusion in refusions:
-                    await self._queue_refusion(pipe, refusion)
-                return [int(result) for result in await pipe.execute()]
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StoreUnavailable(f"Redis unreachable while re-fusing {len(refusions)} listings: {exc}") from exc
-        except RedisError as exc:
-            raise StoreError(f"Redis refused a batch of {len(refusions)} re-fusions: {exc}") from exc
+        async with redis_errors(f"re-fusing {len(refusions)} listings"), self._redis.pipeline(transaction=False) as pipe:
+            for refusion in refusions:
+                await self._queue_refusion(pipe, refusion)
+            return [int(result) for result in await pipe.execute()]
 
     async def _queue_refusion(self, pipe: Any, refusion: Refusion) -> None:
         fields: list[str | bytes] = [
@@ -242,13 +231,10 @@ class EmbeddingStore:
             StoreUnavailable: Redis could not be reached (retry later).
         """
         fields = ["version", "source_event_id", "modalities", "deleted_at"]
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for listing_id in listing_ids:
-                    pipe.hmget(self._schema.listing_key(listing_id), fields)
-                replies = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StoreUnavailable(f"Redis unreachable while reading {len(listing_ids)} versions: {exc}") from exc
+        async with redis_errors(f"reading {len(listing_ids)} versions"), self._redis.pipeline(transaction=False) as pipe:
+            for listing_id in listing_ids:
+                pipe.hmget(self._schema.listing_key(listing_id), fields)
+            replies = await pipe.execute()
         return {
             listing_id: None if version is None else GuardState(
                 int(version), (source or b"").decode(), [m for m in (modalities or b"").decode().split(",") if m],
@@ -271,13 +257,10 @@ class EmbeddingStore:
         Raises:
             StoreUnavailable: Redis could not be reached (retry later).
         """
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for listing_id in listing_ids:
-                    pipe.hgetall(self._schema.listing_key(listing_id))
-                replies = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StoreUnavailable(f"Redis unreachable while reading {len(listing_ids)} listings: {exc}") from exc
+        async with redis_errors(f"reading {len(listing_ids)} listings"), self._redis.pipeline(transaction=False) as pipe:
+            for listing_id in listing_ids:
+                pipe.hgetall(self._schema.listing_key(listing_id))
+            replies = await pipe.execute()
         return {
             listing_id: self._decode(listing_id, raw) if _is_live(raw) else None
             for listing_id, raw in zip(listing_ids, replies, strict=True)

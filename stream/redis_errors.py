@@ -1,0 +1,25 @@
+"""Translates redis-py errors into toyfuse's store errors, in one place for every Redis reader and writer."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from stream.errors import StoreError, StoreUnavailable
+
+
+@asynccontextmanager
+async def redis_errors(action: str) -> AsyncIterator[None]:
+    """Raise StoreUnavailable (retry later) or StoreError (Redis refused) for redis-py errors in the block.
+
+    Args:
+        action: what the block does, for the message, e.g. ``"writing 3 listings"``.
+    """
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise StoreUnavailable(f"Redis unreachable while {action}: {exc}") from exc
+    except RedisError as exc:
+        raise StoreError(f"Redis refused {action}: {exc}") from exc
