@@ -6,14 +6,13 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from tritonclient.grpc import InferenceServerException, InferInput, InferRequestedOutput
+from tritonclient.grpc import InferInput
 from tritonclient.grpc.aio import InferenceServerClient
 
-from stream.errors import TritonError, TritonUnavailable
 from stream.events import Modality
 from stream.index_schema import IndexSchema
 from stream.listing_batch import MODALITIES, owners_of, present_modalities
-from stream.triton import RETRYABLE_STATUSES
+from stream.triton import infer, model_info
 from stream.vectors import FloatArray
 
 LISTING_MODEL = "listing_embedder"
@@ -112,16 +111,9 @@ class ListingEncoder:
         Raises:
             TritonUnavailable: the models are not ready.
         """
-        try:
-            metadata = await self._client.get_model_metadata(LISTING_MODEL, as_json=True)
-            config = await self._client.get_model_config(FUSION_MODEL, as_json=True)
-        except InferenceServerException as exc:
-            raise TritonUnavailable(
-                f"Triton models {LISTING_MODEL!r}/{FUSION_MODEL!r} are not ready: {exc.message()}; "
-                "start the stack with `toyfuse stack up` and read its Triton log"
-            ) from exc
-        fusion = config["config"].get("parameters", {}).get("model_version", {}).get("string_value", "unknown")
-        return f"{LISTING_MODEL}/{max(metadata['versions'], key=int)} fusion={fusion}"
+        version, _ = await model_info(self._client, LISTING_MODEL)
+        _, fusion = await model_info(self._client, FUSION_MODEL)
+        return f"{LISTING_MODEL}/{version} fusion={fusion.get('model_version') or 'unknown'}"
 
     async def embed(self, listings: Sequence[ListingInputs]) -> list[ListingVectors]:
         """Embed a batch in one request.
@@ -134,7 +126,7 @@ class ListingEncoder:
             return []
         names = ["MODALITY_MASK", "MODALITY_WEIGHTS", "PHOTO_EMBEDDINGS", *PER_LISTING_OUTPUTS.values()]
         tensors = pack_listings(listings, self._dims["reviews"])
-        outputs = await _infer(self._client, LISTING_MODEL, tensors, names, self._timeout_s)
+        outputs = await infer(self._client, LISTING_MODEL, tensors, names, self._timeout_s)
         return unpack_listings(outputs, listings)
 
     async def fuse(self, vectors: Sequence[dict[str, FloatArray]]) -> tuple[FloatArray, FloatArray]:
@@ -152,18 +144,5 @@ class ListingEncoder:
         ]
         mask = np.array([[1.0, "image" in item, "video" in item, "reviews" in item] for item in vectors], np.float32)
         tensors.append(_tensor("MODALITY_MASK", mask, "FP32"))
-        outputs = await _infer(self._client, FUSION_MODEL, tensors, ["FUSED_EMBEDDING", "MODALITY_WEIGHTS"], self._timeout_s)
+        outputs = await infer(self._client, FUSION_MODEL, tensors, ["FUSED_EMBEDDING", "MODALITY_WEIGHTS"], self._timeout_s)
         return outputs["FUSED_EMBEDDING"], outputs["MODALITY_WEIGHTS"]
-
-
-async def _infer(
-    client: InferenceServerClient, model: str, inputs: list[InferInput], outputs: list[str], timeout_s: float
-) -> dict[str, FloatArray]:
-    try:
-        result = await client.infer(
-            model, inputs, outputs=[InferRequestedOutput(name) for name in outputs], client_timeout=timeout_s
-        )
-    except InferenceServerException as exc:
-        error = TritonUnavailable if str(exc.status()) in RETRYABLE_STATUSES else TritonError
-        raise error(f"Triton request to {model!r} failed ({exc.status()}): {exc.message()}") from exc
-    return {name: np.asarray(result.as_numpy(name), dtype=np.float32) for name in outputs}
