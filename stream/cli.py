@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import click
 
@@ -119,19 +119,14 @@ def similar(
 
     with SyncEmbeddingClient(settings) as client:
         neighbours = client.similar(listing_id, k, category=category, max_price=max_price)
-        titles = {n.listing_id: _title(client, n.listing_id) for n in neighbours} if not as_json else {}
+        records = client.get_many([n.listing_id for n in neighbours]) if not as_json else {}
     if as_json:
         click.echo(json.dumps([{"listing_id": n.listing_id, "score": n.score} for n in neighbours]))
         return
     for neighbour in neighbours:
-        click.echo(f"{neighbour.score:6.3f}  {neighbour.listing_id:<12} {titles[neighbour.listing_id]}")
-
-
-def _title(client: Any, listing_id: str) -> str:
-    try:
-        return str(client.get(listing_id).metadata.get("title", ""))
-    except FeatureServiceError:
-        return ""
+        record = records[neighbour.listing_id]
+        title = record.metadata.get("title", "") if record is not None else ""
+        click.echo(f"{neighbour.score:6.3f}  {neighbour.listing_id:<12} {title}")
 
 
 @main.command()

@@ -46,6 +46,10 @@ class EmbeddingClient:
         """The embedded version of each listing (None when absent or deleted), in one round trip."""
         return await self._store.stored_versions(listing_ids)
 
+    async def stored_modalities(self, listing_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The modalities embedded for each listing (empty when absent or deleted), in one round trip."""
+        return await self._store.stored_modalities(listing_ids)
+
     async def similar(
         self, listing_id: str, k: int = 10, *, category: str | None = None, max_price: float | None = None
     ) -> list[SimilarListing]:
@@ -82,6 +86,10 @@ class SyncEmbeddingClient:
     def get(self, listing_id: str) -> StoredListing:
         """See :meth:`EmbeddingClient.get`."""
         return self._runner.run(self._client.get(listing_id))
+
+    def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
+        """See :meth:`EmbeddingClient.get_many`."""
+        return self._runner.run(self._client.get_many(listing_ids))
 
     def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
         """See :meth:`EmbeddingClient.stored_versions`."""

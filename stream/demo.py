@@ -90,8 +90,8 @@ async def _wait_embedded(client: EmbeddingClient, wanted: dict[str, int], deadli
 
 async def _wait_reviews_fused(client: EmbeddingClient, reviewed: set[str], deadline: float) -> None:
     while True:
-        records = await client.get_many(sorted(reviewed))
-        if all(record is not None and "reviews" in record.modalities for record in records.values()):
+        modalities = await client.stored_modalities(sorted(reviewed))
+        if all("reviews" in present for present in modalities.values()):
             return
         if time.monotonic() > deadline:
             raise DemoTimeout(
@@ -100,11 +100,11 @@ async def _wait_reviews_fused(client: EmbeddingClient, reviewed: set[str], deadl
         await asyncio.sleep(POLL_S)
 
 
-def modality_counts(records: dict[str, Any]) -> dict[str, int]:
-    """How many stored listings have each modality (pure)."""
+def modality_counts(modalities: dict[str, list[str]]) -> dict[str, int]:
+    """How many listings have each modality (pure)."""
     counts: dict[str, int] = {name: 0 for name in MODALITIES}
-    for record in records.values():
-        for name in record.modalities if record is not None else ():
+    for present in modalities.values():
+        for name in present:
             counts[name] += 1
     return counts
 
@@ -121,13 +121,14 @@ async def _print_similar(settings: Settings, catalog: CatalogSummary, echo: Echo
     family = json.loads(catalog.products_path.read_text(encoding="utf-8"))
     client = EmbeddingClient.from_settings(settings)
     try:
-        counts = modality_counts(await client.get_many(sorted(family)))
+        counts = modality_counts(await client.stored_modalities(sorted(family)))
         echo("listings with each modality: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
-        for listing_id in showcase_ids(list(read_jsonl(catalog.listings_path))):
-            query = await client.get(listing_id)
-            echo(f"\nsimilar to {listing_id}: {query.metadata['title']}")
+        listings = list(read_jsonl(catalog.listings_path))
+        titles = {event["listing_id"]: event["title"] for event in listings}
+        for listing_id in showcase_ids(listings):
+            echo(f"\nsimilar to {listing_id}: {titles[listing_id]}")
             for neighbour in await client.similar(listing_id, NEIGHBOURS):
-                title = (await client.get(neighbour.listing_id)).metadata["title"]
+                title = titles[neighbour.listing_id]
                 same = "same product" if family[neighbour.listing_id] == family[listing_id] else ""
                 echo(f"  {neighbour.score:.3f}  {neighbour.listing_id}  {title}  {same}".rstrip())
     finally:

@@ -251,6 +251,14 @@ class EmbeddingStore:
             for listing_id, state in states.items()
         }
 
+    async def stored_modalities(self, listing_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Modalities embedded for each listing (empty when absent or deleted), without reading vectors."""
+        states = await self.guard_states(listing_ids)
+        return {
+            listing_id: state.modalities if state is not None and not state.deleted else []
+            for listing_id, state in states.items()
+        }
+
     async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
         """Stored records of several listings in one round trip (None when absent or deleted).
 

@@ -54,6 +54,9 @@ def test_get_and_similar_print_json(settings: Settings, tmp_path: Path, listing_
     neighbours = json.loads(similar.output)
     assert cheap["listing_id"] in [n["listing_id"] for n in neighbours]
     assert all(set(n) == {"listing_id", "score"} and -1 <= n["score"] <= 1 for n in neighbours)
+    printed = toyfuse(settings, "similar", dear["listing_id"], "-k", "50", "--category", "Plush")
+    assert printed.exit_code == 0, printed.output
+    assert f"{cheap['listing_id']:<12} Plush Koala, Grey, 30 cm" in printed.output
     capped = json.loads(toyfuse(settings, "similar", cheap["listing_id"], "-k", "50", "--max-price", "10", "--json").output)
     assert dear["listing_id"] not in [n["listing_id"] for n in capped]
 

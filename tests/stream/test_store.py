@@ -190,3 +190,9 @@ async def test_guard_states_read_versions_sources_and_tombstones(store: Embeddin
     assert states["a"] == GuardState(2, "e-a", ["text", "image"], False)
     assert states["b"] == GuardState(5, "d-b", [], True)
     assert states["never"] is None
+
+
+async def test_stored_modalities_without_reading_vectors(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 1), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+
+    assert await store.stored_modalities(["a", "b", "never"]) == {"a": ["text", "image"], "b": [], "never": []}
