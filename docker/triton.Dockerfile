@@ -1,6 +1,6 @@
 # Triton for toyfuse: the NGC server plus what the Python-backend models in triton_models/ import:
 # torch, transformers and the packaged weights, and the toyfuse package itself (the BLS pipeline and
-# the fusion model import stream.listing_batch and stream.train.model).
+# the fusion model import stream.features.batching and stream.model.fusion).
 FROM nvcr.io/nvidia/tritonserver:24.10-py3
 
 WORKDIR /opt/toyfuse

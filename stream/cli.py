@@ -76,7 +76,7 @@ def stack_status(settings: Settings) -> None:
 @click.pass_obj
 def worker(settings: Settings) -> None:
     """Run the Faust worker in the foreground (Ctrl-C stops it)."""
-    from stream.worker import run_worker
+    from stream.worker.run import run_worker
 
     run_worker(settings)
 
@@ -88,7 +88,7 @@ def worker(settings: Settings) -> None:
 @fails_cleanly
 def get(settings: Settings, listing_id: str, as_json: bool) -> None:
     """Show the stored embedding record of LISTING_ID (exit 1 when absent)."""
-    from stream.client import SyncEmbeddingClient
+    from stream.store.client import SyncEmbeddingClient
 
     with SyncEmbeddingClient(settings) as client:
         record = client.get(listing_id)
@@ -115,7 +115,7 @@ def similar(
     settings: Settings, listing_id: str, k: int, category: str | None, max_price: float | None, as_json: bool
 ) -> None:
     """List the listings most similar to LISTING_ID (cosine similarity)."""
-    from stream.client import SyncEmbeddingClient
+    from stream.store.client import SyncEmbeddingClient
 
     with SyncEmbeddingClient(settings) as client:
         neighbours = client.similar(listing_id, k, category=category, max_price=max_price)
@@ -155,7 +155,7 @@ PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_
 @fails_cleanly
 def catalog(settings: Settings, out_dir: Path, seed: int, families: int, listings: int, reviews: int) -> None:
     """Generate a synthetic catalog (events JSONL + media) deterministically into OUT_DIR."""
-    from stream.catalog import generate_catalog
+    from stream.catalog.generate import generate_catalog
 
     summary = generate_catalog(out_dir, seed=seed, families=families, listings=listings, reviews=reviews,
                                media_base_url=settings.media_base_url)
@@ -226,7 +226,7 @@ def import_group() -> None:
 @fails_cleanly
 def import_amazon(settings: Settings, meta: Path, reviews: Path, out: Path) -> None:
     """Convert the Amazon Reviews 2023 Toys_and_Games files into listing and review events."""
-    from stream.amazon import convert_amazon
+    from stream.importers.amazon import convert_amazon
 
     summary = convert_amazon(meta, reviews, out, settings.schemas_dir)
     click.echo(f"wrote {summary.listings} listings to {summary.listings_path}, "

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from stream import stack
-from stream.catalog import CatalogSummary, generate_catalog
-from stream.client import EmbeddingClient
+from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import Settings
+from stream.contracts.shapes import MODALITIES
 from stream.errors import FeatureServiceError
-from stream.listing_batch import MODALITIES
 from stream.producer import produce, read_jsonl, reliable_producer, topic_for
-from stream.stack import media, worker
+from stream.stack import media_server, worker_process
+from stream.store.client import EmbeddingClient
 
 Echo = Callable[[str], None]
 POLL_S = 0.25
@@ -143,11 +143,11 @@ def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 1200.0) 
         DemoTimeout: the listings were not all embedded within ``timeout_s``.
     """
     stack.up(settings, echo)
-    if not worker.status(settings).healthy:
-        worker.start(settings, echo)
+    if not worker_process.status(settings).healthy:
+        worker_process.start(settings, echo)
     catalog = generate_catalog(Path(settings.run_dir) / "catalog", media_base_url=settings.media_base_url)
-    if not media.status(settings).healthy:
-        media.start(settings, echo)
+    if not media_server.status(settings).healthy:
+        media_server.start(settings, echo)
     echo(f"catalog: {catalog.listings} listings in {catalog.families} product families, {catalog.reviews} "
          f"reviews, {catalog.images} images, {catalog.videos} videos under {catalog.out_dir}")
     run = asyncio.run(_stream_catalog(settings, catalog, echo, timeout_s))

@@ -16,9 +16,9 @@ import redis
 from redis.asyncio import Redis
 
 from stream.config import REPO_ROOT
-from stream.index_schema import IndexSchema
-from stream.stack.redis import server_binary
-from stream.vectors import l2_normalize
+from stream.contracts.index import IndexSchema
+from stream.features.vectors import l2_normalize
+from stream.stack.redis_server import server_binary
 
 ListingEventFactory = Callable[..., dict[str, Any]]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from stream.config import Settings
-from stream.stack import kafka, media, redis, triton, worker
+from stream.stack import kafka_server, media_server, redis_server, triton_server, worker_process
 from stream.stack.process import ServerStatus
 
 __all__ = ["ServerStatus", "down", "status", "up"]
@@ -29,7 +29,7 @@ class _Server(Protocol):
     def stop(self, settings: Settings) -> int | None: ...
 
 
-_SERVERS: tuple[_Server, ...] = (kafka, redis, triton)
+_SERVERS: tuple[_Server, ...] = (kafka_server, redis_server, triton_server)
 
 
 def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
@@ -54,7 +54,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
             echo(f"{current.name}: pid {current.pid} is {current.detail}; restarting it")
             server.stop(settings)
         server.start(settings, echo)
-    kafka.ensure_topics(settings, echo)
+    kafka_server.ensure_topics(settings, echo)
 
 
 def down(settings: Settings, echo: Callable[[str], None] = print, wipe: bool = False) -> None:
@@ -65,7 +65,7 @@ def down(settings: Settings, echo: Callable[[str], None] = print, wipe: bool = F
         echo: Receives one line per action.
         wipe: Also delete the servers' and worker's folders (data, logs, downloaded jars) and the run dir if empty.
     """
-    processes: tuple[_Server, ...] = (worker, media, *reversed(_SERVERS))
+    processes: tuple[_Server, ...] = (worker_process, media_server, *reversed(_SERVERS))
     for server in processes:
         pid = server.stop(settings)
         echo(f"{server.NAME}: stopped pid {pid}" if pid is not None else f"{server.NAME}: not running")

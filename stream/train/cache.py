@@ -10,7 +10,7 @@ import torch
 from numpy.typing import NDArray
 
 from stream.errors import CatalogError
-from stream.train.model import ListingBatch
+from stream.model.fusion import ListingBatch
 
 FEATURES_FORMAT = 1  # bump when the arrays below change meaning, so old caches are re-extracted
 Floats = NDArray[np.float32]

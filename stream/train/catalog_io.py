@@ -1,6 +1,6 @@
 """Reading a catalog in the on-disk format: listing and review events, product ground truth, local media.
 
-Format (what ``stream.catalog.generate_catalog`` writes, and what users provide for their own data):
+Format (what ``stream.catalog.generate.generate_catalog`` writes, and what users provide for their own data):
 ``listings.jsonl`` (one ``toys.listings.v1`` upsert per line), ``reviews.jsonl`` (``toys.reviews.v1``
 events, optional), ``products.json`` (listing_id -> product id; equal ids are the same product) and
 ``media/``: a media URI ending in ``/<folder>/<file>`` is read from ``media/<folder>/<file>``.
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from stream.contracts.events import EventDecoder, ListingEvent, ReviewEvent
 from stream.errors import CatalogError, InvalidEventError
-from stream.events import EventDecoder, ListingEvent, ReviewEvent
 
 LISTINGS = "listings.jsonl"
 REVIEWS = "reviews.jsonl"

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from stream.errors import CatalogError
-from stream.train.model import ListingBatch
+from stream.model.fusion import ListingBatch
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")

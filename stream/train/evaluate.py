@@ -12,18 +12,19 @@ import torch
 from numpy.typing import NDArray
 
 from stream.config import Settings
+from stream.contracts.shapes import MODALITIES
 from stream.errors import FeatureServiceError
-from stream.evaluation import retrieval_metrics
-from stream.listing_batch import MODALITIES
+from stream.features.vectors import FloatArray, l2_normalize
+from stream.model.fusion import INPUTS, ListingModel
+from stream.model.loading import load_exported
 from stream.train import cache
 from stream.train.cache import FeatureSet
 from stream.train.data import SPLITS, Split, split_rows, take
-from stream.train.export import load_checkpoint, load_exported
+from stream.train.export import load_checkpoint
 from stream.train.features import default_features_path, extract_catalog_features
-from stream.train.model import INPUTS, ListingModel
 from stream.train.plot import plot_report
+from stream.train.ranking import retrieval_metrics
 from stream.train.retrieval import embed, keep_modalities, listing_metrics, query_metrics, query_sources
-from stream.vectors import FloatArray, l2_normalize
 
 TEXT_INPUTS = ("text", "text_multilingual")
 PRESENCE = {

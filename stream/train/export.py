@@ -7,18 +7,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from stream.config import REPO_ROOT
+from stream.contracts.shapes import MAX_BATCH, MODALITIES
 from stream.errors import SettingsError
-from stream.train.model import FusionConfig, FusionModel, ListingModel, VideoPooling
+from stream.model.fusion import FusionConfig, ListingModel
+from stream.model.loading import ARCHITECTURE, FUSION, VIDEO_POOLING, WEIGHTS
 
-FUSION = "fusion"
-VIDEO_POOLING = "video_pooling"
-WEIGHTS = "model.safetensors"
-ARCHITECTURE = "fusion_config.json"
 SOURCE_REPOSITORY = REPO_ROOT / "triton_models"  # where the models' model.py files live
-MAX_BATCH = 64  # the largest batch listing_embedder sends to an inner model
 
 
 @dataclass(frozen=True)
@@ -95,17 +92,17 @@ def fusion_pbtxt(config: FusionConfig, version: str) -> str:
         "IMAGE_EMBEDDING": [config.image_dims],
         "VIDEO_EMBEDDING": [config.image_dims],
         "REVIEWS_EMBEDDING": [config.reviews_dims],
-        "MODALITY_MASK": [4],
+        "MODALITY_MASK": [len(MODALITIES)],
     }
-    outputs = {"FUSED_EMBEDDING": [config.shared_dim], "MODALITY_WEIGHTS": [4]}
-    summary = "Learned fusion of a listing's modality vectors (stream.train.model.FusionModel)."
+    outputs = {"FUSED_EMBEDDING": [config.shared_dim], "MODALITY_WEIGHTS": [len(MODALITIES)]}
+    summary = "Learned fusion of a listing's modality vectors (stream.model.fusion.FusionModel)."
     return _pbtxt(FUSION, summary, inputs, outputs, version)
 
 
 def video_pooling_pbtxt(config: FusionConfig, version: str) -> str:
     """config.pbtxt of the video pooling model."""
     inputs = {"FRAME_EMBEDDINGS": [config.frames, config.image_dims], "FRAME_MASK": [config.frames]}
-    summary = f"Learned {config.video_pooling} pooling of frame features (stream.train.model.VideoPooling)."
+    summary = f"Learned {config.video_pooling} pooling of frame features (stream.model.fusion.VideoPooling)."
     return _pbtxt(VIDEO_POOLING, summary, inputs, {"VIDEO_EMBEDDING": [config.image_dims]}, version)
 
 
@@ -154,33 +151,3 @@ def export(checkpoint: Path, repository: Path, today: date | None = None) -> Exp
         ),
     )
     return Exported(version, folders, sum((folder / WEIGHTS).stat().st_size for folder in folders))
-
-
-def load_fusion(folder: Path) -> FusionModel:
-    """The exported fusion network in a model version folder, in evaluation mode."""
-    model = FusionModel(FusionConfig.read_json(folder / ARCHITECTURE))
-    model.load_state_dict(load_file(str(folder / WEIGHTS)))
-    return model.eval()
-
-
-def load_video_pooling(folder: Path) -> VideoPooling:
-    """The exported video pooling network in a model version folder, in evaluation mode."""
-    model = VideoPooling(FusionConfig.read_json(folder / ARCHITECTURE))
-    model.load_state_dict(load_file(str(folder / WEIGHTS)))
-    return model.eval()
-
-
-def load_exported(repository: Path) -> ListingModel:
-    """Video pooling and fusion as exported into ``repository``, joined again (for evaluation).
-
-    Raises:
-        SettingsError: the repository holds no exported fusion or video pooling.
-    """
-    folders = {name: repository / name / "1" for name in (FUSION, VIDEO_POOLING)}
-    missing = [name for name, folder in folders.items() if not (folder / WEIGHTS).exists()]
-    if missing:
-        raise SettingsError(f"{repository} has no exported {', '.join(missing)}; run `toyfuse export` first")
-    model = ListingModel(FusionConfig.read_json(folders[FUSION] / ARCHITECTURE))
-    model.fusion = load_fusion(folders[FUSION])
-    model.video_pooling = load_video_pooling(folders[VIDEO_POOLING])
-    return model.eval()

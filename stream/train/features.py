@@ -1,7 +1,7 @@
 """Extract frozen-encoder features of a catalog through the real Triton encoders and cache them on disk.
 
-Training sees exactly what serving computes: the listing text is ``stream.pipeline.text_of``, photos
-and frames go through ``stream.imaging``/``stream.video``, reviews through ``stream.reviews``.
+Training sees exactly what serving computes: the listing text is ``stream.worker.listings.text_of``, photos
+and frames go through ``stream.media.images``/``stream.media.video``, reviews through ``stream.features.reviews``.
 """
 
 import logging
@@ -20,19 +20,20 @@ from tritonclient.grpc import (
 )
 
 from stream.config import Settings
+from stream.contracts.events import EventDecoder, ListingEvent
+from stream.contracts.index import IndexSchema
+from stream.contracts.shapes import FRAMES_PER_VIDEO, MAX_BATCH, MAX_PHOTOS
 from stream.errors import EmbeddingDimMismatch, MediaError, TritonError, TritonUnavailable
-from stream.events import EventDecoder, ListingEvent
-from stream.imaging import MAX_PHOTOS, ImageArray, preprocess_image
-from stream.index_schema import IndexSchema
-from stream.listing_batch import FRAMES_PER_VIDEO, owners_of, pool_photos
-from stream.pipeline import text_of
-from stream.reviews import review_text, review_weight, weighted_mean
+from stream.features.batching import owners_of, pool_photos
+from stream.features.reviews import review_text, review_weight, weighted_mean
+from stream.features.vectors import FloatArray
+from stream.inference.triton import RETRYABLE_STATUSES, text_batch
+from stream.media.images import ImageArray, preprocess_image
+from stream.media.video import sample_frames
 from stream.train import cache
 from stream.train.cache import FeatureSet
 from stream.train.catalog_io import CatalogRecords, fingerprint, media_path, query_text, read_catalog
-from stream.triton import RETRYABLE_STATUSES, text_batch
-from stream.vectors import FloatArray
-from stream.video import sample_frames
+from stream.worker.listings import text_of
 
 log = logging.getLogger(__name__)
 ENCODERS = {
@@ -40,7 +41,6 @@ ENCODERS = {
     "text_multilingual": "text_multilingual_encoder",
     "image": "image_encoder",
 }
-CHUNK = 64  # the encoders' max_batch_size
 
 
 class Encoders(Protocol):
@@ -78,14 +78,14 @@ class EncoderClient:
 
     def texts(self, model: str, texts: Sequence[str], dims: int) -> FloatArray:
         """Embed texts with a text model; [len(texts), dims]."""
-        starts = range(0, len(texts), CHUNK)
-        chunks = [self._infer(model, text_batch(texts[i : i + CHUNK]), "TEXT_EMBEDDING") for i in starts]
+        starts = range(0, len(texts), MAX_BATCH)
+        chunks = [self._infer(model, text_batch(texts[i : i + MAX_BATCH]), "TEXT_EMBEDDING") for i in starts]
         return _checked(
             model, np.concatenate(chunks) if chunks else np.zeros((0, dims), np.float32), len(texts), dims
         )
 
     def images(self, pixels: ImageArray, dims: int) -> FloatArray:
-        """Image features of at most CHUNK uint8 [224, 224, 3] images; [n, dims]."""
+        """Image features of at most MAX_BATCH uint8 [224, 224, 3] images; [n, dims]."""
         tensor = InferInput("IMAGE", list(pixels.shape), "UINT8")
         tensor.set_data_from_numpy(np.ascontiguousarray(pixels))
         return _checked(
@@ -155,13 +155,13 @@ def _media_items(
 
 
 def encode_media(records: CatalogRecords, encoder: Encoders, dims: int, progress: bool) -> MediaFeatures:
-    """Run every photo and sampled frame through the image encoder, CHUNK images per request."""
+    """Run every photo and sampled frame through the image encoder, MAX_BATCH images per request."""
     slots = np.zeros((len(records.listings), MAX_PHOTOS + FRAMES_PER_VIDEO, dims), np.float32)
     filled = np.zeros(slots.shape[:2], np.float32)
     tally, pending = [0], []
     for item in _media_items(records, tally, progress):
         pending.append(item)
-        if len(pending) == CHUNK:
+        if len(pending) == MAX_BATCH:
             _scatter(pending, encoder, dims, slots, filled)
             pending = []
     if pending:

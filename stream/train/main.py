@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from stream.contracts.index import IndexSchema
 from stream.errors import EmbeddingDimMismatch, FeatureServiceError
-from stream.index_schema import IndexSchema
+from stream.model.fusion import FusionConfig, ListingBatch, ListingModel
 from stream.train import cache
 from stream.train.cache import FeatureSet
 from stream.train.data import PairBatchSampler, Rows, drop_modalities, split_rows, take
 from stream.train.loss import fusion_loss
-from stream.train.model import FusionConfig, ListingBatch, ListingModel
 from stream.train.params import TrainParams, parse
 from stream.train.retrieval import fusion_scores, keep_modalities
 

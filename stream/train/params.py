@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.config import REPO_ROOT
-from stream.listing_batch import MODALITIES
+from stream.contracts.shapes import MODALITIES
 from stream.train.loss import LossWeights
 
 ARCHITECTURE_FLAGS = (

@@ -7,11 +7,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from stream.evaluation import retrieval_metrics
-from stream.listing_batch import MODALITIES
+from stream.contracts.shapes import MODALITIES
+from stream.model.fusion import ListingBatch, ListingModel
 from stream.train.cache import FeatureSet
 from stream.train.data import Rows, take
-from stream.train.model import ListingBatch, ListingModel
+from stream.train.ranking import retrieval_metrics
 
 EMBED_CHUNK = 256
 ENGLISH_PREFIX = "en"

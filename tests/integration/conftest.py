@@ -15,11 +15,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream import stack
-from stream.catalog import CatalogSummary, generate_catalog
-from stream.client import EmbeddingClient
+from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import REPO_ROOT, Settings
 from stream.producer import reliable_producer
-from stream.stack import media, worker
+from stream.stack import media_server, worker_process
+from stream.store.client import EmbeddingClient
 
 T = TypeVar("T")
 WAIT_S = 90.0
@@ -57,10 +57,10 @@ def settings() -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def running_worker(settings: Settings) -> Iterator[Settings]:
     """A real ``toyfuse worker`` process consuming the integration topics."""
-    worker.stop(settings)
-    worker.start(settings, print)
+    worker_process.stop(settings)
+    worker_process.start(settings, print)
     yield settings
-    worker.stop(settings)
+    worker_process.stop(settings)
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +70,10 @@ def catalog(settings: Settings) -> Iterator[CatalogSummary]:
         settings.run_dir / "catalog", seed=11, families=8, listings=20, reviews=40,
         media_base_url=settings.media_base_url,
     )
-    media.stop(settings)
-    media.start(settings, print)
+    media_server.stop(settings)
+    media_server.start(settings, print)
     yield summary
-    media.stop(settings)
+    media_server.stop(settings)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from stream.cli import main
-from stream.client import SyncEmbeddingClient
 from stream.config import Settings
 from stream.errors import ListingNotFound
-from stream.stack.worker import settings_env
+from stream.stack.worker_process import settings_env
+from stream.store.client import SyncEmbeddingClient
 from tests.conftest import ListingEventFactory
 from tests.integration.conftest import WAIT_S
 

@@ -11,8 +11,8 @@ from safetensors import safe_open
 from tritonclient.grpc import InferenceServerClient, InferInput, InferRequestedOutput
 
 from stream.config import REPO_ROOT, Settings
-from stream.stack import triton
-from stream.train.export import WEIGHTS, load_exported
+from stream.model.loading import WEIGHTS, load_exported
+from stream.stack import triton_server
 from tests.conftest import free_port
 
 MODELS = ("fusion", "video_pooling")
@@ -32,12 +32,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Inference
         triton_grpc_port=free_port(),
         triton_metrics_port=free_port(),
     )
-    triton.start(settings, print)
+    triton_server.start(settings, print)
     try:
         with InferenceServerClient(settings.triton_grpc_url) as client:
             yield client, settings
     finally:
-        triton.stop(settings)
+        triton_server.stop(settings)
 
 
 def _input(name: str, array: NDArray[Any]) -> InferInput:

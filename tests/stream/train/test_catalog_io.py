@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from stream.config import REPO_ROOT
+from stream.contracts.events import AttributeValue, EventDecoder, ListingEvent
 from stream.errors import CatalogError
-from stream.events import AttributeValue, EventDecoder, ListingEvent
 from stream.train.catalog_io import fingerprint, query_text, read_catalog
 from tests.conftest import ListingEventFactory
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from stream.config import Settings
+from stream.model.fusion import FusionConfig, ListingModel
 from stream.train import cache
 from stream.train.evaluate import early_concat, evaluate, format_tables, main, run
-from stream.train.model import FusionConfig, ListingModel
 from stream.train.retrieval import query_sources
 from tests.stream.train.conftest import FeatureSetFactory
 

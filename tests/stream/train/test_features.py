@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from stream.catalog import generate_catalog
+from stream.catalog.generate import generate_catalog
 from stream.config import REPO_ROOT
-from stream.events import EventDecoder
-from stream.index_schema import IndexSchema
-from stream.pipeline import text_of
-from stream.reviews import review_text, review_weight, weighted_mean
+from stream.contracts.events import EventDecoder
+from stream.contracts.index import IndexSchema
+from stream.features.reviews import review_text, review_weight, weighted_mean
 from stream.train import cache
 from stream.train.catalog_io import CatalogRecords, media_path, query_text, read_catalog
 from stream.train.features import extract, extract_cached
+from stream.worker.listings import text_of
 
 SCHEMA = IndexSchema.from_yaml(REPO_ROOT / "schemas" / "embedding_index.yaml")
 DECODER = EventDecoder(REPO_ROOT / "schemas")

@@ -19,7 +19,8 @@ from stream.config import REPO_ROOT
 from stream.train import cache
 from stream.train.export import export, load_checkpoint
 from stream.train.main import cosine_lr, main
-from tests.stream.train.conftest import DIMS, FeatureSetFactory
+from tests.stream.conftest import DIMS
+from tests.stream.train.conftest import FeatureSetFactory
 
 SMALL = [
     "--shared-dim",

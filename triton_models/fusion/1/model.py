@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
 
-from stream.train.export import load_fusion
+from stream.model.loading import load_fusion
 
 INPUTS = (
     "TEXT_EMBEDDING",

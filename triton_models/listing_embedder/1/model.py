@@ -6,10 +6,8 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from stream.listing_batch import frames_by_listing, modality_mask, pool_photos
-
-IMAGE_DIMS = 1280
-MAX_LISTINGS = 64  # the largest max_batch_size every inner model accepts
+from stream.contracts.shapes import DIMS, MAX_BATCH
+from stream.features.batching import frames_by_listing, modality_mask, pool_photos
 
 
 class TritonPythonModel:
@@ -32,9 +30,9 @@ class TritonPythonModel:
     def _embed(self, request: Any) -> list[Any]:
         texts = _input(request, "TEXT")
         listings = len(texts)
-        if listings > MAX_LISTINGS:
+        if listings > MAX_BATCH:
             raise pb_utils.TritonModelException(
-                f"listing_embedder takes at most {MAX_LISTINGS} listings per request, got {listings}; split the batch"
+                f"listing_embedder takes at most {MAX_BATCH} listings per request, got {listings}; split the batch"
             )
         text = self._infer("text_encoder", {"TEXT": texts.reshape(-1, 1)}, "TEXT_EMBEDDING")
         multilingual = self._infer("text_multilingual_encoder", {"TEXT": texts.reshape(-1, 1)}, "TEXT_EMBEDDING")
@@ -60,7 +58,7 @@ class TritonPythonModel:
     def _images(self, request: Any, name: str) -> np.ndarray:
         tensor = pb_utils.get_input_tensor_by_name(request, name)
         if tensor is None or tensor.as_numpy().shape[0] == 0:
-            return np.zeros((0, IMAGE_DIMS), dtype=np.float32)
+            return np.zeros((0, DIMS["image"]), dtype=np.float32)
         pixels = tensor.as_numpy()
         chunks = [pixels[start : start + self.encoder_batch] for start in range(0, len(pixels), self.encoder_batch)]
         return np.concatenate([self._infer("image_encoder", {"IMAGE": chunk}, "IMAGE_EMBEDDING") for chunk in chunks])
@@ -71,7 +69,7 @@ class TritonPythonModel:
         return np.zeros(0, dtype=np.int32) if tensor is None else tensor.as_numpy().astype(np.int32)
 
     def _video(self, block: np.ndarray, frame_mask: np.ndarray, present: np.ndarray) -> np.ndarray:
-        video = np.zeros((block.shape[0], IMAGE_DIMS), dtype=np.float32)
+        video = np.zeros((block.shape[0], DIMS["image"]), dtype=np.float32)
         rows = np.flatnonzero(present)
         if rows.size:
             inputs = {"FRAME_EMBEDDINGS": block[rows], "FRAME_MASK": frame_mask[rows]}

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
 
-from stream.train.export import load_video_pooling
+from stream.model.loading import load_video_pooling
 
 INPUTS = ("FRAME_EMBEDDINGS", "FRAME_MASK")
 OUTPUT = "VIDEO_EMBEDDING"

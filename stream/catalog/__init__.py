@@ -1,0 +1,1 @@
+"""The deterministic synthetic sample catalog: products, seller texts, reviews, pictures and clips."""

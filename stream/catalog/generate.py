@@ -1,0 +1,295 @@
+"""Deterministic offline sample catalog: listing and review events, product ground truth and media."""
+
+import json
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream.catalog import text
+from stream.catalog.render import draw_toy, render_image, write_video
+from stream.catalog.text import Product
+from stream.catalog.vocab import COLOURS, KINDS, Colour, ToyKind, Words
+from stream.contracts.schemas import format_rfc3339
+from stream.errors import CatalogError
+
+CATALOG_FORMAT = 1  # bump when the generator's output changes, so old catalogs are regenerated
+LISTINGS_PER_PRODUCT = (2, 5)
+CHINESE_SHARE = 0.1
+VIDEO_SHARE = 0.7
+START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+_NAMESPACE = uuid.UUID("6f1d0c3e-5b7a-4c1e-9a53-2d0b8e7f4a10")
+
+
+@dataclass(frozen=True)
+class CatalogSummary:
+    """What :func:`generate_catalog` left in ``out_dir``."""
+
+    out_dir: Path
+    families: int
+    listings: int
+    reviews: int
+    images: int
+    videos: int
+    generated: bool  # False when a catalog with the same parameters was already there
+
+    @property
+    def listings_path(self) -> Path:
+        """``listings.jsonl``: one ``listing.upserted`` event per line."""
+        return self.out_dir / "listings.jsonl"
+
+    @property
+    def reviews_path(self) -> Path:
+        """``reviews.jsonl``: one ``review.posted`` event per line."""
+        return self.out_dir / "reviews.jsonl"
+
+    @property
+    def products_path(self) -> Path:
+        """``products.json``: listing_id -> family id, the ground truth for "same product"."""
+        return self.out_dir / "products.json"
+
+    @property
+    def media_dir(self) -> Path:
+        """Folder to serve over HTTP at ``media_base_url`` (``images/``, ``videos/``)."""
+        return self.out_dir / "media"
+
+
+def _check(families: int, listings: int, reviews: int, media_base_url: str) -> None:
+    low, high = LISTINGS_PER_PRODUCT
+    most = sum(len(kind.subjects) for kind in KINDS) * len(COLOURS)
+    if not 1 <= families <= most:
+        raise CatalogError(f"families={families} is out of range; choose 1 to {most}")
+    if not low * families <= listings <= high * families:
+        raise CatalogError(
+            f"listings={listings} cannot give {families} families {low}-{high} listings each; "
+            f"choose listings between {low * families} and {high * families}"
+        )
+    if reviews < 0:
+        raise CatalogError(f"reviews={reviews} is negative; choose 0 or more")
+    if not media_base_url.startswith(("http://", "https://")):
+        raise CatalogError(f"media_base_url {media_base_url!r} is not http(s); pass e.g. http://127.0.0.1:8765")
+
+
+def _designs(kind: ToyKind, rng: random.Random) -> list[tuple[Words, Colour]]:
+    """Every (subject, colour) of ``kind``, ordered so that the first ones differ in both."""
+    subjects, colours = rng.sample(kind.subjects, len(kind.subjects)), rng.sample(COLOURS, len(COLOURS))
+    n = len(subjects)
+    return [(subjects[j % n], colours[(j % n + j // n) % len(colours)]) for j in range(n * len(colours))]
+
+
+def _plan_products(rng: random.Random, families: int) -> list[Product]:
+    """Products dealt round-robin over the kinds, so products of one kind look different."""
+    kinds = rng.sample(KINDS, len(KINDS))
+    designs = [_designs(kind, rng) for kind in kinds]
+    plan: list[tuple[ToyKind, tuple[Words, Colour]]] = []
+    for turn in range(max(len(options) for options in designs)):
+        plan.extend((kind, options[turn]) for kind, options in zip(kinds, designs, strict=True) if turn < len(options))
+    return [
+        text.make_product(f"fam-{index:03d}", kind, subject, colour, rng)
+        for index, (kind, (subject, colour)) in enumerate(plan[:families], start=1)
+    ]
+
+
+def _assign_listings(rng: random.Random, products: list[Product], listings: int) -> list[Product]:
+    """The product of each listing, shuffled so one product's listings are not neighbours."""
+    low, high = LISTINGS_PER_PRODUCT
+    counts = [low] * len(products)
+    for _ in range(listings - low * len(products)):
+        counts[rng.choice([i for i, n in enumerate(counts) if n < high])] += 1
+    owners = [product for product, n in zip(products, counts, strict=True) for _ in range(n)]
+    rng.shuffle(owners)
+    return owners
+
+
+def _event_id(seed: int, name: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{seed}/{name}"))
+
+
+def _title_styles(owners: list[Product]) -> list[int]:
+    """A title style per listing: the sellers of one product each take the next style along."""
+    first: dict[str, int] = {}
+    sellers: Counter[str] = Counter()
+    styles = []
+    for product in owners:
+        styles.append(first.setdefault(product.family_id, len(first)) + sellers[product.family_id])
+        sellers[product.family_id] += 1
+    return styles
+
+
+def _listing_event(
+    seed: int, number: int, product: Product, style: int, chinese: bool, media: dict[str, list[dict[str, str]]]
+) -> dict[str, Any]:
+    listing_id, rng = f"toy-{number:04d}", random.Random(f"{seed}/listing/{number}")
+    kind = product.kind
+    event: dict[str, Any] = {
+        "event_id": _event_id(seed, f"{listing_id}/1"),
+        "type": "listing.upserted",
+        "listing_id": listing_id,
+        "version": 1,
+        "occurred_at": format_rfc3339(START + timedelta(minutes=7 * number + rng.randint(0, 6))),
+        "title": text.title_zh(product, style) if chinese else text.title_en(product, style),
+        "description": text.description_zh(product, rng) if chinese else text.description_en(product, rng),
+        "brand": product.brand if rng.random() < 0.85 else None,
+        "categories": ["玩具", kind.category_zh] if chinese else list(kind.categories[rng.randint(0, 1) :]),
+        "attributes": text.attributes(product, rng, chinese=chinese),
+        "age_min_months": product.age_min_months,
+        "age_max_months": product.age_max_months if rng.random() < 0.7 else None,
+        "price": text.price(product, rng, chinese=chinese),
+        **media,
+        "locale": "zh-CN" if chinese else rng.choice(("en-US", "en-US", "en-GB")),
+    }
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def _write_media(
+    out_dir: Path, seed: int, number: int, product: Product, video: bool, base_url: str
+) -> dict[str, list[dict[str, str]]]:
+    """Render a listing's 1-3 photos and, if ``video``, a clip; return their ``images``/``videos`` fields."""
+    rng = np.random.default_rng([seed, number])
+    toy = draw_toy(product.kind.shape, product.colour.rgb, product.kind.subjects.index(product.subject))
+    media: dict[str, list[dict[str, str]]] = {"images": []}
+    for index in range(1, int(rng.integers(1, 4)) + 1):
+        name = f"toy-{number:04d}-{index}.png"
+        render_image(toy, rng).save(out_dir / "media" / "images" / name, format="PNG")
+        media["images"].append({"uri": f"{base_url}/images/{name}"})
+    if video:
+        name = f"toy-{number:04d}.mp4"
+        write_video(out_dir / "media" / "videos" / name, toy, rng)
+        media["videos"] = [{"uri": f"{base_url}/videos/{name}"}]
+    return media
+
+
+def _listings(
+    out_dir: Path, seed: int, rng: random.Random, owners: list[Product], base_url: str
+) -> list[dict[str, Any]]:
+    """Render the media of every listing and return the listing events, ``toy-0001`` first."""
+    numbers = range(1, len(owners) + 1)
+    chinese = set(rng.sample(numbers, round(len(owners) * CHINESE_SHARE)))
+    video = set(rng.sample(numbers, round(len(owners) * VIDEO_SHARE)))
+    return [
+        _listing_event(
+            seed, n, product, style, n in chinese, _write_media(out_dir, seed, n, product, n in video, base_url)
+        )
+        for n, product, style in zip(numbers, owners, _title_styles(owners), strict=True)
+    ]
+
+
+def _review_event(seed: int, number: int, listing: dict[str, Any], product: Product) -> dict[str, Any]:
+    review_id, rng = f"rev-{number:05d}", random.Random(f"{seed}/review/{number}")
+    chinese = listing["locale"] == "zh-CN" and rng.random() < 0.8
+    stars = text.rating(product, rng)
+    title, body = text.review_zh(product, stars, rng) if chinese else text.review_en(product, stars, rng)
+    posted = datetime.fromisoformat(listing["occurred_at"]) + timedelta(
+        days=rng.randint(1, 120), minutes=rng.randint(0, 1439)
+    )
+    event = {
+        "event_id": _event_id(seed, f"{review_id}/posted"),
+        "type": "review.posted",
+        "review_id": review_id,
+        "listing_id": listing["listing_id"],
+        "occurred_at": format_rfc3339(posted),
+        "rating": stars,
+        "title": title if rng.random() < 0.6 else None,
+        "text": body,
+        "helpful_votes": int(rng.expovariate(0.3)) if rng.random() < 0.6 else None,
+        "verified_purchase": rng.random() < 0.8 if rng.random() < 0.85 else None,
+        "locale": "zh-CN" if chinese else "en-US",
+    }
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def _reviews(
+    rng: random.Random, seed: int, count: int, listings: list[dict[str, Any]], owners: list[Product]
+) -> list[dict[str, Any]]:
+    """``count`` reviews; a few popular listings get many, some get none. Sorted by time."""
+    popularity = [rng.paretovariate(1.2) for _ in listings]
+    picks = rng.choices(range(len(listings)), weights=popularity, k=count)
+    events = [_review_event(seed, n + 1, listings[i], owners[i]) for n, i in enumerate(picks)]
+    return sorted(events, key=lambda event: (event["occurred_at"], event["review_id"]))
+
+
+def _write_jsonl(path: Path, events: list[dict[str, Any]]) -> None:
+    lines = (json.dumps(event, ensure_ascii=False) + "\n" for event in events)
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def _write_json(path: Path, obj: object) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove what an earlier, different catalog left, and the manifest first, so a crash leaves no match."""
+    for name in ("manifest.json", "listings.jsonl", "reviews.jsonl", "products.json"):
+        (out_dir / name).unlink(missing_ok=True)
+    for pattern in ("media/images/toy-*.png", "media/videos/toy-*.mp4"):
+        for path in out_dir.glob(pattern):
+            path.unlink()
+    for folder in ("images", "videos"):
+        (out_dir / "media" / folder).mkdir(parents=True, exist_ok=True)
+
+
+def _existing(out_dir: Path, params: dict[str, Any]) -> CatalogSummary | None:
+    try:
+        manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("format") != CATALOG_FORMAT or manifest.get("params") != params:
+        return None
+    return CatalogSummary(out_dir=out_dir, generated=False, **manifest["counts"])
+
+
+def generate_catalog(
+    out_dir: Path,
+    *,
+    seed: int = 7,
+    families: int = 60,
+    listings: int = 200,
+    reviews: int = 500,
+    media_base_url: str,
+) -> CatalogSummary:
+    """Write a sample catalog: the same arguments always give byte-identical JSONL.
+
+    Does nothing when ``out_dir/manifest.json`` records the same parameters.
+
+    Args:
+        out_dir: where ``listings.jsonl``, ``reviews.jsonl``, ``products.json``, ``manifest.json``
+            and ``media/`` go; created if missing.
+        seed: seed of every random choice.
+        families: number of distinct products; each is sold as 2-5 listings.
+        listings: number of listing events.
+        reviews: number of review events.
+        media_base_url: URL at which ``out_dir/media`` will be served, e.g. ``http://127.0.0.1:8765``.
+
+    Returns:
+        Counts and paths of what was written (or found).
+
+    Raises:
+        CatalogError: if the numbers do not fit together or the URL is not http(s).
+    """
+    _check(families, listings, reviews, media_base_url)
+    base_url = media_base_url.rstrip("/")
+    params = {"seed": seed, "families": families, "listings": listings, "reviews": reviews, "media_base_url": base_url}
+    found = _existing(out_dir, params)
+    if found is not None:
+        return found
+    _clear(out_dir)
+    rng = random.Random(seed)
+    owners = _assign_listings(rng, _plan_products(rng, families), listings)
+    events = _listings(out_dir, seed, rng, owners, base_url)
+    _write_jsonl(out_dir / "listings.jsonl", events)
+    _write_jsonl(out_dir / "reviews.jsonl", _reviews(rng, seed, reviews, events, owners))
+    _write_json(out_dir / "products.json", {e["listing_id"]: p.family_id for e, p in zip(events, owners, strict=True)})
+    counts = {
+        "families": families,
+        "listings": listings,
+        "reviews": reviews,
+        "images": sum(len(event["images"]) for event in events),
+        "videos": sum(len(event.get("videos", ())) for event in events),
+    }
+    _write_json(out_dir / "manifest.json", {"format": CATALOG_FORMAT, "params": params, "counts": counts})
+    return CatalogSummary(out_dir=out_dir, generated=True, **counts)

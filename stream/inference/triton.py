@@ -1,0 +1,101 @@
+"""Async Triton gRPC client for the embedding models."""
+
+from collections.abc import Sequence
+
+import numpy as np
+from tritonclient.grpc import InferenceServerException, InferInput, InferRequestedOutput
+from tritonclient.grpc.aio import InferenceServerClient
+
+from stream.errors import EmbeddingDimMismatch, TritonError, TritonUnavailable
+from stream.features.vectors import FloatArray
+
+TEXT_INPUT = "TEXT"
+TEXT_OUTPUT = "TEXT_EMBEDDING"
+# gRPC status codes after which the same request can succeed later.
+RETRYABLE_STATUSES = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED"}
+
+
+async def infer(
+    client: InferenceServerClient, model: str, inputs: list[InferInput], outputs: list[str], timeout_s: float
+) -> dict[str, FloatArray]:
+    """One inference request; returns each requested output as float32.
+
+    Raises:
+        TritonUnavailable: the server could not be reached or timed out (retry later).
+        TritonError: the server answered with another error.
+    """
+    try:
+        result = await client.infer(
+            model, inputs, outputs=[InferRequestedOutput(name) for name in outputs], client_timeout=timeout_s
+        )
+    except InferenceServerException as exc:
+        error = TritonUnavailable if str(exc.status()) in RETRYABLE_STATUSES else TritonError
+        raise error(f"Triton request to {model!r} failed ({exc.status()}): {exc.message()}") from exc
+    return {name: np.asarray(result.as_numpy(name), dtype=np.float32) for name in outputs}
+
+
+async def model_info(client: InferenceServerClient, model: str) -> tuple[str, dict[str, str]]:
+    """A served model's newest version and its config parameters.
+
+    Raises:
+        TritonUnavailable: the model is not ready on the server.
+    """
+    try:
+        metadata = await client.get_model_metadata(model, as_json=True)
+        config = await client.get_model_config(model, as_json=True)
+    except InferenceServerException as exc:
+        raise TritonUnavailable(
+            f"Triton model {model!r} is not ready: {exc.message()}; "
+            "start the stack with `toyfuse stack up` and read its Triton log"
+        ) from exc
+    parameters = {key: value.get("string_value", "") for key, value in config["config"].get("parameters", {}).items()}
+    return max(metadata["versions"], key=int), parameters
+
+
+def text_batch(texts: Sequence[str]) -> InferInput:
+    """Pack strings as a [n, 1] BYTES tensor, the input layout of text models."""
+    array = np.array([[text.encode("utf-8")] for text in texts], dtype=np.object_)
+    tensor = InferInput(TEXT_INPUT, list(array.shape), "BYTES")
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+class TritonEncoder:
+    """Calls one Triton text model; batches are sent whole and Triton's dynamic batcher merges them."""
+
+    def __init__(self, client: InferenceServerClient, model_name: str, dims: int, timeout_s: float) -> None:
+        self._client = client
+        self._model_name = model_name
+        self._dims = dims
+        self._timeout_s = timeout_s
+
+    async def model_version(self) -> str:
+        """Identify what produces the vectors, e.g. ``text_encoder/1:all-MiniLM-L6-v2``.
+
+        Raises:
+            TritonUnavailable: the model is not ready on the server.
+        """
+        version, parameters = await model_info(self._client, self._model_name)
+        return f"{self._model_name}/{version}:{parameters.get('embedding_model') or 'unknown'}"
+
+    async def embed_texts(self, texts: Sequence[str]) -> FloatArray:
+        """Embed texts in one request.
+
+        Returns:
+            float32 array of shape (len(texts), dims).
+
+        Raises:
+            TritonUnavailable: the server could not be reached or timed out (retry later).
+            TritonError: the server answered with another error.
+            EmbeddingDimMismatch: the model returned vectors of another size.
+        """
+        if not texts:
+            return np.zeros((0, self._dims), dtype=np.float32)
+        outputs = await infer(self._client, self._model_name, [text_batch(texts)], [TEXT_OUTPUT], self._timeout_s)
+        vectors = outputs[TEXT_OUTPUT]
+        if vectors.shape != (len(texts), self._dims):
+            raise EmbeddingDimMismatch(
+                f"{self._model_name} returned {list(vectors.shape)}, expected [{len(texts)}, {self._dims}]; "
+                "re-export the model or update schemas/embedding_index.yaml"
+            )
+        return vectors

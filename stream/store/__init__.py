@@ -1,0 +1,1 @@
+"""Redis: version-guarded listing writes, review aggregates, their Lua scripts and the read client."""

@@ -1,0 +1,382 @@
+"""Redis writer and reader for listing embeddings: version-guarded, atomic, idempotent."""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from stream.contracts.index import IndexSchema
+from stream.contracts.shapes import Modality
+from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError
+from stream.features.vectors import FloatArray, from_redis_bytes, to_redis_bytes
+from stream.store.listing_scripts import (
+    ALREADY_APPLIED,
+    APPLIED,
+    DELETE_SCRIPT,
+    REFUSE_SCRIPT,
+    STALE,
+    UPSERT_SCRIPT,
+)
+from stream.store.redis_errors import redis_errors
+
+VECTOR_FIELD_PREFIX = "vec:"
+__all__ = [
+    "ALREADY_APPLIED", "APPLIED", "STALE", "EmbeddingStore", "GuardState", "ListingDeletion", "ListingEmbedding", "Refusion",
+    "SimilarListing", "StoredListing", "check_vector", "similarity_filter",
+]
+
+
+@dataclass(frozen=True)
+class ListingEmbedding:
+    """Everything stored for one listing version."""
+
+    listing_id: str
+    version: int
+    model_version: str
+    updated_at: str
+    source_event_id: str
+    vectors: Mapping[str, FloatArray]
+    modalities: Sequence[Modality]  # user-facing modalities embedded
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListingDeletion:
+    """A delete at a given version."""
+
+    listing_id: str
+    version: int
+    deleted_at: str
+    source_event_id: str
+
+
+@dataclass(frozen=True)
+class Refusion:
+    """A new fused vector for a stored listing version, after its reviews changed."""
+
+    listing_id: str
+    version: int
+    model_version: str
+    updated_at: str
+    fused: FloatArray
+    reviews: FloatArray | None  # None: the listing has no reviews any more
+    modalities: list[Modality]
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """The fields the version guard looks at, as stored for one listing."""
+
+    version: int
+    source_event_id: str
+    modalities: list[str]
+    deleted: bool
+
+    def verdict(self, version: int, event_id: str) -> int | None:
+        """What the guard would answer for this change: STALE, ALREADY_APPLIED, or None if it would apply."""
+        if version < self.version or (version == self.version and event_id != self.source_event_id):
+            return STALE
+        return ALREADY_APPLIED if version == self.version else None
+
+
+@dataclass(frozen=True)
+class StoredListing:
+    """A listing as read back from Redis."""
+
+    listing_id: str
+    version: int
+    model_version: str
+    updated_at: str
+    modalities: list[str]
+    vectors: dict[str, FloatArray]
+    metadata: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form used by ``toyfuse get --json`` and the lookup client."""
+        return {
+            "listing_id": self.listing_id,
+            "version": self.version,
+            "model_version": self.model_version,
+            "updated_at": self.updated_at,
+            "modalities": self.modalities,
+            "metadata": self.metadata,
+            "vectors": {name: vector.tolist() for name, vector in self.vectors.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SimilarListing:
+    """One neighbour: its id and cosine similarity to the query."""
+
+    listing_id: str
+    score: float
+
+
+def similarity_filter(category: str | None, max_price: float | None) -> str | None:
+    """Build a vector-set FILTER expression from the look-up options (pure).
+
+    Returns:
+        The expression, or None when no option is set.
+    """
+    clauses = []
+    if category is not None:
+        clauses.append(f"{json.dumps(category)} in .categories")
+    if max_price is not None:
+        clauses.append(f".price <= {float(max_price)!r}")
+    return " and ".join(clauses) or None
+
+
+class EmbeddingStore:
+    """Reads and writes listing embeddings in Redis following an :class:`IndexSchema`."""
+
+    def __init__(self, redis: Redis, schema: IndexSchema) -> None:
+        self._redis = redis
+        self._schema = schema
+        self._upsert = redis.register_script(UPSERT_SCRIPT)
+        self._delete = redis.register_script(DELETE_SCRIPT)
+        self._refuse = redis.register_script(REFUSE_SCRIPT)
+
+    async def write(self, changes: Sequence[ListingEmbedding | ListingDeletion]) -> list[int]:
+        """Apply upserts and deletes in order, each atomically and version-guarded.
+
+        Every upsert's vectors are checked before anything is written.
+
+        Returns:
+            For each change, APPLIED, ALREADY_APPLIED (this same event was written before: a replay) or
+            STALE (a same-or-newer version from another event is stored).
+
+        Raises:
+            EmbeddingDimMismatch: a vector does not match the layout (nothing is written).
+            StoreUnavailable: Redis could not be reached (retry later).
+            StoreError: Redis refused a write.
+        """
+        for change in changes:
+            if isinstance(change, ListingEmbedding):
+                self._check_vectors(change)
+        async with redis_errors(f"writing {len(changes)} listings"), self._redis.pipeline(transaction=False) as pipe:
+            for change in changes:
+                await self._queue(pipe, change)
+            results = await pipe.execute()
+        return [int(result) for result in results]
+
+    def _check_vectors(self, change: ListingEmbedding) -> None:
+        if self._schema.search.vector not in change.vectors:
+            raise EmbeddingDimMismatch(
+                f"listing {change.listing_id} has no {self._schema.search.vector!r} vector, which the "
+                "similarity index needs; check schemas/embedding_index.yaml search.vector"
+            )
+        for name, vector in change.vectors.items():
+            check_vector(self._schema, change.listing_id, name, vector)
+
+    async def _queue(self, pipe: Any, change: ListingEmbedding | ListingDeletion) -> None:
+        keys = [self._schema.listing_key(change.listing_id), self._schema.vector_set_key]
+        if isinstance(change, ListingDeletion):
+            args: list[Any] = [change.version, change.listing_id, change.deleted_at, change.source_event_id]
+            await self._delete(keys=keys, args=args, client=pipe)
+            return
+        attributes = {name: change.metadata[name] for name in self._schema.search.attributes if name in change.metadata}
+        search_vector = to_redis_bytes(change.vectors[self._schema.search.vector])
+        args = [change.version, change.listing_id, search_vector, json.dumps(attributes),
+                self._schema.search.quantization, change.source_event_id, *self._hash_fields(change)]
+        await self._upsert(keys=keys, args=args, client=pipe)
+
+    @staticmethod
+    def _hash_fields(change: ListingEmbedding) -> list[str | bytes]:
+        fields: list[str | bytes] = [
+            "model_version", change.model_version,
+            "updated_at", change.updated_at,
+            "modalities", ",".join(change.modalities),
+            "metadata", json.dumps(dict(change.metadata), ensure_ascii=False),
+        ]
+        for name, vector in change.vectors.items():
+            fields += [VECTOR_FIELD_PREFIX + name, to_redis_bytes(vector)]
+        return fields
+
+    async def refuse(self, refusions: Sequence[Refusion]) -> list[int]:
+        """Replace fused and review vectors of stored listings, each only if still at its version.
+
+        Returns:
+            For each refusion, APPLIED or STALE (the listing changed or was deleted meanwhile).
+
+        Raises:
+            EmbeddingDimMismatch: a vector does not match the layout (nothing is written).
+            StoreUnavailable: Redis could not be reached (retry later).
+        """
+        search = self._schema.search.vector
+        for refusion in refusions:
+            check_vector(self._schema, refusion.listing_id, search, refusion.fused)
+            if refusion.reviews is not None:
+                check_vector(self._schema, refusion.listing_id, "reviews", refusion.reviews)
+        async with redis_errors(f"re-fusing {len(refusions)} listings"), self._redis.pipeline(transaction=False) as pipe:
+            for refusion in refusions:
+                await self._queue_refusion(pipe, refusion)
+            return [int(result) for result in await pipe.execute()]
+
+    async def _queue_refusion(self, pipe: Any, refusion: Refusion) -> None:
+        fields: list[str | bytes] = [
+            VECTOR_FIELD_PREFIX + self._schema.search.vector, to_redis_bytes(refusion.fused),
+            "model_version", refusion.model_version,
+            "updated_at", refusion.updated_at,
+            "modalities", ",".join(refusion.modalities),
+        ]
+        deletions = [VECTOR_FIELD_PREFIX + "reviews"] if refusion.reviews is None else []
+        if refusion.reviews is not None:
+            fields += [VECTOR_FIELD_PREFIX + "reviews", to_redis_bytes(refusion.reviews)]
+        args = [refusion.version, refusion.listing_id, to_redis_bytes(refusion.fused),
+                self._schema.search.quantization, len(deletions), *deletions, *fields]
+        keys = [self._schema.listing_key(refusion.listing_id), self._schema.vector_set_key]
+        await self._refuse(keys=keys, args=args, client=pipe)
+
+    async def guard_states(self, listing_ids: Sequence[str]) -> dict[str, GuardState | None]:
+        """What the version guard will compare against, per listing (None when nothing is stored).
+
+        Raises:
+            StoreUnavailable: Redis could not be reached (retry later).
+        """
+        fields = ["version", "source_event_id", "modalities", "deleted_at"]
+        async with redis_errors(f"reading {len(listing_ids)} versions"), self._redis.pipeline(transaction=False) as pipe:
+            for listing_id in listing_ids:
+                pipe.hmget(self._schema.listing_key(listing_id), fields)
+            replies = await pipe.execute()
+        return {
+            listing_id: None if version is None else GuardState(
+                int(version), (source or b"").decode(), [m for m in (modalities or b"").decode().split(",") if m],
+                deleted is not None,
+            )
+            for listing_id, (version, source, modalities, deleted) in zip(listing_ids, replies, strict=True)
+        }
+
+    async def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
+        """Version currently embedded for each listing (None when absent or deleted), in one round trip."""
+        states = await self.guard_states(listing_ids)
+        return {
+            listing_id: state.version if state is not None and not state.deleted else None
+            for listing_id, state in states.items()
+        }
+
+    async def stored_modalities(self, listing_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Modalities embedded for each listing (empty when absent or deleted), without reading vectors."""
+        states = await self.guard_states(listing_ids)
+        return {
+            listing_id: state.modalities if state is not None and not state.deleted else []
+            for listing_id, state in states.items()
+        }
+
+    async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
+        """Stored records of several listings in one round trip (None when absent or deleted).
+
+        Raises:
+            StoreUnavailable: Redis could not be reached (retry later).
+        """
+        async with redis_errors(f"reading {len(listing_ids)} listings"), self._redis.pipeline(transaction=False) as pipe:
+            for listing_id in listing_ids:
+                pipe.hgetall(self._schema.listing_key(listing_id))
+            replies = await pipe.execute()
+        return {
+            listing_id: self._decode(listing_id, raw) if _is_live(raw) else None
+            for listing_id, raw in zip(listing_ids, replies, strict=True)
+        }
+
+    async def get(self, listing_id: str) -> StoredListing:
+        """Read one listing's stored embedding.
+
+        Raises:
+            ListingNotFound: nothing is stored, or the listing was deleted.
+        """
+        raw: dict[bytes, bytes] = await self._redis.hgetall(self._schema.listing_key(listing_id))  # type: ignore[assignment]
+        if not _is_live(raw):
+            raise ListingNotFound(
+                f"no embedding stored for listing {listing_id!r}; it was never embedded, was deleted, "
+                "or the worker has not caught up (check `toyfuse stack status` and the worker log)"
+            )
+        return self._decode(listing_id, raw)
+
+    def _decode(self, listing_id: str, raw: dict[bytes, bytes]) -> StoredListing:
+        text = {key.decode(): value for key, value in raw.items() if not key.startswith(VECTOR_FIELD_PREFIX.encode())}
+        vectors = {
+            name: from_redis_bytes(value, self._schema.vectors[name].dims, f"{listing_id} {name}", self._schema.vectors[name].multi)
+            for name, value in (
+                (key.decode()[len(VECTOR_FIELD_PREFIX):], value)
+                for key, value in raw.items()
+                if key.startswith(VECTOR_FIELD_PREFIX.encode())
+            )
+        }
+        return StoredListing(
+            listing_id=listing_id,
+            version=int(text["version"]),
+            model_version=text["model_version"].decode(),
+            updated_at=text["updated_at"].decode(),
+            modalities=text["modalities"].decode().split(","),
+            vectors=vectors,
+            metadata=json.loads(text["metadata"]),
+        )
+
+    async def similar(
+        self, listing_id: str, k: int = 10, *, category: str | None = None, max_price: float | None = None
+    ) -> list[SimilarListing]:
+        """Nearest listings to a stored listing, best first, excluding itself.
+
+        Args:
+            listing_id: the query listing (must be stored).
+            k: how many neighbours to return.
+            category: keep only listings with this category.
+            max_price: keep only listings priced at most this (in their own currency).
+
+        Raises:
+            ListingNotFound: the query listing is not in the similarity index.
+            StoreError: Redis rejected the query.
+        """
+        command: list[Any] = ["VSIM", self._schema.vector_set_key, "ELE", listing_id, "COUNT", k + 1, "WITHSCORES"]
+        expression = similarity_filter(category, max_price)
+        if expression:
+            command += ["FILTER", expression]
+        try:
+            reply = await self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
+        except ResponseError as exc:
+            if "not found" in str(exc) or "key does not exist" in str(exc).lower():
+                raise ListingNotFound(f"listing {listing_id!r} is not in the similarity index") from exc
+            raise StoreError(f"vector search for {listing_id!r} failed: {exc}") from exc
+        return [
+            SimilarListing(element.decode(), cosine_from_vset_score(float(score)))
+            for element, score in _pairs(reply)
+            if element.decode() != listing_id
+        ][:k]
+
+
+def check_vector(schema: IndexSchema, listing_id: str, name: str, vector: FloatArray) -> None:
+    """Check one vector against the layout (pure).
+
+    Raises:
+        EmbeddingDimMismatch: the name is not declared, or the dtype or shape is wrong.
+    """
+    if name not in schema.vectors:
+        raise EmbeddingDimMismatch(
+            f"listing {listing_id}: vector {name!r} is not declared in schemas/embedding_index.yaml"
+        )
+    field = schema.vectors[name]
+    shape_ok = vector.ndim == 2 and vector.shape[1] == field.dims if field.multi else vector.shape == (field.dims,)
+    if not shape_ok or vector.dtype != np.float32:
+        expected = f"float32[k, {field.dims}]" if field.multi else f"float32[{field.dims}]"
+        raise EmbeddingDimMismatch(
+            f"listing {listing_id}: {name} vector is {vector.dtype}{list(vector.shape)}, expected "
+            f"{expected}; re-export the {field.model or name} model or update schemas/embedding_index.yaml"
+        )
+
+
+def cosine_from_vset_score(score: float) -> float:
+    """Vector sets report (1 + cosine) / 2; convert back to cosine similarity."""
+    return 2.0 * score - 1.0
+
+
+def _is_live(raw: dict[bytes, bytes]) -> bool:
+    return bool(raw) and b"deleted_at" not in raw and b"model_version" in raw
+
+
+def _pairs(reply: Any) -> list[tuple[bytes, Any]]:
+    if isinstance(reply, dict):
+        return list(reply.items())
+    return list(zip(reply[::2], reply[1::2], strict=True))

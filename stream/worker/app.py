@@ -1,0 +1,178 @@
+"""Faust application and agents: one agent per consumed topic, each a batched pipeline."""
+
+import asyncio
+import json
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import aiohttp
+import faust
+from faust.types import EventT, StreamT
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from tritonclient.grpc.aio import InferenceServerClient
+
+from stream.config import Settings
+from stream.contracts.events import EventDecoder
+from stream.contracts.index import IndexSchema
+from stream.errors import TritonUnavailable
+from stream.inference.listing import ListingEncoder
+from stream.inference.triton import TritonEncoder
+from stream.media.fetch import MediaFetcher
+from stream.store.listings import EmbeddingStore
+from stream.store.reviews import ReviewStore
+from stream.worker.delivery import Delivery, PipelineTopics, RawMessage, RetryPolicy
+from stream.worker.listings import ListingPipeline
+from stream.worker.locks import ListingLocks
+from stream.worker.refusion import Refuser
+from stream.worker.reviews import ReviewPipeline
+
+log = logging.getLogger(__name__)
+
+
+class FaustSink:
+    """Publishes JSON events through the Faust app's producer and waits for the broker's ack."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def publish(self, topic: str, key: bytes | None, value: dict[str, Any]) -> None:
+        """Send one event and wait until Kafka has it."""
+        pending = await self._app.topic(topic, key_serializer="raw", value_serializer="raw").send(
+            key=key, value=json.dumps(value, ensure_ascii=False).encode("utf-8")
+        )
+        await pending
+
+
+def raw_message(event: EventT[Any]) -> RawMessage:
+    """The bytes and position of a consumed Faust event."""
+    message = event.message
+    return RawMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+        key=message.key,
+        value=message.value or b"",  # a null value (tombstone) is dead-lettered as invalid JSON
+    )
+
+
+@dataclass(frozen=True)
+class Pipelines:
+    """The worker's two pipelines, sharing clients, locks and the serving model version."""
+
+    listings: ListingPipeline
+    reviews: ReviewPipeline
+
+
+async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
+    """Connect to Triton, Redis and the media hosts and assemble both pipelines.
+
+    Raises:
+        TritonUnavailable: the models are not ready yet.
+    """
+    schema = IndexSchema.from_yaml(settings.schemas_dir / "embedding_index.yaml")
+    triton = InferenceServerClient(settings.triton_grpc_url)
+    redis = Redis.from_url(settings.redis_url)
+    encoder = ListingEncoder(triton, schema, settings.triton_timeout_s)
+    model_version = await encoder.model_version()
+    delivery = Delivery(
+        FaustSink(app),
+        PipelineTopics(embeddings=settings.embeddings_topic, deadletter=settings.deadletter_topic),
+        f"{settings.app_id}@{socket.gethostname()}",
+    )
+    decoder, locks = EventDecoder(settings.schemas_dir), ListingLocks()
+    store, reviews = EmbeddingStore(redis, schema), ReviewStore(redis, schema)
+    review_model = schema.vectors["reviews"].model or "text_multilingual_encoder"
+    review_encoder = TritonEncoder(triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s)
+    refuser = Refuser(encoder=encoder, store=store, reviews=reviews, delivery=delivery, locks=locks)
+    media = MediaFetcher.from_settings(aiohttp.ClientSession(), settings)
+    return Pipelines(
+        listings=ListingPipeline(
+            decoder=decoder, encoder=encoder, media=media, reviews=reviews, store=store, delivery=delivery,
+            model_version=model_version, locks=locks,
+        ),
+        reviews=ReviewPipeline(
+            decoder=decoder, encoder=review_encoder, store=reviews, delivery=delivery, refuse=refuser.refuse,
+            model_name=review_model,
+        ),
+    )
+
+
+def shared_pipelines(app: faust.App, settings: Settings) -> Callable[[], Awaitable[Pipelines]]:
+    """Build the pipelines once, on first use by either agent, waiting for Triton if it is not ready."""
+    built: list[Pipelines] = []
+    guard = asyncio.Lock()
+
+    async def get() -> Pipelines:
+        async with guard:
+            retry, attempt = RetryPolicy(), 0
+            while not built:
+                try:
+                    built.append(await build_pipelines(app, settings))
+                    log.info("pipelines ready (model %s)", built[0].listings.model_version)
+                except TritonUnavailable as exc:
+                    attempt += 1
+                    log.warning("waiting for Triton (attempt %d): %s", attempt, exc)
+                    await asyncio.sleep(retry.delay(attempt))
+            return built[0]
+
+    return get
+
+
+async def consume_in_batches(
+    stream: StreamT[bytes], process: Callable[[list[RawMessage]], Awaitable[None]], settings: Settings
+) -> None:
+    """Feed batches to ``process``; ack each batch only after it is fully handled (never on a crash)."""
+    batches = cast(faust.Stream[bytes], stream).noack_take(settings.batch_size, within=settings.batch_window_s)
+    async for batch in batches:
+        events = cast(list[EventT[Any]], batch)  # noack_take yields the events themselves, to ack by hand
+        await process([raw_message(event) for event in events])
+        for event in events:
+            await stream.ack(event)
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the Faust app with its agents and its ``/metrics`` page.
+
+    Offsets are committed only for events whose embedding is stored (or dead-lettered), so a crash
+    replays the uncommitted tail, and the version guard in Redis makes that replay harmless.
+    Listings and reviews share the partition count and key, so Faust assigns a listing's two
+    partitions to the same worker, where per-listing locks keep upserts and re-fusions apart.
+    """
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_host="127.0.0.1",
+        web_port=settings.worker_web_port,
+        web_in_thread=False,
+    )
+    pipelines = shared_pipelines(app, settings)
+    listings = app.topic(settings.listings_topic, key_serializer="raw", value_serializer="raw")
+    reviews = app.topic(settings.reviews_topic, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(listings, name="listing_events")
+    async def listing_events(stream: StreamT[bytes]) -> None:
+        await consume_in_batches(stream, (await pipelines()).listings.process, settings)
+
+    @app.agent(reviews, name="review_events")
+    async def review_events(stream: StreamT[bytes]) -> None:
+        await consume_in_batches(stream, (await pipelines()).reviews.process, settings)
+
+    @app.page("/metrics")
+    async def prometheus_metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
+
+
+def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
+    """Start consuming with the app's agents until SIGTERM or Ctrl-C."""
+    faust.Worker(create_app(settings), loglevel=loglevel).execute_from_commandline()

@@ -1,0 +1,85 @@
+"""Re-fusion: when a listing's reviews change, fuse its stored vectors with the new review vector."""
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from stream import metrics
+from stream.contracts.events import embedding_record
+from stream.contracts.schemas import format_rfc3339
+from stream.contracts.shapes import MODALITIES, Modality
+from stream.features.vectors import FloatArray
+from stream.inference.listing import FUSION_INPUTS, ListingEncoder
+from stream.store.listings import APPLIED, EmbeddingStore, Refusion, StoredListing
+from stream.worker.delivery import Delivery
+from stream.worker.listings import ReviewSource
+from stream.worker.locks import ListingLocks
+
+log = logging.getLogger(__name__)
+
+
+def fusion_inputs(stored: StoredListing, reviews: FloatArray | None) -> dict[str, FloatArray]:
+    """The stored per-modality vectors the fusion model takes, with the reviews vector replaced (pure)."""
+    vectors = {name: stored.vectors[name] for name in FUSION_INPUTS if name in stored.vectors and name != "reviews"}
+    if reviews is not None:
+        vectors["reviews"] = reviews
+    return vectors
+
+
+def modalities_of(vectors: dict[str, FloatArray]) -> list[Modality]:
+    """User-facing modalities present among fusion inputs, in canonical order (pure)."""
+    return [name for name in MODALITIES if name in vectors]
+
+
+class Refuser:
+    """Recomputes fused vectors of listings whose review aggregate changed, without re-encoding media."""
+
+    def __init__(
+        self,
+        *,
+        encoder: ListingEncoder,
+        store: EmbeddingStore,
+        reviews: ReviewSource,
+        delivery: Delivery,
+        locks: ListingLocks,
+    ) -> None:
+        self._encoder = encoder
+        self._store = store
+        self._reviews = reviews
+        self._delivery = delivery
+        self._locks = locks
+
+    async def refuse(self, listing_ids: Sequence[str]) -> None:
+        """Re-fuse the listings that are stored; listings not embedded yet get reviews at their first upsert."""
+        async with self._locks.hold(listing_ids):
+            stored = await self._delivery.until_available("redis", self._store.get_many, list(listing_ids))
+            live = [record for record in stored.values() if record is not None]
+            if not live:
+                return
+            reviews = await self._delivery.until_available(
+                "redis", self._reviews.review_vectors, [record.listing_id for record in live]
+            )
+            inputs = [fusion_inputs(record, reviews.get(record.listing_id)) for record in live]
+            fused, _ = await self._delivery.until_available("triton", self._encoder.fuse, inputs)
+            now = datetime.now(UTC)
+            refusions = [
+                Refusion(record.listing_id, record.version, record.model_version, format_rfc3339(now), vector,
+                         vectors.get("reviews"), modalities_of(vectors))
+                for record, vectors, vector in zip(live, inputs, fused, strict=True)
+            ]
+            results = await self._delivery.until_available("redis", self._store.refuse, refusions)
+        for refusion, result in zip(refusions, results, strict=True):
+            await self._announce(refusion, result, now)
+
+    async def _announce(self, refusion: Refusion, result: int, now: datetime) -> None:
+        metrics.refusions_total.labels("applied" if result == APPLIED else "stale").inc()
+        if result != APPLIED:
+            log.info("re-fusion of %s skipped: the listing changed meanwhile", refusion.listing_id)
+            return
+        record: dict[str, Any] = embedding_record(
+            listing_id=refusion.listing_id, change="upserted", version=refusion.version,
+            model_version=refusion.model_version, modalities=refusion.modalities, updated_at=now,
+            source_event_id=f"reviews:{refusion.listing_id}",
+        )
+        await self._delivery.announce(refusion.listing_id, record)

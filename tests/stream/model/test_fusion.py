@@ -1,0 +1,172 @@
+"""The fusion network: mask handling, unit-norm output, modality weights, video pooling."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+
+from stream.config import REPO_ROOT
+from stream.contracts.index import IndexSchema
+from stream.errors import SettingsError
+from stream.model.fusion import (
+    FusionConfig,
+    FusionModel,
+    ListingBatch,
+    ListingModel,
+    VideoPooling,
+    masked_softmax,
+)
+
+SUBSETS = [mask for mask in itertools.product([0.0, 1.0], repeat=4) if any(mask)]
+
+
+def _inputs(config: FusionConfig, rows: int, seed: int = 0) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(rows, dims, generator=generator) for dims in config.input_dims().values()]
+
+
+def _fusion(config: FusionConfig) -> FusionModel:
+    torch.manual_seed(0)
+    return FusionModel(config).eval()
+
+
+def test_config_takes_the_input_dims_from_the_embedding_layout() -> None:
+    schema = IndexSchema.from_yaml(REPO_ROOT / "schemas" / "embedding_index.yaml")
+    config = FusionConfig.from_schema(schema, shared_dim=64)
+
+    assert config.input_dims() == {
+        "text": 384,
+        "text_multilingual": 512,
+        "image": 1280,
+        "video": 1280,
+        "reviews": 512,
+    }
+    assert config.shared_dim == 64
+
+
+def test_config_refuses_video_vectors_of_another_size_than_images() -> None:
+    schema = IndexSchema.from_yaml(REPO_ROOT / "schemas" / "embedding_index.yaml")
+    vectors = dict(schema.vectors)
+    vectors["video"] = vectors["video"].model_copy(update={"dims": 512})
+
+    with pytest.raises(SettingsError, match="video vectors \\(512-d\\) must match image vectors"):
+        FusionConfig.from_schema(schema.model_copy(update={"vectors": vectors}))
+
+
+def test_config_json_round_trip(tmp_path: Path, tiny_config: FusionConfig) -> None:
+    config = tiny_config.with_changes(video_pooling="netvlad")
+    config.write_json(tmp_path / "config.json")
+
+    assert FusionConfig.read_json(tmp_path / "config.json") == config
+
+
+@pytest.mark.parametrize("layers", [0, 1])
+def test_every_subset_of_modalities_gives_a_unit_vector_and_weights_over_the_present_ones(
+    tiny_config: FusionConfig, layers: int
+) -> None:
+    model = _fusion(tiny_config.with_changes(layers=layers))
+    mask = torch.tensor(SUBSETS)
+    fused, weights = model(*_inputs(tiny_config, len(SUBSETS)), mask)
+
+    torch.testing.assert_close(fused.norm(dim=1), torch.ones(len(SUBSETS)))
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(len(SUBSETS)))
+    assert torch.all(weights[mask == 0] == 0)
+    assert torch.all(weights[mask == 1] > 0)
+
+
+@pytest.mark.parametrize("layers", [0, 1])
+def test_absent_modalities_do_not_change_the_output(tiny_config: FusionConfig, layers: int) -> None:
+    model = _fusion(tiny_config.with_changes(layers=layers))
+    text, multilingual, image, video, reviews = _inputs(tiny_config, 3)
+    mask = torch.tensor([[1.0, 1.0, 0.0, 0.0]] * 3)
+    other_video, other_reviews = torch.randn_like(video), torch.randn_like(reviews)
+
+    first = model(text, multilingual, image, video, reviews, mask)
+    second = model(text, multilingual, image, other_video, other_reviews, mask)
+
+    torch.testing.assert_close(first, second)
+
+
+def test_text_only_is_what_a_search_text_goes_through(tiny_config: FusionConfig) -> None:
+    model = _fusion(tiny_config)
+    text, multilingual, *_ = _inputs(tiny_config, 2)
+    zeros = [torch.zeros(2, tiny_config.image_dims)] * 2 + [torch.zeros(2, tiny_config.reviews_dims)]
+
+    fused, weights = model(text, multilingual, *zeros, torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 2))
+
+    torch.testing.assert_close(weights, torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 2))
+    torch.testing.assert_close(fused.norm(dim=1), torch.ones(2))
+
+
+def test_weights_depend_on_the_input(tiny_config: FusionConfig) -> None:
+    model = _fusion(tiny_config)
+    _, weights = model(*_inputs(tiny_config, 2), torch.ones(2, 4))
+
+    assert not torch.allclose(weights[0], weights[1])
+
+
+@pytest.mark.parametrize("layers", [0, 1])
+def test_a_row_with_nothing_present_gives_zeros_not_nan(tiny_config: FusionConfig, layers: int) -> None:
+    model = _fusion(tiny_config.with_changes(layers=layers))
+    fused, weights = model(*_inputs(tiny_config, 2), torch.tensor([[0.0] * 4, [1.0] * 4]))
+
+    assert torch.all(fused[0] == 0) and torch.all(weights[0] == 0)
+    assert torch.isfinite(fused).all()
+
+
+@pytest.mark.parametrize("kind", ["attention", "netvlad"])
+def test_video_pooling_ignores_padded_frames_and_is_unit_length(tiny_config: FusionConfig, kind: str) -> None:
+    torch.manual_seed(0)
+    pooling = VideoPooling(tiny_config.with_changes(video_pooling=kind)).eval()
+    frames = torch.randn(2, tiny_config.frames, tiny_config.image_dims)
+    mask = torch.zeros(2, tiny_config.frames)
+    mask[:, :3] = 1.0
+    padded_differently = frames.clone()
+    padded_differently[:, 3:] = torch.randn(2, tiny_config.frames - 3, tiny_config.image_dims)
+
+    pooled = pooling(frames, mask)
+
+    assert pooled.shape == (2, tiny_config.image_dims)
+    torch.testing.assert_close(pooled.norm(dim=1), torch.ones(2))
+    torch.testing.assert_close(pooling(padded_differently, mask), pooled)
+
+
+def test_attention_pooling_of_identical_frames_is_that_frame(tiny_config: FusionConfig) -> None:
+    pooling = VideoPooling(tiny_config).eval()
+    frame = torch.randn(1, 1, tiny_config.image_dims)
+
+    pooled = pooling(frame.repeat(1, tiny_config.frames, 1), torch.ones(1, tiny_config.frames))
+
+    torch.testing.assert_close(pooled, torch.nn.functional.normalize(frame[:, 0], dim=-1))
+
+
+def test_listing_model_pools_frames_then_fuses(tiny_config: FusionConfig) -> None:
+    torch.manual_seed(0)
+    model = ListingModel(tiny_config).eval()
+    text, multilingual, image, _, reviews = _inputs(tiny_config, 2)
+    batch = ListingBatch(
+        text,
+        multilingual,
+        image,
+        torch.randn(2, tiny_config.frames, tiny_config.image_dims),
+        torch.ones(2, tiny_config.frames),
+        reviews,
+        torch.ones(2, 4),
+    )
+
+    fused, _ = model(batch)
+    video = model.video_pooling(batch.frames, batch.frame_mask)
+
+    torch.testing.assert_close(
+        fused, model.fusion(text, multilingual, image, video, reviews, batch.modality_mask)[0]
+    )
+
+
+def test_masked_softmax() -> None:
+    weights = masked_softmax(
+        torch.tensor([[0.0, 5.0, 0.0], [1.0, 1.0, 1.0]]),
+        torch.tensor([[True, False, True], [False, False, False]]),
+    )
+
+    torch.testing.assert_close(weights, torch.tensor([[0.5, 0.0, 0.5], [0.0, 0.0, 0.0]]))

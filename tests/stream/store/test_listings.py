@@ -1,0 +1,198 @@
+"""EmbeddingStore against a real Redis 8: layout, version guard, deletes, search."""
+
+import uuid
+
+import numpy as np
+import pytest
+from redis.asyncio import Redis
+
+from stream.contracts.index import IndexSchema
+from stream.errors import EmbeddingDimMismatch, ListingNotFound
+from stream.features.vectors import l2_normalize
+from stream.store.listings import (
+    ALREADY_APPLIED,
+    APPLIED,
+    STALE,
+    EmbeddingStore,
+    GuardState,
+    ListingDeletion,
+    ListingEmbedding,
+    Refusion,
+    similarity_filter,
+)
+
+DIMS = 256  # the searchable fused vector
+
+
+
+@pytest.fixture
+def redis(redis_client: Redis) -> Redis:
+    return redis_client
+
+
+@pytest.fixture
+def store(redis: Redis, schema: IndexSchema) -> EmbeddingStore:
+    return EmbeddingStore(redis, schema)
+
+
+def vector(seed: int, dims: int = DIMS) -> np.ndarray:
+    return l2_normalize(np.random.default_rng(seed).normal(size=dims)).astype(np.float32)
+
+
+def embedding(listing_id: str, version: int, seed: int = 0, event_id: str | None = None, **metadata: object) -> ListingEmbedding:
+    return ListingEmbedding(
+        listing_id=listing_id,
+        version=version,
+        model_version="text_encoder/1:test",
+        updated_at="2026-01-05T10:00:01Z",
+        source_event_id=event_id or uuid.uuid4().hex,
+        vectors={"fused": vector(seed), "text": vector(seed, 384), "photos": np.stack([vector(seed, 1280)] * 2)},
+        modalities=["text", "image"],
+        metadata={"title": f"toy {listing_id}", "categories": ["plush"], "price": 10.0, **metadata},
+    )
+
+
+async def test_upsert_writes_hash_and_vector_set(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
+    assert await store.write([embedding("a", 1, seed=1)]) == [APPLIED]
+
+    raw = await redis.hgetall(schema.listing_key("a"))
+    assert raw[b"version"] == b"1"
+    assert raw[b"modalities"] == b"text,image"
+    assert np.frombuffer(raw[b"vec:text"], dtype="<f4").shape == (384,)
+    assert np.frombuffer(raw[b"vec:photos"], dtype="<f4").shape == (2 * 1280,)
+    assert await redis.execute_command("VCARD", schema.vector_set_key) == 1
+    assert await redis.execute_command("VDIM", schema.vector_set_key) == DIMS
+    record = await store.get("a")
+    np.testing.assert_array_equal(record.vectors["fused"], vector(1))
+    assert record.vectors["photos"].shape == (2, 1280)
+    assert record.metadata["title"] == "toy a"
+
+
+async def test_older_version_never_overwrites_newer(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 5, seed=5)])
+
+    assert await store.write([embedding("a", 4, seed=4)]) == [STALE]
+    assert (await store.get("a")).version == 5
+    np.testing.assert_array_equal((await store.get("a")).vectors["fused"], vector(5))
+
+
+async def test_replayed_event_changes_nothing_and_is_recognised(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
+    first = embedding("a", 2, seed=2, event_id="event-1")
+    await store.write([first])
+    before = await redis.hgetall(schema.listing_key("a"))
+
+    replay = embedding("a", 2, seed=9, event_id="event-1")
+    other_event_same_version = embedding("a", 2, seed=9, event_id="event-2")
+    assert await store.write([replay, other_event_same_version]) == [ALREADY_APPLIED, STALE]
+    assert await redis.hgetall(schema.listing_key("a")) == before
+
+
+async def test_delete_removes_everywhere_and_older_upsert_cannot_resurrect(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
+    await store.write([embedding("a", 1, seed=1), embedding("b", 1, seed=2)])
+
+    results = await store.write([ListingDeletion("a", 2, "2026-01-05T11:00:00Z", "del-1"), embedding("a", 1, seed=1)])
+
+    assert results == [APPLIED, STALE]
+    with pytest.raises(ListingNotFound):
+        await store.get("a")
+    assert await redis.execute_command("VCARD", schema.vector_set_key) == 1
+    assert [n.listing_id for n in await store.similar("b", 5)] == []
+    assert await store.write([embedding("a", 3, seed=3)]) == [APPLIED]
+    assert (await store.get("a")).version == 3
+
+
+async def test_wrong_dimension_rejects_the_whole_batch(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
+    bad = ListingEmbedding("bad", 1, "m", "t", "e", {"fused": vector(1), "text": np.zeros(10, np.float32)}, ["text"])
+
+    with pytest.raises(EmbeddingDimMismatch, match="listing bad: text vector is float32\\[10\\], expected float32\\[384\\]"):
+        await store.write([embedding("good", 1), bad])
+    assert not await redis.exists(schema.listing_key("good"))
+
+
+async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> None:
+    base = vector(1)
+    near = l2_normalize(base + 0.3 * vector(2))
+    far = vector(3)
+    await store.write([
+        ListingEmbedding("q", 1, "m", "t", "e1", {"fused": base}, ["text"], {"categories": ["plush"], "price": 10.0}),
+        ListingEmbedding("near", 1, "m", "t", "e2", {"fused": near}, ["text"], {"categories": ["plush"], "price": 50.0}),
+        ListingEmbedding("far", 1, "m", "t", "e3", {"fused": far}, ["text"], {"categories": ["blocks"], "price": 5.0}),
+    ])
+
+    ranked = await store.similar("q", 5)
+    assert [n.listing_id for n in ranked] == ["near", "far"]
+    assert ranked[0].score == pytest.approx(float(base @ near), abs=0.02)
+    assert [n.listing_id for n in await store.similar("q", 5, category="blocks")] == ["far"]
+    assert [n.listing_id for n in await store.similar("q", 5, max_price=20)] == ["far"]
+    with pytest.raises(ListingNotFound):
+        await store.similar("missing", 5)
+
+
+def test_similarity_filter_quotes_category() -> None:
+    assert similarity_filter(None, None) is None
+    assert similarity_filter('Dolls "Deluxe"', 12.5) == '"Dolls \\"Deluxe\\"" in .categories and .price <= 12.5'
+
+
+async def test_stored_versions_in_one_round_trip(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 3), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+
+    assert await store.stored_versions(["a", "b", "never"]) == {"a": 3, "b": None, "never": None}
+
+
+def refusion(listing_id: str, version: int, seed: int, reviews: np.ndarray | None) -> Refusion:
+    modalities = ["text", "image", "reviews"] if reviews is not None else ["text", "image"]
+    return Refusion(listing_id, version, "m2", "2026-01-06T00:00:00Z", vector(seed), reviews, modalities)
+
+
+async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
+    await store.write([embedding("a", 2, seed=1), embedding("b", 1, seed=2), ListingDeletion("c", 1, "t", "d")])
+    reviews = vector(7, 512)
+
+    results = await store.refuse([refusion("a", 2, 9, reviews), refusion("b", 0, 9, reviews), refusion("c", 1, 9, reviews)])
+
+    assert results == [APPLIED, STALE, STALE]
+    record = await store.get("a")
+    np.testing.assert_array_equal(record.vectors["fused"], vector(9))
+    np.testing.assert_array_equal(record.vectors["reviews"], reviews)
+    assert (record.version, record.modalities, record.metadata["title"]) == (2, ["text", "image", "reviews"], "toy a")
+    assert [n.listing_id for n in await store.similar("b", 3)] == ["a"]
+    await store.refuse([refusion("a", 2, 9, None)])
+    assert "reviews" not in (await store.get("a")).vectors
+
+
+async def test_get_many_reads_live_listings_only(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 1, seed=1), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+
+    found = await store.get_many(["a", "b", "never"])
+
+    assert found["a"] is not None and found["a"].vectors["photos"].shape == (2, 1280)
+    assert (found["b"], found["never"]) == (None, None)
+
+
+def test_guard_verdicts() -> None:
+    state = GuardState(version=3, source_event_id="e3", modalities=["text"], deleted=False)
+
+    assert state.verdict(4, "e4") is None
+    assert state.verdict(3, "e3") == ALREADY_APPLIED
+    assert state.verdict(3, "other") == STALE
+    assert state.verdict(2, "e2") == STALE
+
+
+async def test_guard_states_read_versions_sources_and_tombstones(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 2, event_id="e-a"), ListingDeletion("b", 5, "t", "d-b")])
+
+    states = await store.guard_states(["a", "b", "never"])
+
+    assert states["a"] == GuardState(2, "e-a", ["text", "image"], False)
+    assert states["b"] == GuardState(5, "d-b", [], True)
+    assert states["never"] is None
+
+
+async def test_stored_modalities_without_reading_vectors(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", 1), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+
+    assert await store.stored_modalities(["a", "b", "never"]) == {"a": ["text", "image"], "b": [], "never": []}

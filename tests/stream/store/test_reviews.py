@@ -1,0 +1,229 @@
+"""ReviewStore against a real Redis 8: incremental sums, idempotency, replacement, precision."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from stream.contracts.index import IndexSchema
+from stream.errors import EmbeddingDimMismatch, StoreError, StoreUnavailable
+from stream.features.reviews import (
+    ReviewAggregate,
+    ReviewContribution,
+    add_contribution,
+    remove_contribution,
+    review_weight,
+    weighted_mean,
+)
+from stream.features.vectors import l2_normalize
+from stream.store.reviews import (
+    ReviewDeleted,
+    ReviewPosted,
+    ReviewStore,
+    aggregate_key,
+    review_key,
+)
+from tests.conftest import free_port
+
+DIMS = 512
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+
+@pytest.fixture
+def redis(redis_client: Redis) -> Redis:
+    return redis_client
+
+
+@pytest.fixture
+def store(redis: Redis, schema: IndexSchema) -> ReviewStore:
+    return ReviewStore(redis, schema)
+
+
+def contribution(review_id: str, seed: int, days: int = 0, votes: int = 1) -> ReviewContribution:
+    vector = l2_normalize(np.random.default_rng(seed).normal(size=DIMS))
+    weight = review_weight(votes, True, START + timedelta(days=days))
+    return ReviewContribution(review_id, uuid.uuid4().hex, weight, vector)
+
+
+def post(listing_id: str, review: ReviewContribution) -> ReviewPosted:
+    return ReviewPosted(listing_id, review)
+
+
+def delete(listing_id: str, review_id: str) -> ReviewDeleted:
+    return ReviewDeleted(listing_id, review_id, uuid.uuid4().hex)
+
+
+def expected_mean(reviews: list[ReviewContribution]) -> np.ndarray:
+    return weighted_mean(np.stack([r.vector for r in reviews]), np.array([r.weight for r in reviews]))
+
+
+async def test_posts_and_deletes_keep_the_weighted_mean_of_surviving_reviews(store: ReviewStore) -> None:
+    reviews = [contribution(f"r{i}", seed=i, days=i * 37, votes=i % 4) for i in range(12)]
+    await store.apply([post("toy-1", review) for review in reviews])
+    outcomes = await store.apply([delete("toy-1", "r2"), delete("toy-1", "r7"), delete("toy-1", "r11")])
+
+    vectors = await store.review_vectors(["toy-1"])
+
+    survivors = [r for r in reviews if r.review_id not in {"r2", "r7", "r11"}]
+    np.testing.assert_allclose(vectors["toy-1"], expected_mean(survivors), atol=1e-6)
+    assert [o.status for o in outcomes] == ["removed"] * 3
+    assert [o.seq for o in outcomes] == [13, 14, 15]
+    assert (await store.aggregates(["toy-1"]))["toy-1"].count == 9
+
+
+async def test_stored_sums_equal_the_pure_functions_bit_for_bit(store: ReviewStore) -> None:
+    reviews = [contribution(f"r{i}", seed=i, days=i * 11) for i in range(5)]
+    await store.apply([post("toy-1", review) for review in reviews] + [delete("toy-1", "r1")])
+
+    expected = ReviewAggregate.empty(DIMS)
+    for review in reviews:
+        expected = add_contribution(expected, review)
+    expected = remove_contribution(expected, reviews[1])
+    stored = (await store.aggregates(["toy-1"]))["toy-1"]
+
+    np.testing.assert_array_equal(stored.weighted_sum, expected.weighted_sum)
+    assert stored.weight_sum == expected.weight_sum and stored.count == expected.count
+
+
+async def test_replayed_post_changes_nothing(store: ReviewStore, redis: Redis, schema: IndexSchema) -> None:
+    review = contribution("r1", seed=1)
+    await store.apply([post("toy-1", review), post("toy-1", contribution("r2", seed=2))])
+    before = await redis.hgetall(aggregate_key(schema, "toy-1"))
+
+    [outcome] = await store.apply([post("toy-1", review)])
+
+    assert outcome.status == "duplicate" and not outcome.changed and outcome.seq == 2
+    assert await redis.hgetall(aggregate_key(schema, "toy-1")) == before
+
+
+async def test_repost_replaces_the_previous_contribution(store: ReviewStore) -> None:
+    first, other = contribution("r1", seed=1), contribution("r2", seed=2)
+    edited = contribution("r1", seed=3, days=30, votes=9)
+    await store.apply([post("toy-1", first), post("toy-1", other)])
+
+    [outcome] = await store.apply([post("toy-1", edited)])
+
+    vectors = await store.review_vectors(["toy-1"])
+    assert outcome.status == "replaced" and outcome.changed
+    np.testing.assert_allclose(vectors["toy-1"], expected_mean([edited, other]), atol=1e-6)
+    assert (await store.aggregates(["toy-1"]))["toy-1"].count == 2
+
+
+async def test_deleting_an_unknown_review_is_a_no_op(
+    store: ReviewStore, redis: Redis, schema: IndexSchema
+) -> None:
+    await store.apply([post("toy-1", contribution("r1", seed=1))])
+    before = await redis.hgetall(aggregate_key(schema, "toy-1"))
+
+    outcomes = await store.apply([delete("toy-1", "nope"), delete("toy-2", "nope")])
+
+    assert [(o.status, o.seq, o.changed) for o in outcomes] == [("unknown", 1, False), ("unknown", 0, False)]
+    assert await redis.hgetall(aggregate_key(schema, "toy-1")) == before
+    assert not await redis.exists(aggregate_key(schema, "toy-2"))
+
+
+async def test_replayed_delete_is_a_no_op(store: ReviewStore) -> None:
+    await store.apply([post("toy-1", contribution("r1", seed=1))])
+    removal = delete("toy-1", "r1")
+
+    outcomes = await store.apply([removal, removal])
+
+    assert [o.status for o in outcomes] == ["removed", "unknown"]
+
+
+async def test_removing_every_review_leaves_no_vector(
+    store: ReviewStore, redis: Redis, schema: IndexSchema
+) -> None:
+    await store.apply([post("toy-1", contribution("r1", seed=1)), post("toy-1", contribution("r2", seed=2))])
+    await store.apply([delete("toy-1", "r1"), delete("toy-1", "r2")])
+
+    assert await store.review_vectors(["toy-1", "toy-never"]) == {"toy-1": None, "toy-never": None}
+    assert not await redis.exists(review_key(schema, "r1"))
+    stored = await redis.hgetall(aggregate_key(schema, "toy-1"))
+    assert stored == {b"count": b"0", b"seq": b"4"}
+
+
+async def test_review_of_another_listing_is_refused(store: ReviewStore) -> None:
+    await store.apply([post("toy-1", contribution("r1", seed=1))])
+
+    outcomes = await store.apply([post("toy-2", contribution("r1", seed=2)), delete("toy-2", "r1")])
+
+    assert [(o.status, o.stored_listing_id) for o in outcomes] == [("listing_mismatch", "toy-1")] * 2
+    assert (await store.review_vectors(["toy-2"]))["toy-2"] is None
+    assert (await store.aggregates(["toy-1"]))["toy-1"].count == 1
+
+
+async def test_removing_a_dominant_review_rebuilds_the_sums(store: ReviewStore) -> None:
+    old = contribution("old", seed=1, days=-20 * 365)  # 2^-40 of the weight of a review posted now
+    new = contribution("new", seed=2, days=0)
+    await store.apply([post("toy-1", old), post("toy-1", new)])
+
+    await store.apply([delete("toy-1", "new")])
+
+    stored = (await store.aggregates(["toy-1"]))["toy-1"]
+    assert stored.weight_sum == old.weight
+    np.testing.assert_array_equal(stored.weighted_sum, old.weight * old.vector.astype(np.float64))
+
+
+async def test_later_review_outweighs_an_earlier_one(store: ReviewStore) -> None:
+    early, late = np.eye(DIMS, dtype=np.float32)[0], np.eye(DIMS, dtype=np.float32)[1]
+    await store.apply(
+        [
+            post("toy-1", ReviewContribution("a", "e1", review_weight(3, True, START), early)),
+            post(
+                "toy-1",
+                ReviewContribution("b", "e2", review_weight(3, True, START + timedelta(days=90)), late),
+            ),
+        ]
+    )
+
+    vector = (await store.review_vectors(["toy-1"]))["toy-1"]
+
+    assert vector is not None and vector[1] > vector[0] > 0
+
+
+async def test_batch_with_a_wrong_dimension_writes_nothing(
+    store: ReviewStore, redis: Redis, schema: IndexSchema
+) -> None:
+    bad = ReviewContribution("r2", "e2", 1.0, np.ones(DIMS - 1, dtype=np.float32))
+
+    with pytest.raises(
+        EmbeddingDimMismatch, match="review r2: vector is float32\\[511\\], expected float32\\[512\\]"
+    ):
+        await store.apply([post("toy-1", contribution("r1", seed=1)), post("toy-1", bad)])
+
+    assert not await redis.exists(aggregate_key(schema, "toy-1"))
+
+
+async def test_non_finite_weight_is_refused(store: ReviewStore) -> None:
+    bad = ReviewContribution("r1", "e1", float("inf"), np.ones(DIMS, dtype=np.float32))
+
+    with pytest.raises(StoreError, match="not a positive finite number"):
+        await store.apply([post("toy-1", bad)])
+
+
+async def test_sum_of_another_dimension_is_reported(
+    store: ReviewStore, redis: Redis, schema: IndexSchema
+) -> None:
+    await redis.hset(aggregate_key(schema, "toy-1"), mapping={"sum": b"\0" * 16, "weight": "1", "count": 1})
+
+    with pytest.raises(EmbeddingDimMismatch, match="sum holds 16 bytes, expected 4096"):
+        await store.review_vectors(["toy-1"])
+    with pytest.raises(StoreError, match="delete it and replay the reviews"):
+        await store.apply([post("toy-1", contribution("r1", seed=1))])
+
+
+async def test_unreachable_redis_is_reported_as_unavailable(schema: IndexSchema) -> None:
+    client = Redis(port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    store = ReviewStore(client, schema)
+
+    with pytest.raises(StoreUnavailable, match="Redis unreachable while applying 1 review changes"):
+        await store.apply([post("toy-1", contribution("r1", seed=1))])
+    with pytest.raises(StoreUnavailable, match="Redis unreachable while reading 1 review sums"):
+        await store.review_vectors(["toy-1"])
+    await client.aclose()
