@@ -76,7 +76,7 @@ def stack_status(settings: Settings) -> None:
 @click.pass_obj
 def worker(settings: Settings) -> None:
     """Run the Faust worker in the foreground (Ctrl-C stops it)."""
-    from stream.worker.run import run_worker
+    from stream.worker.app import run_worker
 
     run_worker(settings)
 
