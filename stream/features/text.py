@@ -1,8 +1,8 @@
-"""Builds the text that the text encoder embeds for a listing (pure)."""
+"""Builds the text that the text encoders embed for a listing (pure)."""
 
 from collections.abc import Mapping, Sequence
 
-from stream.contracts.events import AttributeValue
+from stream.contracts.events import AttributeValue, ListingEvent
 
 
 def format_attributes(attributes: Mapping[str, AttributeValue]) -> str:
@@ -58,3 +58,16 @@ def listing_text(
         description.strip(),
     ]
     return ". ".join(part for part in parts if part)
+def text_of(event: ListingEvent) -> str:
+    """The passage the text encoder embeds for an upsert."""
+    return listing_text(
+        title=event.title or "",
+        description=event.description or "",
+        brand=event.brand,
+        categories=event.categories,
+        attributes=event.attributes,
+        age_min_months=event.age_min_months,
+        age_max_months=event.age_max_months,
+    )
+
+

@@ -14,6 +14,7 @@ from stream.contracts.shapes import MODALITIES, Modality
 from stream.features.batching import owners_of, present_modalities
 from stream.features.vectors import FloatArray
 from stream.inference.triton import infer, model_info
+from stream.retry import NO_RETRY, RetryPolicy, retried
 
 LISTING_MODEL = "listing_embedder"
 FUSION_MODEL = "fusion"
@@ -100,11 +101,15 @@ def unpack_listings(outputs: dict[str, FloatArray], listings: Sequence[ListingIn
 class ListingEncoder:
     """One Triton call embeds a batch of listings (text, photos, video frames, reviews -> all vectors)."""
 
-    def __init__(self, client: InferenceServerClient, schema: IndexSchema, timeout_s: float) -> None:
+    def __init__(
+        self, client: InferenceServerClient, schema: IndexSchema, timeout_s: float, retry: RetryPolicy = NO_RETRY
+    ) -> None:
         self._client = client
+        self.retry = retry
         self._dims = {name: field.dims for name, field in schema.vectors.items()}
         self._timeout_s = timeout_s
 
+    @retried("triton")
     async def model_version(self) -> str:
         """Identify the serving pipeline, e.g. ``listing_embedder/1 fusion=fusion-20261127-ab12cd``.
 
@@ -115,6 +120,7 @@ class ListingEncoder:
         _, fusion = await model_info(self._client, FUSION_MODEL)
         return f"{LISTING_MODEL}/{version} fusion={fusion.get('model_version') or 'unknown'}"
 
+    @retried("triton")
     async def embed(self, listings: Sequence[ListingInputs]) -> list[ListingVectors]:
         """Embed a batch in one request.
 
@@ -129,6 +135,7 @@ class ListingEncoder:
         outputs = await infer(self._client, LISTING_MODEL, tensors, names, self._timeout_s)
         return unpack_listings(outputs, listings)
 
+    @retried("triton")
     async def fuse(self, vectors: Sequence[dict[str, FloatArray]]) -> tuple[FloatArray, FloatArray]:
         """Run only the fusion model on stored per-modality vectors (after a listing's reviews changed).
 

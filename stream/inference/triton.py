@@ -6,8 +6,10 @@ import numpy as np
 from tritonclient.grpc import InferenceServerException, InferInput, InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 
+from stream import metrics
 from stream.errors import EmbeddingDimMismatch, TritonError, TritonUnavailable
 from stream.features.vectors import FloatArray
+from stream.retry import NO_RETRY, RetryPolicy, retried
 
 TEXT_INPUT = "TEXT"
 TEXT_OUTPUT = "TEXT_EMBEDDING"
@@ -25,9 +27,10 @@ async def infer(
         TritonError: the server answered with another error.
     """
     try:
-        result = await client.infer(
-            model, inputs, outputs=[InferRequestedOutput(name) for name in outputs], client_timeout=timeout_s
-        )
+        with metrics.triton_request_seconds.labels(model).time():
+            result = await client.infer(
+                model, inputs, outputs=[InferRequestedOutput(name) for name in outputs], client_timeout=timeout_s
+            )
     except InferenceServerException as exc:
         error = TritonUnavailable if str(exc.status()) in RETRYABLE_STATUSES else TritonError
         raise error(f"Triton request to {model!r} failed ({exc.status()}): {exc.message()}") from exc
@@ -63,12 +66,16 @@ def text_batch(texts: Sequence[str]) -> InferInput:
 class TritonEncoder:
     """Calls one Triton text model; batches are sent whole and Triton's dynamic batcher merges them."""
 
-    def __init__(self, client: InferenceServerClient, model_name: str, dims: int, timeout_s: float) -> None:
+    def __init__(
+        self, client: InferenceServerClient, model_name: str, dims: int, timeout_s: float, retry: RetryPolicy = NO_RETRY
+    ) -> None:
         self._client = client
+        self.retry = retry
         self._model_name = model_name
         self._dims = dims
         self._timeout_s = timeout_s
 
+    @retried("triton")
     async def model_version(self) -> str:
         """Identify what produces the vectors, e.g. ``text_encoder/1:all-MiniLM-L6-v2``.
 
@@ -78,6 +85,7 @@ class TritonEncoder:
         version, parameters = await model_info(self._client, self._model_name)
         return f"{self._model_name}/{version}:{parameters.get('embedding_model') or 'unknown'}"
 
+    @retried("triton")
     async def embed_texts(self, texts: Sequence[str]) -> FloatArray:
         """Embed texts in one request.
 

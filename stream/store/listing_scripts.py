@@ -1,8 +1,8 @@
 """Lua scripts that make each listing write atomic and version-guarded inside Redis."""
 
-# Script results: the change was written, the same event had already written it (a replay), or a
-# same-or-newer version is stored (stale or duplicate).
-APPLIED, ALREADY_APPLIED, STALE = 1, 2, 0
+# Script results, as integers (stream.store.listings names them): the change was written, the same
+# event had already written it (a replay), or a same-or-newer version is stored (stale or duplicate).
+APPLIED_CODE, ALREADY_APPLIED_CODE, STALE_CODE = 1, 2, 0
 
 # Version guard shared by both scripts: ARGV[1] is the version, EVENT_ID the source event id.
 GUARD = """

@@ -3,30 +3,38 @@
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from stream import metrics
 from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import Modality
 from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError
 from stream.features.vectors import FloatArray, from_redis_bytes, to_redis_bytes
+from stream.retry import NO_RETRY, RetryPolicy, retried
 from stream.store.listing_scripts import (
-    ALREADY_APPLIED,
-    APPLIED,
+    ALREADY_APPLIED_CODE,
+    APPLIED_CODE,
     DELETE_SCRIPT,
     REFUSE_SCRIPT,
-    STALE,
+    STALE_CODE,
     UPSERT_SCRIPT,
 )
 from stream.store.redis_errors import redis_errors
 
 VECTOR_FIELD_PREFIX = "vec:"
+# What a version-guarded write did: stored, recognised as a replay of the event that wrote it, or refused.
+WriteOutcome = Literal["applied", "already_applied", "stale"]
+APPLIED: WriteOutcome = "applied"
+ALREADY_APPLIED: WriteOutcome = "already_applied"
+STALE: WriteOutcome = "stale"
+OUTCOME_OF_CODE: dict[int, WriteOutcome] = {APPLIED_CODE: APPLIED, ALREADY_APPLIED_CODE: ALREADY_APPLIED, STALE_CODE: STALE}
 __all__ = [
     "ALREADY_APPLIED", "APPLIED", "STALE", "EmbeddingStore", "GuardState", "ListingDeletion", "ListingEmbedding", "Refusion",
-    "SimilarListing", "StoredListing", "check_vector", "similarity_filter",
+    "SimilarListing", "StoredListing", "WriteOutcome", "check_vector", "similarity_filter",
 ]
 
 
@@ -76,7 +84,7 @@ class GuardState:
     modalities: list[str]
     deleted: bool
 
-    def verdict(self, version: int, event_id: str) -> int | None:
+    def verdict(self, version: int, event_id: str) -> WriteOutcome | None:
         """What the guard would answer for this change: STALE, ALREADY_APPLIED, or None if it would apply."""
         if version < self.version or (version == self.version and event_id != self.source_event_id):
             return STALE
@@ -131,16 +139,21 @@ def similarity_filter(category: str | None, max_price: float | None) -> str | No
 
 
 class EmbeddingStore:
-    """Reads and writes listing embeddings in Redis following an :class:`IndexSchema`."""
+    """Reads and writes listing embeddings in Redis following an :class:`IndexSchema`.
 
-    def __init__(self, redis: Redis, schema: IndexSchema) -> None:
+    Every method waits out a Redis outage under ``retry`` (the worker's never gives up; readers fail fast).
+    """
+
+    def __init__(self, redis: Redis, schema: IndexSchema, retry: RetryPolicy = NO_RETRY) -> None:
         self._redis = redis
         self._schema = schema
+        self.retry = retry
         self._upsert = redis.register_script(UPSERT_SCRIPT)
         self._delete = redis.register_script(DELETE_SCRIPT)
         self._refuse = redis.register_script(REFUSE_SCRIPT)
 
-    async def write(self, changes: Sequence[ListingEmbedding | ListingDeletion]) -> list[int]:
+    @retried("redis")
+    async def write(self, changes: Sequence[ListingEmbedding | ListingDeletion]) -> list[WriteOutcome]:
         """Apply upserts and deletes in order, each atomically and version-guarded.
 
         Every upsert's vectors are checked before anything is written.
@@ -157,11 +170,12 @@ class EmbeddingStore:
         for change in changes:
             if isinstance(change, ListingEmbedding):
                 self._check_vectors(change)
-        async with redis_errors(f"writing {len(changes)} listings"), self._redis.pipeline(transaction=False) as pipe:
-            for change in changes:
-                await self._queue(pipe, change)
-            results = await pipe.execute()
-        return [int(result) for result in results]
+        with metrics.redis_write_seconds.time():
+            async with redis_errors(f"writing {len(changes)} listings"), self._redis.pipeline(transaction=False) as pipe:
+                for change in changes:
+                    await self._queue(pipe, change)
+                results = await pipe.execute()
+        return [OUTCOME_OF_CODE[int(result)] for result in results]
 
     def _check_vectors(self, change: ListingEmbedding) -> None:
         if self._schema.search.vector not in change.vectors:
@@ -196,7 +210,8 @@ class EmbeddingStore:
             fields += [VECTOR_FIELD_PREFIX + name, to_redis_bytes(vector)]
         return fields
 
-    async def refuse(self, refusions: Sequence[Refusion]) -> list[int]:
+    @retried("redis")
+    async def refuse(self, refusions: Sequence[Refusion]) -> list[WriteOutcome]:
         """Replace fused and review vectors of stored listings, each only if still at its version.
 
         Returns:
@@ -214,7 +229,7 @@ class EmbeddingStore:
         async with redis_errors(f"re-fusing {len(refusions)} listings"), self._redis.pipeline(transaction=False) as pipe:
             for refusion in refusions:
                 await self._queue_refusion(pipe, refusion)
-            return [int(result) for result in await pipe.execute()]
+            return [OUTCOME_OF_CODE[int(result)] for result in await pipe.execute()]
 
     async def _queue_refusion(self, pipe: Any, refusion: Refusion) -> None:
         fields: list[str | bytes] = [
@@ -231,6 +246,7 @@ class EmbeddingStore:
         keys = [self._schema.listing_key(refusion.listing_id), self._schema.vector_set_key]
         await self._refuse(keys=keys, args=args, client=pipe)
 
+    @retried("redis")
     async def guard_states(self, listing_ids: Sequence[str]) -> dict[str, GuardState | None]:
         """What the version guard will compare against, per listing (None when nothing is stored).
 
@@ -266,6 +282,7 @@ class EmbeddingStore:
             for listing_id, state in states.items()
         }
 
+    @retried("redis")
     async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
         """Stored records of several listings in one round trip (None when absent or deleted).
 

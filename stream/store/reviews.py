@@ -8,10 +8,12 @@ from typing import Any, Literal
 import numpy as np
 from redis.asyncio import Redis
 
+from stream import metrics
 from stream.contracts.index import IndexSchema
 from stream.errors import EmbeddingDimMismatch, StoreError
 from stream.features.reviews import ReviewAggregate, ReviewContribution, aggregate_vector
 from stream.features.vectors import FloatArray, to_redis_bytes
+from stream.retry import NO_RETRY, RetryPolicy, retried
 from stream.store.redis_errors import redis_errors
 from stream.store.review_scripts import DELETE_SCRIPT, POST_SCRIPT
 
@@ -106,13 +108,15 @@ class ReviewStore:
         >>> outcomes = await store.apply([ReviewPosted("toy-0001", contribution)])
     """
 
-    def __init__(self, redis: Redis, schema: IndexSchema) -> None:
+    def __init__(self, redis: Redis, schema: IndexSchema, retry: RetryPolicy = NO_RETRY) -> None:
         self._redis = redis
         self._schema = schema
+        self.retry = retry
         self.dims = schema.vectors[REVIEWS_VECTOR].dims
         self._post = redis.register_script(POST_SCRIPT)
         self._delete = redis.register_script(DELETE_SCRIPT)
 
+    @retried("redis")
     async def apply(self, changes: Sequence[ReviewChange]) -> list[ReviewOutcome]:
         """Apply posts and deletes in order, each atomically; every vector is checked first.
 
@@ -127,12 +131,14 @@ class ReviewStore:
         for change in changes:
             if isinstance(change, ReviewPosted):
                 self._check(change.contribution)
-        async with redis_errors(f"applying {len(changes)} review changes"), self._redis.pipeline(transaction=False) as pipe:
-            for change in changes:
-                await self._queue(pipe, change)
-            replies = await pipe.execute()
+        with metrics.redis_write_seconds.time():
+            async with redis_errors(f"applying {len(changes)} review changes"), self._redis.pipeline(transaction=False) as pipe:
+                for change in changes:
+                    await self._queue(pipe, change)
+                replies = await pipe.execute()
         return [_outcome(change, reply) for change, reply in zip(changes, replies, strict=True)]
 
+    @retried("redis")
     async def aggregates(self, listing_ids: Sequence[str]) -> dict[str, ReviewAggregate]:
         """The stored sums of each listing (empty when it has no reviews), in one round trip.
 

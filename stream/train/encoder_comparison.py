@@ -9,9 +9,9 @@ import numpy as np
 
 from stream.contracts.events import EventDecoder, ListingEvent
 from stream.errors import CatalogError
+from stream.features.text import text_of
 from stream.features.vectors import FloatArray, l2_normalize
 from stream.train.ranking import retrieval_metrics
-from stream.worker.listings import text_of
 
 Embedder = Callable[[list[str]], FloatArray]
 MAX_TOKENS = 256  # as triton_models/text_encoder

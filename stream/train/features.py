@@ -26,6 +26,7 @@ from stream.contracts.shapes import FRAMES_PER_VIDEO, MAX_BATCH, MAX_PHOTOS
 from stream.errors import EmbeddingDimMismatch, MediaError, TritonError, TritonUnavailable
 from stream.features.batching import owners_of, pool_photos
 from stream.features.reviews import review_text, review_weight, weighted_mean
+from stream.features.text import text_of
 from stream.features.vectors import FloatArray
 from stream.inference.triton import RETRYABLE_STATUSES, text_batch
 from stream.media.images import ImageArray, preprocess_image
@@ -33,7 +34,6 @@ from stream.media.video import sample_frames
 from stream.train import cache
 from stream.train.cache import FeatureSet
 from stream.train.catalog_io import CatalogRecords, fingerprint, media_path, query_text, read_catalog
-from stream.worker.listings import text_of
 
 log = logging.getLogger(__name__)
 ENCODERS = {

@@ -18,13 +18,13 @@ from tritonclient.grpc.aio import InferenceServerClient
 from stream.config import Settings
 from stream.contracts.events import EventDecoder
 from stream.contracts.index import IndexSchema
-from stream.errors import TritonUnavailable
 from stream.inference.listing import ListingEncoder
 from stream.inference.triton import TritonEncoder
 from stream.media.fetch import MediaFetcher
+from stream.retry import RetryPolicy
 from stream.store.listings import EmbeddingStore
 from stream.store.reviews import ReviewStore
-from stream.worker.delivery import Delivery, PipelineTopics, RawMessage, RetryPolicy
+from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
 from stream.worker.listings import ListingPipeline
 from stream.worker.locks import ListingLocks
 from stream.worker.refusion import Refuser
@@ -71,23 +71,27 @@ class Pipelines:
 async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
     """Connect to Triton, Redis and the media hosts and assemble both pipelines.
 
-    Raises:
-        TritonUnavailable: the models are not ready yet.
+    Every client retries under the settings' retry policy until its server answers, so this waits
+    for Triton's models to be ready instead of failing.
     """
     schema = IndexSchema.from_yaml(settings.schemas_dir / "embedding_index.yaml")
+    retry = RetryPolicy.from_settings(settings)
     triton = InferenceServerClient(settings.triton_grpc_url)
     redis = Redis.from_url(settings.redis_url)
-    encoder = ListingEncoder(triton, schema, settings.triton_timeout_s)
+    encoder = ListingEncoder(triton, schema, settings.triton_timeout_s, retry)
     model_version = await encoder.model_version()
+    log.info("pipelines ready (model %s)", model_version)
     delivery = Delivery(
         FaustSink(app),
         PipelineTopics(embeddings=settings.embeddings_topic, deadletter=settings.deadletter_topic),
         f"{settings.app_id}@{socket.gethostname()}",
     )
     decoder, locks = EventDecoder(settings.schemas_dir), ListingLocks()
-    store, reviews = EmbeddingStore(redis, schema), ReviewStore(redis, schema)
+    store, reviews = EmbeddingStore(redis, schema, retry), ReviewStore(redis, schema, retry)
     review_model = schema.vectors["reviews"].model or "text_multilingual_encoder"
-    review_encoder = TritonEncoder(triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s)
+    review_encoder = TritonEncoder(
+        triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s, retry
+    )
     refuser = Refuser(encoder=encoder, store=store, reviews=reviews, delivery=delivery, locks=locks)
     media = MediaFetcher.from_settings(aiohttp.ClientSession(), settings)
     return Pipelines(
@@ -96,28 +100,20 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
             model_version=model_version, locks=locks,
         ),
         reviews=ReviewPipeline(
-            decoder=decoder, encoder=review_encoder, store=reviews, delivery=delivery, refuse=refuser.refuse,
-            model_name=review_model,
+            decoder=decoder, encoder=review_encoder, store=reviews, delivery=delivery, refuse=refuser.refuse
         ),
     )
 
 
 def shared_pipelines(app: faust.App, settings: Settings) -> Callable[[], Awaitable[Pipelines]]:
-    """Build the pipelines once, on first use by either agent, waiting for Triton if it is not ready."""
+    """Build the pipelines once, on first use by either agent."""
     built: list[Pipelines] = []
     guard = asyncio.Lock()
 
     async def get() -> Pipelines:
         async with guard:
-            retry, attempt = RetryPolicy(), 0
-            while not built:
-                try:
-                    built.append(await build_pipelines(app, settings))
-                    log.info("pipelines ready (model %s)", built[0].listings.model_version)
-                except TritonUnavailable as exc:
-                    attempt += 1
-                    log.warning("waiting for Triton (attempt %d): %s", attempt, exc)
-                    await asyncio.sleep(retry.delay(attempt))
+            if not built:
+                built.append(await build_pipelines(app, settings))
             return built[0]
 
     return get

@@ -1,19 +1,15 @@
-"""What every pipeline shares: consumed records, publishing, dead letters and retry-until-available."""
+"""What every pipeline publishes through: consumed records, embedding announcements and dead letters."""
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from stream import metrics
 from stream.contracts.events import deadletter_record
-from stream.errors import DeadLetterReason, StoreUnavailable, TritonUnavailable
+from stream.errors import DeadLetterReason
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -35,18 +31,6 @@ class EventSink(Protocol):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential back-off while a server is unavailable; retries never give up, so nothing is lost."""
-
-    initial_s: float = 0.5
-    max_s: float = 10.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return float(min(self.max_s, self.initial_s * 2 ** (attempt - 1)))
-
-
-@dataclass(frozen=True)
 class PipelineTopics:
     """Where pipelines publish."""
 
@@ -56,26 +40,11 @@ class PipelineTopics:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A pipeline's way out: the sink, its topics, the worker's name and how it waits out outages."""
+    """A pipeline's way out: the sink, its topics and the worker's name (for dead-letter records)."""
 
     sink: EventSink
     topics: PipelineTopics
     worker: str
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-    async def until_available(self, component: str, call: Callable[[T], Awaitable[R]], argument: T) -> R:
-        """Call ``call(argument)``, retrying with back-off for as long as Triton or Redis is unavailable."""
-        attempt = 0
-        while True:
-            try:
-                return await call(argument)
-            except (TritonUnavailable, StoreUnavailable) as exc:
-                attempt += 1
-                delay = self.retry.delay(attempt)
-                metrics.retries_total.labels(component).inc()
-                log.warning("%s unavailable (attempt %d), retrying in %.1fs: %s", component, attempt, delay, exc)
-                await self.sleep(delay)
 
     async def deadletter(self, raw: RawMessage, reason: DeadLetterReason, message: str) -> None:
         """Publish ``raw`` to the dead-letter topic with its reason, and count it."""

@@ -1,7 +1,6 @@
 """The listing pipeline: decode, embed, store and announce one batch of raw Kafka messages."""
 
 import asyncio
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,15 +11,20 @@ from stream import metrics
 from stream.contracts.events import EventDecoder, ListingEvent, embedding_record
 from stream.contracts.schemas import format_rfc3339
 from stream.contracts.shapes import MODALITIES, Modality
-from stream.errors import FeatureServiceError, InvalidEventError
-from stream.features.text import listing_text
-from stream.inference.listing import ListingEncoder, ListingInputs, ListingVectors
-from stream.store.listings import ALREADY_APPLIED, APPLIED, EmbeddingStore, ListingDeletion, ListingEmbedding
+from stream.features.text import text_of
+from stream.inference.listing import ListingEncoder, ListingInputs
+from stream.store.listings import (
+    ALREADY_APPLIED,
+    APPLIED,
+    STALE,
+    EmbeddingStore,
+    ListingDeletion,
+    ListingEmbedding,
+    WriteOutcome,
+)
+from stream.worker.batch import BatchPipeline
 from stream.worker.delivery import Delivery, RawMessage
 from stream.worker.locks import ListingLocks
-
-log = logging.getLogger(__name__)
-OUTCOMES = {APPLIED: "applied", ALREADY_APPLIED: "already_applied"}
 
 
 def metadata_of(event: ListingEvent) -> dict[str, Any]:
@@ -39,19 +43,6 @@ def metadata_of(event: ListingEvent) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def text_of(event: ListingEvent) -> str:
-    """The passage the text encoder embeds for an upsert."""
-    return listing_text(
-        title=event.title or "",
-        description=event.description or "",
-        brand=event.brand,
-        categories=event.categories,
-        attributes=event.attributes,
-        age_min_months=event.age_min_months,
-        age_max_months=event.age_max_months,
-    )
-
-
 class MediaSource(Protocol):
     """Fetches and decodes a listing's photos and first video (see :class:`stream.media.fetch.MediaFetcher`)."""
 
@@ -66,14 +57,18 @@ class ReviewSource(Protocol):
 
 @dataclass(frozen=True)
 class Embedded:
-    """Outcome of one event: the store's result and, for upserts, the modalities embedded."""
+    """Outcome of one event: what the version-guarded write did and, for upserts, the modalities embedded."""
 
-    result: int
+    result: WriteOutcome
     modalities: list[Modality]
 
 
-class ListingPipeline:
-    """Turns a batch of listing messages into stored embeddings; bad events go to the dead-letter topic."""
+class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
+    """Turns a batch of listing messages into stored embeddings; bad events go to the dead-letter topic.
+
+    Per batch: decode -> skip what the version guard refuses anyway -> fetch media -> read review
+    vectors -> embed (one Triton call) -> store (one Redis round trip) -> announce.
+    """
 
     def __init__(
         self,
@@ -87,72 +82,62 @@ class ListingPipeline:
         model_version: str,
         locks: ListingLocks,
     ) -> None:
+        super().__init__(delivery)
         self._decoder = decoder
         self._encoder = encoder
         self._media = media
         self._reviews = reviews
         self._store = store
-        self._delivery = delivery
         self.model_version = model_version
         self._locks = locks
 
-    async def process(self, batch: Sequence[RawMessage]) -> None:
-        """Handle a batch in order; returns only when every message is stored, skipped or dead-lettered."""
-        valid: list[tuple[RawMessage, ListingEvent]] = []
-        for raw in batch:
-            metrics.events_consumed_total.labels(raw.topic).inc()
-            try:
-                valid.append((raw, self._decoder.decode_listing(raw.value, raw.key)))
-            except InvalidEventError as exc:
-                await self._delivery.deadletter(raw, exc.reason, exc.message)
-        if not valid:
-            return
-        metrics.batch_size_events.labels(batch[0].topic).observe(len(valid))
-        try:
-            async with self._locks.hold(event.listing_id for _, event in valid):
-                outcomes = await self._embed_and_store([event for _, event in valid])
-        except FeatureServiceError as exc:
-            log.error("batch of %d listing events failed, dead-lettering it: %s", len(valid), exc)
-            for raw, _ in valid:
-                await self._delivery.deadletter(raw, "processing_error", str(exc))
-            return
-        for (raw, event), outcome in zip(valid, outcomes, strict=True):
-            await self._announce(raw, event, outcome)
+    def decode(self, raw: RawMessage) -> ListingEvent:
+        """The listing event in ``raw`` (see :meth:`EventDecoder.decode_listing`)."""
+        return self._decoder.decode_listing(raw.value, raw.key)
+
+    async def handle(self, events: list[ListingEvent]) -> list[Embedded]:
+        """Embed and store a batch under the listings' locks, so a re-fusion cannot interleave."""
+        async with self._locks.hold(event.listing_id for event in events):
+            return await self._embed_and_store(events)
 
     async def _embed_and_store(self, events: list[ListingEvent]) -> list[Embedded]:
-        known = await self._already_decided(events)
-        upserts = [e for e in events if e.type == "listing.upserted" and id(e) not in known]
-        media = await asyncio.gather(*(self._media.fetch_listing_media(e.images, e.videos) for e in upserts))
-        ids = [event.listing_id for event in upserts]
-        reviews = await self._delivery.until_available("redis", self._reviews.review_vectors, ids)
+        outcomes = await self._already_decided(events)
+        pending = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        upserts = [i for i in pending if events[i].type == "listing.upserted"]
+        media = await self._fetch_media([events[i] for i in upserts])
+        reviews = await self._reviews.review_vectors([events[i].listing_id for i in upserts])
         inputs = [
-            ListingInputs(text_of(event), item.photos, item.frames, reviews.get(event.listing_id))
-            for event, item in zip(upserts, media, strict=True)
+            ListingInputs(text_of(events[i]), item.photos, item.frames, reviews.get(events[i].listing_id))
+            for i, item in zip(upserts, media, strict=True)
         ]
-        encoded = await self._delivery.until_available("triton", self._timed_embed, inputs) if inputs else []
-        found = {id(event): (vectors, item) for event, vectors, item in zip(upserts, encoded, media, strict=True)}
+        vectors = await self._encoder.embed(inputs) if inputs else []
+        embedded = dict(zip(upserts, zip(vectors, media, strict=True), strict=True))
         now = format_rfc3339(datetime.now(UTC))
-        pending = [event for event in events if id(event) not in known]
-        changes = [self._change(event, found.get(id(event)), now) for event in pending]
-        results = await self._delivery.until_available("redis", self._timed_write, changes)
-        for event, result in zip(pending, results, strict=True):
-            known[id(event)] = Embedded(result, found[id(event)][0].modalities if id(event) in found else [])
-        return [known[id(event)] for event in events]
+        results = await self._store.write([self._change(events[i], embedded.get(i), now) for i in pending])
+        for i, result in zip(pending, results, strict=True):
+            outcomes[i] = Embedded(result, embedded[i][0].modalities if i in embedded else [])
+        return [outcome for outcome in outcomes if outcome is not None]
 
-    async def _already_decided(self, events: list[ListingEvent]) -> dict[int, Embedded]:
-        """Upserts the version guard would refuse anyway (replays after a crash, stale versions).
+    async def _fetch_media(self, upserts: list[ListingEvent]) -> list[Any]:
+        return list(await asyncio.gather(*(self._media.fetch_listing_media(e.images, e.videos) for e in upserts)))
+
+    async def _already_decided(self, events: list[ListingEvent]) -> list[Embedded | None]:
+        """Per event, the outcome of an upsert the version guard would refuse anyway (replays after a
+        crash, stale versions), else None.
 
         They skip media fetching and Triton; the guard in Redis stays the authority for the rest.
         """
         ids = [event.listing_id for event in events if event.type == "listing.upserted"]
-        states = await self._delivery.until_available("redis", self._store.guard_states, ids) if ids else {}
-        decided = {}
+        states = await self._store.guard_states(ids) if ids else {}
+        decided: list[Embedded | None] = []
         for event in events:
-            state = states.get(event.listing_id)
-            verdict = state.verdict(event.version, event.event_id) if state and event.type == "listing.upserted" else None
-            if state is not None and verdict is not None:
-                modalities = [m for m in MODALITIES if m in state.modalities] if verdict == ALREADY_APPLIED else []
-                decided[id(event)] = Embedded(verdict, modalities)
+            state = states.get(event.listing_id) if event.type == "listing.upserted" else None
+            verdict = state.verdict(event.version, event.event_id) if state is not None else None
+            if state is None or verdict is None:
+                decided.append(None)
+                continue
+            modalities = [m for m in MODALITIES if m in state.modalities] if verdict == ALREADY_APPLIED else []
+            decided.append(Embedded(verdict, modalities))
         return decided
 
     def _change(self, event: ListingEvent, found: Any, now: str) -> ListingEmbedding | ListingDeletion:
@@ -175,17 +160,10 @@ class ListingPipeline:
             metadata=metadata,
         )
 
-    async def _timed_embed(self, inputs: list[ListingInputs]) -> list[ListingVectors]:
-        with metrics.triton_request_seconds.labels("listing_embedder").time():
-            return await self._encoder.embed(inputs)
-
-    async def _timed_write(self, changes: list[ListingEmbedding | ListingDeletion]) -> list[int]:
-        with metrics.redis_write_seconds.time():
-            return await self._store.write(changes)
-
-    async def _announce(self, raw: RawMessage, event: ListingEvent, outcome: Embedded) -> None:
-        metrics.events_processed_total.labels(raw.topic, OUTCOMES.get(outcome.result, "stale")).inc()
-        if outcome.result not in OUTCOMES:
+    async def finish(self, raw: RawMessage, event: ListingEvent, outcome: Embedded) -> None:
+        """Count the outcome and announce a stored (or replayed) change on the embeddings topic."""
+        metrics.events_processed_total.labels(raw.topic, outcome.result).inc()
+        if outcome.result == STALE:
             return
         now = datetime.now(UTC)
         if outcome.result == APPLIED:
@@ -201,4 +179,4 @@ class ListingPipeline:
             updated_at=now,
             source_event_id=event.event_id,
         )
-        await self._delivery.announce(event.listing_id, record)
+        await self.delivery.announce(event.listing_id, record)

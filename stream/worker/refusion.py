@@ -11,7 +11,7 @@ from stream.contracts.schemas import format_rfc3339
 from stream.contracts.shapes import MODALITIES, Modality
 from stream.features.vectors import FloatArray
 from stream.inference.listing import FUSION_INPUTS, ListingEncoder
-from stream.store.listings import APPLIED, EmbeddingStore, Refusion, StoredListing
+from stream.store.listings import APPLIED, EmbeddingStore, Refusion, StoredListing, WriteOutcome
 from stream.worker.delivery import Delivery
 from stream.worker.listings import ReviewSource
 from stream.worker.locks import ListingLocks
@@ -53,27 +53,25 @@ class Refuser:
     async def refuse(self, listing_ids: Sequence[str]) -> None:
         """Re-fuse the listings that are stored; listings not embedded yet get reviews at their first upsert."""
         async with self._locks.hold(listing_ids):
-            stored = await self._delivery.until_available("redis", self._store.get_many, list(listing_ids))
+            stored = await self._store.get_many(list(listing_ids))
             live = [record for record in stored.values() if record is not None]
             if not live:
                 return
-            reviews = await self._delivery.until_available(
-                "redis", self._reviews.review_vectors, [record.listing_id for record in live]
-            )
+            reviews = await self._reviews.review_vectors([record.listing_id for record in live])
             inputs = [fusion_inputs(record, reviews.get(record.listing_id)) for record in live]
-            fused, _ = await self._delivery.until_available("triton", self._encoder.fuse, inputs)
+            fused, _ = await self._encoder.fuse(inputs)
             now = datetime.now(UTC)
             refusions = [
                 Refusion(record.listing_id, record.version, record.model_version, format_rfc3339(now), vector,
                          vectors.get("reviews"), modalities_of(vectors))
                 for record, vectors, vector in zip(live, inputs, fused, strict=True)
             ]
-            results = await self._delivery.until_available("redis", self._store.refuse, refusions)
+            results = await self._store.refuse(refusions)
         for refusion, result in zip(refusions, results, strict=True):
             await self._announce(refusion, result, now)
 
-    async def _announce(self, refusion: Refusion, result: int, now: datetime) -> None:
-        metrics.refusions_total.labels("applied" if result == APPLIED else "stale").inc()
+    async def _announce(self, refusion: Refusion, result: WriteOutcome, now: datetime) -> None:
+        metrics.refusions_total.labels(result).inc()
         if result != APPLIED:
             log.info("re-fusion of %s skipped: the listing changed meanwhile", refusion.listing_id)
             return

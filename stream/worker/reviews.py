@@ -1,6 +1,5 @@
 """The review pipeline: decode, embed, fold into each listing's review aggregate, then re-fuse."""
 
-import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -10,13 +9,13 @@ import numpy as np
 
 from stream import metrics
 from stream.contracts.events import EventDecoder, ReviewEvent
-from stream.errors import FeatureServiceError, InvalidEventError
+from stream.errors import InvalidEventError
 from stream.features.reviews import ReviewContribution, review_text, review_weight
 from stream.features.vectors import FloatArray, l2_normalize
 from stream.store.reviews import ReviewChange, ReviewDeleted, ReviewOutcome, ReviewPosted, ReviewStore
+from stream.worker.batch import BatchPipeline
 from stream.worker.delivery import Delivery, RawMessage
 
-log = logging.getLogger(__name__)
 # events_processed_total outcome per store status; listing_mismatch is dead-lettered instead.
 OUTCOMES = {
     "added": "applied",
@@ -38,7 +37,6 @@ class TextEncoder(Protocol):
 class DecodedReview:
     """A valid review event, with the weight of a posted one."""
 
-    raw: RawMessage
     event: ReviewEvent
     weight: float | None  # None for deletes and for posts without text (they remove the review)
 
@@ -62,13 +60,14 @@ def posting_weight(event: ReviewEvent) -> float:
     return weight
 
 
-class ReviewPipeline:
+class ReviewPipeline(BatchPipeline[DecodedReview, ReviewOutcome]):
     """Turns a batch of review messages into updated review aggregates and re-fused listings.
 
-    Posted reviews (title and text) are embedded in one call, then every change is applied in
-    order. ``refuse`` gets the listings whose aggregate changed, and also those whose events were
-    replays: a worker that stopped between storing and re-fusing has to re-fuse on the replay.
-    A post with neither title nor text removes the review, since there is nothing to embed.
+    Per batch: decode -> embed posted reviews (one call) -> apply every change in order (one Redis
+    round trip) -> re-fuse the touched listings. ``refuse`` gets the listings whose aggregate changed,
+    and also those whose events were replays: a worker that stopped between storing and re-fusing has
+    to re-fuse on the replay. A post with neither title nor text removes the review, since there is
+    nothing to embed.
     """
 
     def __init__(
@@ -79,7 +78,6 @@ class ReviewPipeline:
         store: ReviewStore,
         delivery: Delivery,
         refuse: Refuse,
-        model_name: str = "text_multilingual_encoder",
     ) -> None:
         """Wire the pipeline.
 
@@ -87,69 +85,43 @@ class ReviewPipeline:
             decoder: checks and decodes review messages.
             encoder: embeds review texts with the ``reviews`` vector's model.
             store: the review aggregates.
-            delivery: dead-letter topic, worker name and retry policy.
+            delivery: dead-letter and embeddings topics.
             refuse: re-fuses the given listings (e.g. :meth:`stream.worker.refusion.Refuser.refuse`).
-            model_name: label of the encoder in metrics.
         """
+        super().__init__(delivery)
         self._decoder = decoder
         self._encoder = encoder
         self._store = store
-        self._delivery = delivery
         self._refuse = refuse
-        self._model_name = model_name
 
-    async def process(self, batch: Sequence[RawMessage]) -> None:
-        """Handle a batch in order; returns once every message is applied, skipped or dead-lettered."""
-        valid = [decoded for raw in batch if (decoded := await self._decode(raw)) is not None]
-        if not valid:
-            return
-        metrics.batch_size_events.labels(valid[0].raw.topic).observe(len(valid))
-        try:
-            outcomes = await self._embed_and_apply(valid)
-            touched = [o.listing_id for o in outcomes if o.changed or o.status == "duplicate"]
-            if touched:
-                await self._delivery.until_available("refusion", self._refuse, list(dict.fromkeys(touched)))
-        except FeatureServiceError as exc:
-            log.error("batch of %d review events failed, dead-lettering it: %s", len(valid), exc)
-            for review in valid:
-                await self._delivery.deadletter(review.raw, "processing_error", str(exc))
-            return
-        for review, outcome in zip(valid, outcomes, strict=True):
-            await self._count(review, outcome)
+    def decode(self, raw: RawMessage) -> DecodedReview:
+        """The review event in ``raw`` with the weight of a posted review."""
+        event = self._decoder.decode_review(raw.value, raw.key)
+        has_text = event.type == "review.posted" and bool(review_text(event.title, event.text))
+        return DecodedReview(event, posting_weight(event) if has_text else None)
 
-    async def _count(self, review: DecodedReview, outcome: ReviewOutcome) -> None:
+    async def handle(self, reviews: list[DecodedReview]) -> list[ReviewOutcome]:
+        """Embed the posted reviews, apply every change, then re-fuse the listings touched."""
+        posted = [i for i, review in enumerate(reviews) if review.weight is not None]
+        texts = [review_text(reviews[i].event.title, reviews[i].event.text) for i in posted]
+        vectors = dict(zip(posted, await self._embed(texts), strict=True))
+        outcomes = await self._store.apply([_change(review, vectors.get(i)) for i, review in enumerate(reviews)])
+        touched = [o.listing_id for o in outcomes if o.changed or o.status == "duplicate"]
+        if touched:
+            await self._refuse(list(dict.fromkeys(touched)))
+        return outcomes
+
+    async def finish(self, raw: RawMessage, review: DecodedReview, outcome: ReviewOutcome) -> None:
+        """Count the outcome; a review that names another listing than the stored one is dead-lettered."""
         if outcome.status == "listing_mismatch":
-            await self._delivery.deadletter(review.raw, "invalid_field", _mismatch_message(outcome))
+            await self.delivery.deadletter(raw, "invalid_field", _mismatch_message(outcome))
         else:
-            metrics.events_processed_total.labels(review.raw.topic, OUTCOMES[outcome.status]).inc()
+            metrics.events_processed_total.labels(raw.topic, OUTCOMES[outcome.status]).inc()
 
-    async def _decode(self, raw: RawMessage) -> DecodedReview | None:
-        metrics.events_consumed_total.labels(raw.topic).inc()
-        try:
-            event = self._decoder.decode_review(raw.value, raw.key)
-            has_text = event.type == "review.posted" and bool(review_text(event.title, event.text))
-            return DecodedReview(raw, event, posting_weight(event) if has_text else None)
-        except InvalidEventError as exc:
-            await self._delivery.deadletter(raw, exc.reason, exc.message)
-            return None
-
-    async def _embed_and_apply(self, reviews: list[DecodedReview]) -> list[ReviewOutcome]:
-        posted = [review for review in reviews if review.weight is not None]
-        texts = [review_text(review.event.title, review.event.text) for review in posted]
-        vectors = await self._delivery.until_available("triton", self._timed_embed, texts)
-        found = {id(review): vector for review, vector in zip(posted, vectors, strict=True)}
-        changes = [_change(review, found.get(id(review))) for review in reviews]
-        return list(await self._delivery.until_available("redis", self._timed_apply, changes))
-
-    async def _timed_embed(self, texts: list[str]) -> FloatArray:
+    async def _embed(self, texts: list[str]) -> FloatArray:
         if not texts:
             return np.zeros((0, self._store.dims), dtype=np.float32)
-        with metrics.triton_request_seconds.labels(self._model_name).time():
-            return l2_normalize(await self._encoder.embed_texts(texts))
-
-    async def _timed_apply(self, changes: list[ReviewChange]) -> list[ReviewOutcome]:
-        with metrics.redis_write_seconds.time():
-            return await self._store.apply(changes)
+        return l2_normalize(await self._encoder.embed_texts(texts))
 
 
 def _change(review: DecodedReview, vector: FloatArray | None) -> ReviewChange:

@@ -18,9 +18,9 @@ from transformers import AutoModel, AutoTokenizer
 from stream.config import Settings
 from stream.contracts.events import EventDecoder
 from stream.errors import ListingNotFound
+from stream.features.text import text_of
 from stream.features.vectors import cosine
 from stream.store.client import EmbeddingClient
-from stream.worker.listings import text_of
 from tests.conftest import ListingEventFactory, encode
 from tests.integration.conftest import TopicReader, eventually, send
 

@@ -14,10 +14,10 @@ from stream.config import REPO_ROOT
 from stream.contracts.events import EventDecoder
 from stream.contracts.index import IndexSchema
 from stream.features.reviews import review_text, review_weight, weighted_mean
+from stream.features.text import text_of
 from stream.train import cache
 from stream.train.catalog_io import CatalogRecords, media_path, query_text, read_catalog
 from stream.train.features import extract, extract_cached
-from stream.worker.listings import text_of
 
 SCHEMA = IndexSchema.from_yaml(REPO_ROOT / "schemas" / "embedding_index.yaml")
 DECODER = EventDecoder(REPO_ROOT / "schemas")

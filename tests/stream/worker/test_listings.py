@@ -14,11 +14,13 @@ from stream.contracts.events import EventDecoder
 from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import MODALITIES
 from stream.errors import ListingNotFound, StoreUnavailable, TritonError, TritonUnavailable
+from stream.features.text import text_of
 from stream.inference.listing import ListingInputs, ListingVectors
 from stream.media.fetch import ListingMedia, MediaProblem, empty_batch
+from stream.retry import NO_RETRY, RetryPolicy, retried
 from stream.store.listings import EmbeddingStore
-from stream.worker.delivery import Delivery, PipelineTopics, RawMessage, RetryPolicy
-from stream.worker.listings import ListingPipeline, metadata_of, text_of
+from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
+from stream.worker.listings import ListingPipeline, metadata_of
 from stream.worker.locks import ListingLocks
 from tests.conftest import ListingEventFactory, RecordingSink, encode, hashed_vector
 
@@ -27,11 +29,16 @@ DIMS = {"text": 384, "text_multilingual": 512, "image": 1280, "video": 1280, "fu
 
 
 class HashListingEncoder:
-    """Deterministic vectors from the text; can be told to be unavailable or to fail a number of times."""
+    """Deterministic vectors from the text; can be told to be unavailable or to fail a number of times.
+
+    Like the real encoder, it waits out its outages under its retry policy.
+    """
 
     def __init__(self, outages: int = 0, error: type[Exception] = TritonUnavailable) -> None:
         self.outages, self.error, self.calls = outages, error, []
+        self.retry = NO_RETRY
 
+    @retried("triton")
     async def embed(self, inputs: Sequence[ListingInputs]) -> list[ListingVectors]:
         self.calls.append(list(inputs))
         if self.outages:
@@ -86,9 +93,10 @@ def pipeline(
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
+    store.retry = encoder.retry = RetryPolicy(0.5, 2.0, sleep=record_sleep)  # one policy, as in the worker
     return ListingPipeline(
         decoder=EventDecoder(schemas_dir), encoder=encoder, media=StaticMedia(), reviews=reviews or StaticReviews(),
-        store=store, delivery=Delivery(sink, TOPICS, "test-worker", RetryPolicy(0.5, 2.0), record_sleep),
+        store=store, delivery=Delivery(sink, TOPICS, "test-worker"),
         model_version="listing_embedder/1 fusion=test", locks=ListingLocks(),
     )
 
@@ -175,10 +183,12 @@ async def test_redis_outage_is_retried(
     class FlakyStore:
         def __init__(self) -> None:
             self.failures = 2
+            self.retry = NO_RETRY
 
         async def guard_states(self, listing_ids: Any) -> Any:
             return await store.guard_states(listing_ids)
 
+        @retried("redis")
         async def write(self, changes: Any) -> Any:
             if self.failures:
                 self.failures -= 1

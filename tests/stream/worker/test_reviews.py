@@ -16,8 +16,9 @@ from stream.contracts.events import EventDecoder
 from stream.contracts.index import IndexSchema
 from stream.errors import StoreUnavailable, TritonError, TritonUnavailable
 from stream.features.reviews import review_weight, weighted_mean
+from stream.retry import NO_RETRY, RetryPolicy, retried
 from stream.store.reviews import ReviewStore
-from stream.worker.delivery import Delivery, PipelineTopics, RawMessage, RetryPolicy
+from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
 from stream.worker.reviews import ReviewPipeline
 from tests.conftest import RecordingSink, hashed_vector
 
@@ -27,11 +28,16 @@ ReviewFactory = Callable[..., dict[str, Any]]
 
 
 class HashEncoder:
-    """Deterministic 512-d vectors from the text; can be told to be unavailable a number of times."""
+    """Deterministic 512-d vectors from the text; can be told to be unavailable a number of times.
+
+    Like the real encoder, it waits out its outages under its retry policy.
+    """
 
     def __init__(self, outages: int = 0, error: type[Exception] = TritonUnavailable) -> None:
         self.outages, self.error, self.calls = outages, error, []
+        self.retry = NO_RETRY
 
+    @retried("triton")
     async def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.calls.append(list(texts))
         if self.outages:
@@ -46,10 +52,14 @@ class HashEncoder:
 
 
 class RecordingRefuser:
+    """Records the listings to re-fuse; waits out its outages like the real one's store and encoder."""
+
     def __init__(self, outages: int = 0) -> None:
         self.calls: list[list[str]] = []
         self.outages = outages
+        self.retry = NO_RETRY
 
+    @retried("refusion")
     async def __call__(self, listing_ids: list[str]) -> None:
         if self.outages:
             self.outages -= 1
@@ -114,9 +124,10 @@ def pipeline(
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
+    store.retry = encoder.retry = refuser.retry = RetryPolicy(0.5, 2.0, sleep=record_sleep)  # as in the worker
     return ReviewPipeline(
         decoder=EventDecoder(schemas_dir), encoder=encoder, store=store, refuse=refuser,
-        delivery=Delivery(sink, TOPICS, "test-worker", RetryPolicy(0.5, 2.0), record_sleep),
+        delivery=Delivery(sink, TOPICS, "test-worker"),
     )  # fmt: skip
 
 

@@ -1,0 +1,64 @@
+"""The batch skeleton both pipelines share: per-message decoding, whole-batch handling, outages never dead-lettered."""
+
+import pytest
+
+from stream.errors import InvalidEventError, StoreError, StoreUnavailable, TritonUnavailable
+from stream.worker.batch import BatchPipeline
+from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
+from tests.conftest import RecordingSink
+
+
+class Upper(BatchPipeline[str, str]):
+    """Decodes ASCII text, 'handles' it by upper-casing, and records what it finished."""
+
+    def __init__(self, sink: RecordingSink, failure: Exception | None = None) -> None:
+        super().__init__(Delivery(sink, PipelineTopics(embeddings="emb", deadletter="dlq"), "test-worker"))
+        self.failure, self.finished, self.handled = failure, [], []
+
+    def decode(self, raw: RawMessage) -> str:
+        if not raw.value.isascii():
+            raise InvalidEventError("invalid_utf8", "not ASCII")
+        return raw.value.decode()
+
+    async def handle(self, events: list[str]) -> list[str]:
+        self.handled.append(events)
+        if self.failure is not None:
+            raise self.failure
+        return [event.upper() for event in events]
+
+    async def finish(self, raw: RawMessage, event: str, outcome: str) -> None:
+        self.finished.append((raw.offset, outcome))
+
+
+def batch(*values: bytes) -> list[RawMessage]:
+    return [RawMessage("t", 0, offset, None, None, value) for offset, value in enumerate(values)]
+
+
+async def test_invalid_messages_are_dead_lettered_and_the_rest_handled_together() -> None:
+    sink = RecordingSink()
+    pipeline = Upper(sink)
+
+    await pipeline.process(batch(b"a", "é".encode(), b"c"))
+
+    assert [(d["reason"], d["source"]["offset"]) for d in sink.on("dlq")] == [("invalid_utf8", 1)]
+    assert pipeline.handled == [["a", "c"]]
+    assert pipeline.finished == [(0, "A"), (2, "C")]
+
+
+async def test_a_failing_batch_is_dead_lettered_whole_with_the_reason() -> None:
+    sink = RecordingSink()
+    pipeline = Upper(sink, StoreError("Redis refused it"))
+
+    await pipeline.process(batch(b"a", b"b"))
+
+    assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [("processing_error", "Redis refused it")] * 2
+    assert pipeline.finished == []
+
+
+@pytest.mark.parametrize("outage", [TritonUnavailable("triton down"), StoreUnavailable("redis down")])
+async def test_an_outage_propagates_instead_of_dead_lettering(outage: Exception) -> None:
+    sink = RecordingSink()
+
+    with pytest.raises(type(outage)):
+        await Upper(sink, outage).process(batch(b"a"))
+    assert sink.on("dlq") == []
