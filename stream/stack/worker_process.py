@@ -12,10 +12,6 @@ from stream.stack.process import LOCALHOST, Launch, ServerStatus
 NAME = "worker"
 FILES = process.ServerFiles(NAME)
 folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
-READY_LINE = "pipelines ready"
-
-
-
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -26,15 +22,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def serves_metrics(settings: Settings) -> bool:
-    """Return whether the worker's web server answers ``/metrics``."""
-    return process.http_ok(f"http://{LOCALHOST}:{settings.worker_web_port}/metrics")
+def health_url(settings: Settings) -> str:
+    """The worker's health endpoint: 200 once its pipelines are connected and every agent runs."""
+    return f"http://{LOCALHOST}:{settings.worker_web_port}/health"
 
 
-def _log_says_ready(settings: Settings, offset: int) -> bool:
-    with log_file(settings).open("rb") as log:
-        log.seek(offset)
-        return READY_LINE.encode() in log.read()
+def is_ready(settings: Settings) -> bool:
+    """Return whether the worker reports itself ready."""
+    return process.http_ok(health_url(settings))
 
 
 def start(settings: Settings, echo: Callable[[str], None]) -> None:
@@ -47,17 +42,16 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
     process.ensure_ports_free(NAME, {"worker_web_port": settings.worker_web_port})
     log = log_file(settings)
     log.parent.mkdir(parents=True, exist_ok=True)
-    offset = log.stat().st_size if log.exists() else 0
     command = [sys.executable, "-m", "stream.cli", "worker"]
     launch = Launch(NAME, command, pid_file(settings), log, folder(settings), {**os.environ, **settings_env(settings)})
     proc = process.spawn(launch)
-    process.wait_ready(proc, launch, lambda: _log_says_ready(settings, offset), settings.startup_timeout_s)
+    process.wait_ready(proc, launch, lambda: is_ready(settings), settings.startup_timeout_s)
     echo(f"worker: up, consuming {settings.listings_topic} (pid {proc.pid}, log {log})")
 
 
 def status(settings: Settings) -> ServerStatus:
-    """Return the worker's pid (if we started it) and whether it serves metrics."""
+    """Return the worker's pid (if we started it) and whether its health endpoint says ready."""
     pid = FILES.running_pid(settings)
-    healthy = pid is not None and serves_metrics(settings)
+    healthy = pid is not None and is_ready(settings)
     detail = "consuming" if healthy else "not running"
     return ServerStatus(NAME, pid, f"{LOCALHOST}:{settings.worker_web_port}", healthy, detail)

@@ -25,6 +25,7 @@ from stream.retry import RetryPolicy
 from stream.store.listings import EmbeddingStore
 from stream.store.reviews import ReviewStore
 from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
+from stream.worker.health import health_report
 from stream.worker.listings import ListingPipeline
 from stream.worker.locks import ListingLocks
 from stream.worker.refusion import Refuser
@@ -66,6 +67,15 @@ class Pipelines:
 
     listings: ListingPipeline
     reviews: ReviewPipeline
+    triton: InferenceServerClient
+    redis: Redis
+    http: aiohttp.ClientSession
+
+    async def close(self) -> None:
+        """Close the Triton, Redis and media HTTP clients."""
+        await self.http.close()
+        await self.redis.aclose()
+        await self.triton.close()
 
 
 async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
@@ -93,7 +103,8 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
         triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s, retry
     )
     refuser = Refuser(encoder=encoder, store=store, reviews=reviews, delivery=delivery, locks=locks)
-    media = MediaFetcher.from_settings(aiohttp.ClientSession(), settings)
+    http = aiohttp.ClientSession()
+    media = MediaFetcher.from_settings(http, settings)
     return Pipelines(
         listings=ListingPipeline(
             decoder=decoder, encoder=encoder, media=media, reviews=reviews, store=store, delivery=delivery,
@@ -102,21 +113,32 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
         reviews=ReviewPipeline(
             decoder=decoder, encoder=review_encoder, store=reviews, delivery=delivery, refuse=refuser.refuse
         ),
+        triton=triton,
+        redis=redis,
+        http=http,
     )
 
 
-def shared_pipelines(app: faust.App, settings: Settings) -> Callable[[], Awaitable[Pipelines]]:
-    """Build the pipelines once, on first use by either agent."""
-    built: list[Pipelines] = []
-    guard = asyncio.Lock()
+class SharedPipelines:
+    """The pipelines, built once on first use by either agent and closed when the worker stops."""
 
-    async def get() -> Pipelines:
-        async with guard:
-            if not built:
-                built.append(await build_pipelines(app, settings))
-            return built[0]
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self._app = app
+        self._settings = settings
+        self._guard = asyncio.Lock()
+        self.built: Pipelines | None = None
 
-    return get
+    async def get(self) -> Pipelines:
+        """The pipelines, connecting them first if no agent has yet."""
+        async with self._guard:
+            if self.built is None:
+                self.built = await build_pipelines(self._app, self._settings)
+            return self.built
+
+    async def close(self) -> None:
+        """Close the pipelines' clients, if they were built."""
+        if self.built is not None:
+            await self.built.close()
 
 
 async def consume_in_batches(
@@ -132,7 +154,7 @@ async def consume_in_batches(
 
 
 def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app with its agents and its ``/metrics`` page.
+    """Build the Faust app with its agents, its ``/metrics`` page and its ``/health`` page.
 
     Offsets are committed only for events whose embedding is stored (or dead-lettered), so a crash
     replays the uncommitted tail, and the version guard in Redis makes that replay harmless.
@@ -150,21 +172,31 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port,
         web_in_thread=False,
     )
-    pipelines = shared_pipelines(app, settings)
+    pipelines = SharedPipelines(app, settings)
     listings = app.topic(settings.listings_topic, key_serializer="raw", value_serializer="raw")
     reviews = app.topic(settings.reviews_topic, key_serializer="raw", value_serializer="raw")
 
     @app.agent(listings, name="listing_events")
     async def listing_events(stream: StreamT[bytes]) -> None:
-        await consume_in_batches(stream, (await pipelines()).listings.process, settings)
+        await consume_in_batches(stream, (await pipelines.get()).listings.process, settings)
 
     @app.agent(reviews, name="review_events")
     async def review_events(stream: StreamT[bytes]) -> None:
-        await consume_in_batches(stream, (await pipelines()).reviews.process, settings)
+        await consume_in_batches(stream, (await pipelines.get()).reviews.process, settings)
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        model_version = pipelines.built.listings.model_version if pipelines.built is not None else None
+        status, body = health_report(model_version, {agent.name: agent.state for agent in app.agents.values()})
+        return web.json(body, status=status)
+
+    @app.on_before_shutdown.connect
+    async def close_clients(sender: faust.App, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await pipelines.close()
 
     return app
 
