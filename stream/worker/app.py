@@ -18,6 +18,8 @@ from tritonclient.grpc.aio import InferenceServerClient
 from stream.config import Settings
 from stream.contracts.events import EventDecoder
 from stream.contracts.index import IndexSchema
+from stream.contracts.shapes import MAX_BATCH
+from stream.errors import SettingsError
 from stream.inference.listing import ListingEncoder
 from stream.inference.triton import TritonEncoder
 from stream.media.fetch import MediaFetcher
@@ -160,7 +162,15 @@ def create_app(settings: Settings) -> faust.App:
     replays the uncommitted tail, and the version guard in Redis makes that replay harmless.
     Listings and reviews share the partition count and key, so Faust assigns a listing's two
     partitions to the same worker, where per-listing locks keep upserts and re-fusions apart.
+
+    Raises:
+        SettingsError: ``batch_size`` is larger than the models' batch cap.
     """
+    if settings.batch_size > MAX_BATCH:
+        raise SettingsError(
+            f"TOYFUSE_BATCH_SIZE={settings.batch_size} exceeds the models' batch cap of {MAX_BATCH} "
+            "(batching.max_batch in schemas/embedding_index.yaml); lower it"
+        )
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
