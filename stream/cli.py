@@ -3,40 +3,87 @@
 import asyncio
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
+from importlib import import_module
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any
 
 import click
+from click.utils import make_default_short_help
 
 from stream import stack
 from stream.config import Settings
 from stream.errors import FeatureServiceError
 
-P = ParamSpec("P")
-R = TypeVar("R")
+# Commands whose module imports torch (seconds) load on first use; the summary here keeps --help fast.
+LAZY_COMMANDS = {
+    "train": (
+        "stream.train.main",
+        "Train video pooling and fusion on cached features; keep the best epoch by validation.",
+    ),
+    "eval": (
+        "stream.train.evaluate",
+        "Retrieval metrics per modality, early concatenation and learned fusion on a catalog's test split.",
+    ),
+}
 
 
-def fails_cleanly(command: Callable[P, R]) -> Callable[P, R]:
-    """Print a FeatureServiceError as one line on stderr and exit 1 instead of a traceback."""
+class Toyfuse(click.Group):
+    """The root group: prints a FeatureServiceError of any command as one line on stderr and exits 1."""
 
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            self.add_command(import_module(LAZY_COMMANDS[cmd_name][0]).command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, self._summary(name, limit)) for name in names])
+
+    def _summary(self, name: str, limit: int) -> str:
+        if name in self.commands:
+            return self.commands[name].get_short_help_str(limit)
+        return make_default_short_help(LAZY_COMMANDS[name][1], limit)
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return command(*args, **kwargs)
+            return super().invoke(ctx)
         except FeatureServiceError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper
+            ctx.exit(1)
 
 
-@click.group()
+@click.group(cls=Toyfuse)
 @click.pass_context
 def main(context: click.Context) -> None:
     """toyfuse: fresh multimodal embeddings for toy listings (Kafka -> Faust -> Triton -> Redis)."""
-    context.obj = Settings()
+    if context.obj is None:
+        context.obj = Settings()
+
+
+def run(argv: list[str], settings: Settings | None = None) -> int:
+    """Run the ``toyfuse`` command line in this process, as the shell would; for testable entry points.
+
+    Args:
+        argv: the arguments after ``toyfuse``, e.g. ``["train", "--features", "f.npz", "--out", "run"]``.
+        settings: use these instead of reading Settings from the environment.
+
+    Returns:
+        The exit status: 0, or 1 after printing a FeatureServiceError.
+
+    Raises:
+        SystemExit: on invalid arguments, after click prints the reason (status 2).
+    """
+    try:
+        status = main.main(argv, "toyfuse", standalone_mode=False, obj=settings)
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from exc
+    return status if isinstance(status, int) else 0  # None: the command returned normally
 
 
 @main.group("stack")
@@ -46,7 +93,6 @@ def stack_group() -> None:
 
 @stack_group.command("up")
 @click.pass_obj
-@fails_cleanly
 def stack_up(settings: Settings) -> None:
     """Start every server that is not already healthy and create the topics."""
     stack.up(settings, echo=click.echo)
@@ -55,7 +101,6 @@ def stack_up(settings: Settings) -> None:
 @stack_group.command("down")
 @click.option("--wipe", is_flag=True, help="Also delete data, logs and downloaded jars.")
 @click.pass_obj
-@fails_cleanly
 def stack_down(settings: Settings, wipe: bool) -> None:
     """Stop every server (and the worker) started from this run folder."""
     stack.down(settings, echo=click.echo, wipe=wipe)
@@ -85,7 +130,6 @@ def worker(settings: Settings) -> None:
 @click.argument("listing_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON, vectors included.")
 @click.pass_obj
-@fails_cleanly
 def get(settings: Settings, listing_id: str, as_json: bool) -> None:
     """Show the stored embedding record of LISTING_ID (exit 1 when absent)."""
     from stream.store.client import SyncEmbeddingClient
@@ -110,7 +154,6 @@ def get(settings: Settings, listing_id: str, as_json: bool) -> None:
 @click.option("--max-price", type=float, help="Only listings priced at most this.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {listing_id, score}.")
 @click.pass_obj
-@fails_cleanly
 def similar(
     settings: Settings, listing_id: str, k: int, category: str | None, max_price: float | None, as_json: bool
 ) -> None:
@@ -133,7 +176,6 @@ def similar(
 @click.argument("events_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rate", type=float, help="Events per second (default: as fast as possible).")
 @click.pass_obj
-@fails_cleanly
 def replay(settings: Settings, events_files: tuple[Path, ...], rate: float | None) -> None:
     """Produce JSON-lines files of listing and review events, each to the topic its type names."""
     from stream.producer import produce_files
@@ -142,17 +184,13 @@ def replay(settings: Settings, events_files: tuple[Path, ...], rate: float | Non
     click.echo(f"produced {count} events")
 
 
-PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
-
-
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--seed", default=7, show_default=True)
+@click.option("--seed", default=7, show_default=True, help="Seed of every random choice.")
 @click.option("--families", default=60, show_default=True, help="Distinct products.")
 @click.option("--listings", default=200, show_default=True, help="Listings (2-5 per product).")
-@click.option("--reviews", default=500, show_default=True)
+@click.option("--reviews", default=500, show_default=True, help="Review events, across all listings.")
 @click.pass_obj
-@fails_cleanly
 def catalog(settings: Settings, out_dir: Path, seed: int, families: int, listings: int, reviews: int) -> None:
     """Generate a synthetic catalog (events JSONL + media) deterministically into OUT_DIR."""
     from stream.catalog.generate import generate_catalog
@@ -168,7 +206,6 @@ def catalog(settings: Settings, out_dir: Path, seed: int, families: int, listing
               help="A catalog in the on-disk format (listings.jsonl, reviews.jsonl, products.json, media/).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Feature cache (.npz).")
 @click.pass_obj
-@fails_cleanly
 def features(settings: Settings, catalog_dir: Path, out: Path | None) -> None:
     """Encode a catalog with the served (frozen) encoders and cache the features for training."""
     from stream.train.features import default_features_path, extract_catalog_features
@@ -178,19 +215,10 @@ def features(settings: Settings, catalog_dir: Path, out: Path | None) -> None:
     click.echo(f"{'extracted' if fresh else 'cache up to date'}: {path}")
 
 
-@main.command(context_settings=PASS_THROUGH)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def train(args: tuple[str, ...]) -> None:
-    """Train the fusion model on cached features (`toyfuse train --help` lists the options)."""
-    from stream.train.main import main as train_main
-
-    sys.exit(train_main(list(args)))
-
-
 @main.command("export")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A checkpoint written by `toyfuse train` (e.g. RUN/best.pt).")
 @click.pass_obj
-@fails_cleanly
 def export_model(settings: Settings, checkpoint: Path) -> None:
     """Write a trained checkpoint into the Triton model repository (fusion + video_pooling)."""
     from stream.train.export import export
@@ -198,16 +226,6 @@ def export_model(settings: Settings, checkpoint: Path) -> None:
     exported = export(checkpoint, settings.model_repository)
     click.echo(f"exported {exported.model_version} ({exported.weight_bytes} bytes) to {settings.model_repository}; "
                "restart Triton (toyfuse stack down && toyfuse stack up) to serve it")
-
-
-@main.command("eval", context_settings=PASS_THROUGH)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.pass_obj
-def evaluate(settings: Settings, args: tuple[str, ...]) -> None:
-    """Retrieval metrics per modality, early concatenation and learned fusion (`toyfuse eval --help`)."""
-    from stream.train.evaluate import main as eval_main
-
-    sys.exit(eval_main(list(args), settings))
 
 
 @main.group("import")
@@ -223,7 +241,6 @@ def import_group() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for listings.jsonl and reviews.jsonl.")
 @click.pass_obj
-@fails_cleanly
 def import_amazon(settings: Settings, meta: Path, reviews: Path, out: Path) -> None:
     """Convert the Amazon Reviews 2023 Toys_and_Games files into listing and review events."""
     from stream.importers.amazon import convert_amazon
@@ -236,7 +253,6 @@ def import_amazon(settings: Settings, meta: Path, reviews: Path, out: Path) -> N
 
 @main.command()
 @click.pass_obj
-@fails_cleanly
 def demo(settings: Settings) -> None:
     """Bring the stack up, stream the sample catalog through it and show similar toys."""
     from stream.demo import run_demo

@@ -1,14 +1,31 @@
 """Embedding look-ups for services: an async client and a blocking twin."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Self
 
 from redis.asyncio import Redis
 
 from stream.config import Settings
 from stream.contracts.index import IndexSchema
+from stream.errors import StoreUnavailable
 from stream.store.listings import EmbeddingStore, SimilarListing, StoredListing
+from stream.store.redis_errors import redis_errors
+
+UNREACHABLE_HINT = (
+    "start it with `toyfuse stack up`, or check the settings TOYFUSE_REDIS_HOST and TOYFUSE_REDIS_PORT"
+)
+
+
+@asynccontextmanager
+async def _store_errors(action: str) -> AsyncIterator[None]:
+    """:func:`redis_errors`, with the settings to check when Redis is unreachable."""
+    try:
+        async with redis_errors(action):
+            yield
+    except StoreUnavailable as exc:
+        raise StoreUnavailable(f"{str(exc).rstrip('.')}; {UNREACHABLE_HINT}") from exc
 
 
 class EmbeddingClient:
@@ -35,20 +52,25 @@ class EmbeddingClient:
 
         Raises:
             ListingNotFound: nothing is stored for it.
+            StoreUnavailable: Redis could not be reached.
         """
-        return await self._store.get(listing_id)
+        async with _store_errors(f"reading listing {listing_id!r}"):
+            return await self._store.get(listing_id)
 
     async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
         """Stored records of several listings in one round trip (None when absent or deleted)."""
-        return await self._store.get_many(listing_ids)
+        async with _store_errors(f"reading {len(listing_ids)} listings"):
+            return await self._store.get_many(listing_ids)
 
     async def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
         """The embedded version of each listing (None when absent or deleted), in one round trip."""
-        return await self._store.stored_versions(listing_ids)
+        async with _store_errors(f"reading {len(listing_ids)} versions"):
+            return await self._store.stored_versions(listing_ids)
 
     async def stored_modalities(self, listing_ids: Sequence[str]) -> dict[str, list[str]]:
         """The modalities embedded for each listing (empty when absent or deleted), in one round trip."""
-        return await self._store.stored_modalities(listing_ids)
+        async with _store_errors(f"reading {len(listing_ids)} modalities"):
+            return await self._store.stored_modalities(listing_ids)
 
     async def similar(
         self, listing_id: str, k: int = 10, *, category: str | None = None, max_price: float | None = None
@@ -57,8 +79,10 @@ class EmbeddingClient:
 
         Raises:
             ListingNotFound: the listing is not in the similarity index.
+            StoreUnavailable: Redis could not be reached.
         """
-        return await self._store.similar(listing_id, k, category=category, max_price=max_price)
+        async with _store_errors(f"searching listings similar to {listing_id!r}"):
+            return await self._store.similar(listing_id, k, category=category, max_price=max_price)
 
     async def close(self) -> None:
         """Close the Redis connections."""

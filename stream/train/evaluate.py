@@ -1,19 +1,18 @@
 """``toyfuse eval``: same-product retrieval on a test split, per modality, early concatenation and fusion."""
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from stream import cli
 from stream.config import Settings
 from stream.contracts.shapes import MODALITIES
-from stream.errors import FeatureServiceError
 from stream.features.vectors import FloatArray, l2_normalize
 from stream.model.fusion import INPUTS, ListingModel
 from stream.model.loading import load_exported
@@ -153,45 +152,63 @@ def run(
     return report
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``toyfuse eval``."""
-    parser = argparse.ArgumentParser(
-        prog="toyfuse eval", description="Evaluate retrieval on a catalog's test split."
-    )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--catalog", type=Path, help="catalog folder (features are extracted through Triton)")
-    source.add_argument("--features", type=Path, help="features cached by `toyfuse features`")
-    parser.add_argument(
-        "--checkpoint", type=Path, help="evaluate this checkpoint instead of the exported model"
-    )
-    parser.add_argument("--out", type=Path, default=Path("eval"), help="folder for eval.json and eval.png")
-    parser.add_argument("--split", choices=SPLITS, default="test")
-    parser.add_argument(
-        "--split-seed", type=int, default=0, help="must match the training run's --split-seed"
-    )
-    return parser
+def features_path(catalog: Path | None, features: Path | None, settings: Settings) -> Path:
+    """The feature cache to evaluate: ``features``, or the catalog's (extracted through Triton when stale).
+
+    Raises:
+        click.UsageError: not exactly one of ``catalog`` and ``features`` is given.
+    """
+    if catalog is None and features is not None:
+        return features
+    if catalog is None or features is not None:
+        raise click.UsageError("give exactly one of --catalog and --features")
+    path = default_features_path(settings.run_dir, catalog)
+    extract_catalog_features(catalog, path, settings)
+    return path
+
+
+FOLDER = click.Path(file_okay=False, path_type=Path)
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command("eval", context_settings={"show_default": True})
+@click.option("--catalog", type=FOLDER, help="Catalog folder (its features are extracted through Triton).")
+@click.option("--features", type=FILE, help="Features cached by `toyfuse features` (instead of --catalog).")
+@click.option("--checkpoint", type=FILE, help="Evaluate this checkpoint instead of the exported model.")
+@click.option("--out", type=FOLDER, default=Path("eval"), help="Folder for eval.json and eval.png.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", help="The product split to evaluate.")
+@click.option("--split-seed", type=int, default=0, help="Must match the training run's --split-seed.")
+@click.pass_obj
+def command(
+    settings: Settings,
+    catalog: Path | None,
+    features: Path | None,
+    checkpoint: Path | None,
+    out: Path,
+    split: Split,
+    split_seed: int,
+) -> None:
+    """Retrieval metrics per modality, early concatenation and learned fusion on a catalog's test split.
+
+    Give exactly one of --catalog and --features. Settings give the Triton address, the run dir and the
+    model repository.
+    """
+    path = features_path(catalog, features, settings)
+    report = run(cache.load(path), load_model(checkpoint, settings.model_repository), split, split_seed, out)
+    click.echo(format_tables(report))
+    click.echo(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
 
 
 def main(argv: list[str], settings: Settings) -> int:
-    """Entry point of ``toyfuse eval``; ``settings`` give the Triton address, run dir and model repository."""
-    args = build_parser().parse_args(argv)
-    try:
-        path = args.features or default_features_path(settings.run_dir, args.catalog)
-        if args.catalog is not None:
-            extract_catalog_features(args.catalog, path, settings)
-        report = run(
-            cache.load(path),
-            load_model(args.checkpoint, settings.model_repository),
-            args.split,
-            args.split_seed,
-            args.out,
-        )
-    except FeatureServiceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(format_tables(report))
-    print(f"wrote {args.out / 'eval.json'} and {args.out / 'eval.png'}")
-    return 0
+    """Run ``toyfuse eval`` with ``argv`` and ``settings`` in this process.
+
+    Returns:
+        The exit status: 0, or 1 after printing a FeatureServiceError on stderr.
+
+    Raises:
+        SystemExit: on invalid arguments (click prints the reason).
+    """
+    return cli.run(["eval", *argv], settings)
 
 
 def format_tables(report: dict[str, Any]) -> str:

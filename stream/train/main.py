@@ -3,23 +3,24 @@
 import json
 import math
 import random
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from stream import cli
 from stream.contracts.index import IndexSchema
-from stream.errors import EmbeddingDimMismatch, FeatureServiceError
+from stream.errors import EmbeddingDimMismatch
 from stream.model.fusion import FusionConfig, ListingBatch, ListingModel
 from stream.train import cache
 from stream.train.cache import FeatureSet
 from stream.train.data import PairBatchSampler, Rows, drop_modalities, split_rows, take
 from stream.train.loss import fusion_loss
-from stream.train.params import TrainParams, parse
+from stream.train.params import TrainParams, from_options, train_options
 from stream.train.retrieval import fusion_scores, keep_modalities
 
 BEST = "best.pt"
@@ -207,16 +208,25 @@ def train(params: TrainParams, config: FusionConfig, features: FeatureSet) -> Tr
     return TrainSummary(best_epoch, best_val, len(history), params.out_dir / BEST)
 
 
-def main(argv: list[str]) -> int:
-    """Entry point of ``toyfuse train``; returns the exit status."""
-    params, overrides = parse(argv)
-    try:
-        config = FusionConfig.from_schema(IndexSchema.from_yaml(params.schema), **overrides)
-        summary = train(params, config, cache.load(params.features))
-    except FeatureServiceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+@click.command("train", context_settings={"show_default": True})
+@train_options
+def command(**options: Any) -> None:
+    """Train video pooling and fusion on cached features; keep the best epoch by validation."""
+    params, overrides = from_options(options)
+    config = FusionConfig.from_schema(IndexSchema.from_yaml(params.schema), **overrides)
+    summary = train(params, config, cache.load(params.features))
     scores = ", ".join(f"{name} {value:.3f}" for name, value in summary.best_val.items())
-    print(f"trained {summary.epochs_run} epochs; best epoch {summary.best_epoch}: {scores}")
-    print(f"checkpoint: {summary.checkpoint}")
-    return 0
+    click.echo(f"trained {summary.epochs_run} epochs; best epoch {summary.best_epoch}: {scores}")
+    click.echo(f"checkpoint: {summary.checkpoint}")
+
+
+def main(argv: list[str]) -> int:
+    """Run ``toyfuse train`` with ``argv`` in this process.
+
+    Returns:
+        The exit status: 0, or 1 after printing a FeatureServiceError on stderr.
+
+    Raises:
+        SystemExit: on invalid arguments (click prints the reason).
+    """
+    return cli.run(["train", *argv])

@@ -1,12 +1,15 @@
 """Command-line parameters of ``toyfuse train``: the optimisation settings and the architecture overrides."""
 
-import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_args
+
+import click
 
 from stream.config import REPO_ROOT
 from stream.contracts.shapes import MODALITIES
+from stream.model.fusion import FusionConfig, VideoPoolingKind
 from stream.train.loss import LossWeights
 
 ARCHITECTURE_FLAGS = (
@@ -46,62 +49,98 @@ class TrainParams:
     progress: bool = True  # show tqdm progress bars
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``toyfuse train``."""
-    parser = argparse.ArgumentParser(prog="toyfuse train", description="Train video pooling and fusion.")
-    parser.add_argument("--features", type=Path, required=True, help="cached features (.npz)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder for checkpoints")
-    parser.add_argument("--schema", type=Path, default=TrainParams.schema, help="embedding_index.yaml")
-    for name in ("epochs", "batch_products", "warmup_steps", "patience", "seed", "split_seed", "steps"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(TrainParams, name, None))
-    for name in ("lr", "weight_decay", "grad_clip"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(TrainParams, name))
-    parser.add_argument("--triplet-weight", type=float, default=LossWeights.triplet)
-    parser.add_argument("--margin", type=float, default=LossWeights.margin)
-    parser.add_argument("--query-weight", type=float, default=LossWeights.query)
-    parser.add_argument(
-        "--modalities", default=",".join(MODALITIES), help=f"subset of {','.join(MODALITIES)}"
-    )
-    parser.add_argument("--no-category-batches", action="store_true", help="batch products at random")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    for name in ("shared_dim", "hidden_dim", "layers", "heads"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int)
-    for name in ("dropout", "modality_dropout", "temperature"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float)
-    parser.add_argument("--video-pooling", choices=("attention", "netvlad"))
-    return parser
+FC = TypeVar("FC", bound=Callable[..., Any])
+FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-def parse(argv: list[str]) -> tuple[TrainParams, dict[str, Any]]:
-    """Parse ``toyfuse train`` arguments into run parameters and FusionConfig overrides.
+def _modalities(context: click.Context, option: click.Parameter, value: str) -> tuple[str, ...]:
+    """``--modalities`` as a tuple of known names."""
+    modalities = tuple(name.strip() for name in value.split(",") if name.strip())
+    if set(modalities) - set(MODALITIES) or not modalities:
+        raise click.BadParameter(f"{value!r}: choose from {', '.join(MODALITIES)}", context, option)
+    return modalities
 
-    Raises:
-        SystemExit: on invalid arguments (argparse prints the reason).
-    """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    modalities = tuple(name.strip() for name in args.modalities.split(",") if name.strip())
-    unknown = sorted(set(modalities) - set(MODALITIES))
-    if unknown or not modalities:
-        parser.error(f"--modalities {args.modalities!r}: choose from {', '.join(MODALITIES)}")
+
+def _override(name: str, kind: Any, text: str, default: str | None = None) -> Callable[[FC], FC]:
+    """An architecture option; unset, FusionConfig's default (or ``default``, when given) applies."""
+    shown = default or str(getattr(FusionConfig, name))
+    return click.option(f"--{name.replace('_', '-')}", type=kind, help=f"{text} (default: {shown})")
+
+
+OPTIONS = (
+    click.option("--features", type=FILE, required=True,
+                 help="Cached features (.npz written by `toyfuse features`)."),
+    click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                 help="Output folder for checkpoints, history and config."),
+    click.option("--schema", type=FILE, default=TrainParams.schema,
+                 help="embedding_index.yaml; the vector dims come from here."),
+    click.option("--epochs", type=int, default=TrainParams.epochs,
+                 help="Most epochs (one epoch = every training product once, as a pair of listings)."),
+    click.option("--batch-products", type=int, default=TrainParams.batch_products,
+                 help="Products per batch; each contributes two listings (and one query)."),
+    click.option("--lr", type=float, default=TrainParams.lr, help="Peak AdamW learning rate."),
+    click.option("--weight-decay", type=float, default=TrainParams.weight_decay,
+                 help="AdamW weight decay on matrices (not on norms, biases, logit scale)."),
+    click.option("--warmup-steps", type=int, default=TrainParams.warmup_steps,
+                 help="Linear warm-up steps before the cosine decay."),
+    click.option("--grad-clip", type=float, default=TrainParams.grad_clip, help="Max gradient norm."),
+    click.option("--patience", type=int, default=TrainParams.patience,
+                 help="Stop after this many epochs without a better validation score."),
+    click.option("--seed", type=int, default=TrainParams.seed, help="Seeds torch, numpy and random."),
+    click.option("--split-seed", type=int, default=TrainParams.split_seed,
+                 help="Seeds the product-level train/val/test split (`toyfuse eval` must use the same)."),
+    click.option("--steps", type=int, help="Stop after this many optimiser steps in total (smoke tests)."),
+    click.option("--triplet-weight", type=float, default=LossWeights.triplet,
+                 help="Weight of the batch-hard triplet term beside InfoNCE."),
+    click.option("--margin", type=float, default=LossWeights.margin,
+                 help="Triplet margin, in cosine similarity."),
+    click.option("--query-weight", type=float, default=LossWeights.query,
+                 help="Weight of the text-query -> listing InfoNCE term."),
+    click.option("--modalities", default=",".join(MODALITIES), callback=_modalities,
+                 help=f"Inputs the model may see: a comma-separated subset of {','.join(MODALITIES)}."),
+    click.option("--no-category-batches", is_flag=True,
+                 help="Batch products at random instead of by category (no hard in-batch negatives)."),
+    click.option("--no-progress", is_flag=True, help="Hide progress bars."),
+    _override("shared_dim", int, "Width of the fused space and of every token.", "the schema's fused dims"),
+    _override("hidden_dim", int, "Hidden width of each modality's projection MLP."),
+    _override("layers", int, "Transformer layers over the modality tokens before attention pooling."),
+    _override("heads", int, "Attention heads of the token layers."),
+    _override("dropout", float, "Dropout inside the projections and token layers."),
+    _override("modality_dropout", float, "Chance that each present modality is hidden from a training view."),
+    _override("temperature", float, "Initial InfoNCE temperature (learned)."),
+    _override("video_pooling", click.Choice(get_args(VideoPoolingKind)), "Temporal pooling of video frames."),
+)
+
+
+def train_options(command: FC) -> FC:
+    """Declare every option of ``toyfuse train`` on a click command (in ``--help`` order)."""
+    for option in reversed(OPTIONS):
+        command = option(command)
+    return command
+
+
+def from_options(options: dict[str, Any]) -> tuple[TrainParams, dict[str, Any]]:
+    """Turn the parsed options of ``toyfuse train`` into run parameters and FusionConfig overrides."""
     params = TrainParams(
-        features=args.features,
-        out_dir=args.out,
-        schema=args.schema,
-        epochs=args.epochs,
-        batch_products=args.batch_products,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_steps=args.warmup_steps,
-        grad_clip=args.grad_clip,
-        patience=args.patience,
-        seed=args.seed,
-        split_seed=args.split_seed,
-        modalities=modalities,
-        group_by_category=not args.no_category_batches,
-        loss=LossWeights(triplet=args.triplet_weight, margin=args.margin, query=args.query_weight),
-        steps=args.steps,
-        progress=not args.no_progress,
+        features=options["features"],
+        out_dir=options["out"],
+        schema=options["schema"],
+        epochs=options["epochs"],
+        batch_products=options["batch_products"],
+        lr=options["lr"],
+        weight_decay=options["weight_decay"],
+        warmup_steps=options["warmup_steps"],
+        grad_clip=options["grad_clip"],
+        patience=options["patience"],
+        seed=options["seed"],
+        split_seed=options["split_seed"],
+        modalities=options["modalities"],
+        group_by_category=not options["no_category_batches"],
+        loss=LossWeights(
+            triplet=options["triplet_weight"], margin=options["margin"], query=options["query_weight"]
+        ),
+        steps=options["steps"],
+        progress=not options["no_progress"],
     )
-    overrides = {name: getattr(args, name) for name in ARCHITECTURE_FLAGS if getattr(args, name) is not None}
+    overrides = {name: options[name] for name in ARCHITECTURE_FLAGS if options[name] is not None}
     return params, overrides
