@@ -13,6 +13,7 @@ demo: install system-packages
 
 test: install system-packages
 	$(BIN)/ruff check stream tests triton_models
+	$(BIN)/ruff format --check stream tests triton_models
 	$(BIN)/mypy stream
 # One mypy run per Triton model: their files are all named model.py, outside any package.
 	for model in triton_models/*/1/model.py; do $(BIN)/mypy $$model || exit 1; done

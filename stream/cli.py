@@ -113,7 +113,9 @@ def stack_status(settings: Settings) -> None:
     statuses = stack.status(settings)
     for server in statuses:
         state = "up" if server.healthy else "DOWN"
-        click.echo(f"{server.name:<8} {state:<5} {server.address:<24} pid={server.pid or '-':<8} {server.detail}")
+        click.echo(
+            f"{server.name:<8} {state:<5} {server.address:<24} pid={server.pid or '-':<8} {server.detail}"
+        )
     sys.exit(0 if all(server.healthy for server in statuses) else 1)
 
 
@@ -173,7 +175,9 @@ def similar(
 
 
 @main.command()
-@click.argument("events_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "events_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--rate", type=float, help="Events per second (default: as fast as possible).")
 @click.pass_obj
 def replay(settings: Settings, events_files: tuple[Path, ...], rate: float | None) -> None:
@@ -195,15 +199,28 @@ def catalog(settings: Settings, out_dir: Path, seed: int, families: int, listing
     """Generate a synthetic catalog (events JSONL + media) deterministically into OUT_DIR."""
     from stream.catalog.generate import generate_catalog
 
-    summary = generate_catalog(out_dir, seed=seed, families=families, listings=listings, reviews=reviews,
-                               media_base_url=settings.media_base_url)
-    click.echo(f"{summary.listings} listings of {summary.families} products, {summary.reviews} reviews, "
-               f"{summary.images} images, {summary.videos} videos in {summary.out_dir}")
+    summary = generate_catalog(
+        out_dir,
+        seed=seed,
+        families=families,
+        listings=listings,
+        reviews=reviews,
+        media_base_url=settings.media_base_url,
+    )
+    click.echo(
+        f"{summary.listings} listings of {summary.families} products, {summary.reviews} reviews, "
+        f"{summary.images} images, {summary.videos} videos in {summary.out_dir}"
+    )
 
 
 @main.command()
-@click.option("--catalog", "catalog_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A catalog in the on-disk format (listings.jsonl, reviews.jsonl, products.json, media/).")
+@click.option(
+    "--catalog",
+    "catalog_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A catalog in the on-disk format (listings.jsonl, reviews.jsonl, products.json, media/).",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Feature cache (.npz).")
 @click.pass_obj
 def features(settings: Settings, catalog_dir: Path, out: Path | None) -> None:
@@ -216,16 +233,22 @@ def features(settings: Settings, catalog_dir: Path, out: Path | None) -> None:
 
 
 @main.command("export")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A checkpoint written by `toyfuse train` (e.g. RUN/best.pt).")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint written by `toyfuse train` (e.g. RUN/best.pt).",
+)
 @click.pass_obj
 def export_model(settings: Settings, checkpoint: Path) -> None:
     """Write a trained checkpoint into the Triton model repository (fusion + video_pooling)."""
     from stream.train.export import export
 
     exported = export(checkpoint, settings.model_repository)
-    click.echo(f"exported {exported.model_version} ({exported.weight_bytes} bytes) to {settings.model_repository}; "
-               "restart Triton (toyfuse stack down && toyfuse stack up) to serve it")
+    click.echo(
+        f"exported {exported.model_version} ({exported.weight_bytes} bytes) to {settings.model_repository}; "
+        "restart Triton (toyfuse stack down && toyfuse stack up) to serve it"
+    )
 
 
 @main.group("import")
@@ -234,20 +257,34 @@ def import_group() -> None:
 
 
 @import_group.command("amazon")
-@click.option("--meta", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="meta_Toys_and_Games.jsonl (or .jsonl.gz) of Amazon Reviews 2023.")
-@click.option("--reviews", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Toys_and_Games.jsonl (or .jsonl.gz) of Amazon Reviews 2023.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for listings.jsonl and reviews.jsonl.")
+@click.option(
+    "--meta",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="meta_Toys_and_Games.jsonl (or .jsonl.gz) of Amazon Reviews 2023.",
+)
+@click.option(
+    "--reviews",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Toys_and_Games.jsonl (or .jsonl.gz) of Amazon Reviews 2023.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for listings.jsonl and reviews.jsonl.",
+)
 @click.pass_obj
 def import_amazon(settings: Settings, meta: Path, reviews: Path, out: Path) -> None:
     """Convert the Amazon Reviews 2023 Toys_and_Games files into listing and review events."""
     from stream.importers.amazon import convert_amazon
 
     summary = convert_amazon(meta, reviews, out, settings.schemas_dir)
-    click.echo(f"wrote {summary.listings} listings to {summary.listings_path}, "
-               f"{summary.reviews} reviews to {summary.reviews_path}")
+    click.echo(
+        f"wrote {summary.listings} listings to {summary.listings_path}, "
+        f"{summary.reviews} reviews to {summary.reviews_path}"
+    )
     click.echo(f"skipped {summary.skipped_listings} listings and {summary.skipped_reviews} reviews")
 
 

@@ -43,10 +43,16 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(0.05, description="Longest wait for a batch to fill.")
     triton_timeout_s: float = Field(30.0, description="Deadline of one Triton request.")
     retry_initial_s: float = Field(0.5, description="First back-off while Triton or Redis is unavailable.")
-    retry_max_s: float = Field(10.0, description="Longest back-off; the worker retries until the server is back.")
+    retry_max_s: float = Field(
+        10.0, description="Longest back-off; the worker retries until the server is back."
+    )
 
-    media_host: str = Field("127.0.0.1", description="Host of the catalog media server; a service name in compose.")
-    media_port: int = Field(18080, description="Port of the static HTTP server for the sample catalog's media.")
+    media_host: str = Field(
+        "127.0.0.1", description="Host of the catalog media server; a service name in compose."
+    )
+    media_port: int = Field(
+        18080, description="Port of the static HTTP server for the sample catalog's media."
+    )
     media_timeout_s: float = Field(10.0, description="Deadline of one photo or video download.")
     media_max_bytes: int = Field(32 * 1024 * 1024, description="Largest photo or video download, in bytes.")
     media_max_concurrency: int = Field(16, description="Most media downloads in flight per worker.")

@@ -46,7 +46,9 @@ def next_round(events: list[dict[str, Any]], stored: dict[str, int | None]) -> l
     return bumped
 
 
-async def _stream_catalog(settings: Settings, catalog: CatalogSummary, echo: Echo, timeout_s: float) -> DemoRun:
+async def _stream_catalog(
+    settings: Settings, catalog: CatalogSummary, echo: Echo, timeout_s: float
+) -> DemoRun:
     client = EmbeddingClient.from_settings(settings)
     try:
         originals = list(read_jsonl(catalog.listings_path))
@@ -60,7 +62,9 @@ async def _stream_catalog(settings: Settings, catalog: CatalogSummary, echo: Ech
             await produce(producer, [(event, topic_for(event, settings)) for event in listings + reviews])
         finally:
             await producer.stop()
-        echo(f"produced {len(listings)} listing events and {len(reviews)} review events; waiting for embeddings")
+        echo(
+            f"produced {len(listings)} listing events and {len(reviews)} review events; waiting for embeddings"
+        )
         await _wait_embedded(client, wanted, started + timeout_s, echo)
         embedded_s = time.monotonic() - started
         reviewed = {event["listing_id"] for event in reviews}
@@ -70,7 +74,9 @@ async def _stream_catalog(settings: Settings, catalog: CatalogSummary, echo: Ech
         await client.close()
 
 
-async def _wait_embedded(client: EmbeddingClient, wanted: dict[str, int], deadline: float, echo: Echo) -> None:
+async def _wait_embedded(
+    client: EmbeddingClient, wanted: dict[str, int], deadline: float, echo: Echo
+) -> None:
     reported = -1
     while True:
         stored = await client.stored_versions(list(wanted))
@@ -148,11 +154,15 @@ def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 1200.0) 
     catalog = generate_catalog(Path(settings.run_dir) / "catalog", media_base_url=settings.media_base_url)
     if not media_server.status(settings).healthy:
         media_server.start(settings, echo)
-    echo(f"catalog: {catalog.listings} listings in {catalog.families} product families, {catalog.reviews} "
-         f"reviews, {catalog.images} images, {catalog.videos} videos under {catalog.out_dir}")
+    echo(
+        f"catalog: {catalog.listings} listings in {catalog.families} product families, {catalog.reviews} "
+        f"reviews, {catalog.images} images, {catalog.videos} videos under {catalog.out_dir}"
+    )
     run = asyncio.run(_stream_catalog(settings, catalog, echo, timeout_s))
-    echo(f"\nembedded {run.listings} listings in {run.seconds:.1f} s "
-         f"({run.listings / run.seconds:.1f} listing events/s, from first produce to last stored)")
+    echo(
+        f"\nembedded {run.listings} listings in {run.seconds:.1f} s "
+        f"({run.listings / run.seconds:.1f} listing events/s, from first produce to last stored)"
+    )
     asyncio.run(_print_similar(settings, catalog, echo))
     echo("\nlook up more:  toyfuse get toy-0001 --json   |   toyfuse similar toy-0001 -k 10 --max-price 30")
     echo("stop it all:   toyfuse stack down")

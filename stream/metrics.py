@@ -5,9 +5,7 @@ from prometheus_client import Counter, Gauge, Histogram
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
-events_consumed_total = Counter(
-    "toyfuse_events_consumed_total", "Events read from Kafka.", ["topic"]
-)
+events_consumed_total = Counter("toyfuse_events_consumed_total", "Events read from Kafka.", ["topic"])
 events_processed_total = Counter(
     "toyfuse_events_processed_total",
     "Events handled, by outcome: applied, already_applied (replay), stale, deadletter.",
@@ -20,14 +18,18 @@ retries_total = Counter(
     "toyfuse_retries_total", "Batches retried after a server was unavailable.", ["component"]
 )
 triton_request_seconds = Histogram(
-    "toyfuse_triton_request_seconds", "Duration of one Triton inference call.", ["model"],
+    "toyfuse_triton_request_seconds",
+    "Duration of one Triton inference call.",
+    ["model"],
     buckets=LATENCY_BUCKETS,
 )
 redis_write_seconds = Histogram(
     "toyfuse_redis_write_seconds", "Duration of one batched Redis write.", buckets=LATENCY_BUCKETS
 )
 batch_size_events = Histogram(
-    "toyfuse_batch_size_events", "Events per processed batch.", ["topic"],
+    "toyfuse_batch_size_events",
+    "Events per processed batch.",
+    ["topic"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 embedding_freshness_seconds = Histogram(
@@ -40,7 +42,9 @@ last_stored_timestamp_seconds = Gauge(
     "toyfuse_last_stored_timestamp_seconds", "Unix time of the latest stored embedding change."
 )
 media_failures_total = Counter(
-    "toyfuse_media_failures_total", "Photos or videos that could not be fetched or decoded, by reason.", ["reason"]
+    "toyfuse_media_failures_total",
+    "Photos or videos that could not be fetched or decoded, by reason.",
+    ["reason"],
 )
 refusions_total = Counter(
     "toyfuse_refusions_total", "Listings re-fused after their reviews changed, by outcome.", ["outcome"]

@@ -74,8 +74,9 @@ def topic_for(event: dict[str, Any], settings: Settings) -> str:
     topics = {"listing": settings.listings_topic, "review": settings.reviews_topic}
     if kind not in topics:
         raise InvalidEventError(
-            "schema_violation", f"event {event.get('event_id')!r} has type {event.get('type')!r}; "
-            "expected listing.upserted, listing.deleted, review.posted or review.deleted"
+            "schema_violation",
+            f"event {event.get('event_id')!r} has type {event.get('type')!r}; "
+            "expected listing.upserted, listing.deleted, review.posted or review.deleted",
         )
     return topics[kind]
 

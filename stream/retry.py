@@ -50,7 +50,9 @@ class RetryPolicy:
                     raise
                 delay = self.delay(attempt)
                 metrics.retries_total.labels(component).inc()
-                log.warning("%s unavailable (attempt %d), retrying in %.1fs: %s", component, attempt, delay, exc)
+                log.warning(
+                    "%s unavailable (attempt %d), retrying in %.1fs: %s", component, attempt, delay, exc
+                )
                 await self.sleep(delay)
 
 

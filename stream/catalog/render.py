@@ -141,9 +141,18 @@ def _robot(d: ImageDraw.ImageDraw, c: RGB, a: RGB) -> None:
 
 
 SHAPES: dict[str, Shape] = {
-    "blocks": _blocks, "plush": _plush, "rc_car": _rc_car, "doll": _doll, "puzzle": _puzzle,
-    "train": _train, "board_game": _board_game, "action_figure": _action_figure, "kite": _kite,
-    "science_kit": _science_kit, "play_kitchen": _play_kitchen, "robot": _robot,
+    "blocks": _blocks,
+    "plush": _plush,
+    "rc_car": _rc_car,
+    "doll": _doll,
+    "puzzle": _puzzle,
+    "train": _train,
+    "board_game": _board_game,
+    "action_figure": _action_figure,
+    "kite": _kite,
+    "science_kit": _science_kit,
+    "play_kitchen": _play_kitchen,
+    "robot": _robot,
 }
 
 
@@ -190,7 +199,9 @@ def render_image(toy: Image.Image, rng: np.random.Generator) -> Image.Image:
     slack = (IMAGE_SIZE - side) // 2 + 10
     shift = rng.integers(-slack, slack + 1, size=2)
     photo = _background(rng, IMAGE_SIZE)
-    photo.paste(posed, ((IMAGE_SIZE - side) // 2 + int(shift[0]), (IMAGE_SIZE - side) // 2 + int(shift[1])), posed)
+    photo.paste(
+        posed, ((IMAGE_SIZE - side) // 2 + int(shift[0]), (IMAGE_SIZE - side) // 2 + int(shift[1])), posed
+    )
     return _light(photo, rng)
 
 

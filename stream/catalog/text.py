@@ -27,7 +27,9 @@ class Product:
     quality: float  # mean star rating its reviews scatter around
 
 
-def make_product(family_id: str, kind: ToyKind, subject: Words, colour: Colour, rng: random.Random) -> Product:
+def make_product(
+    family_id: str, kind: ToyKind, subject: Words, colour: Colour, rng: random.Random
+) -> Product:
     """Draw the facts of one product of ``kind``; ``subject`` and ``colour`` tell it apart from its siblings."""
     brand = rng.choice(kind.brands)
     age_min = rng.choice(kind.age_min_months)
@@ -121,12 +123,24 @@ def attributes(product: Product, rng: random.Random, *, chinese: bool) -> dict[s
     """Seller attributes: the same facts under each seller's key names, in a shuffled order."""
     p = product
     if chinese:
-        items = [("颜色", p.colour.zh), ("材质", p.kind.material[1]), ("型号", p.model), ("尺寸", p.size[1]),
-                 ("需要电池", p.kind.batteries), ("块数", p.pieces)]
+        items = [
+            ("颜色", p.colour.zh),
+            ("材质", p.kind.material[1]),
+            ("型号", p.model),
+            ("尺寸", p.size[1]),
+            ("需要电池", p.kind.batteries),
+            ("块数", p.pieces),
+        ]
     else:
-        items = [(rng.choice(("colour", "color")), p.colour.en), ("material", p.kind.material[0]),
-                 ("model_number", p.model), ("size", p.size[0]), ("batteries_required", p.kind.batteries),
-                 ("theme", p.subject[0].lower()), (rng.choice(("pieces", "piece_count")), p.pieces)]
+        items = [
+            (rng.choice(("colour", "color")), p.colour.en),
+            ("material", p.kind.material[0]),
+            ("model_number", p.model),
+            ("size", p.size[0]),
+            ("batteries_required", p.kind.batteries),
+            ("theme", p.subject[0].lower()),
+            (rng.choice(("pieces", "piece_count")), p.pieces),
+        ]
     items = [item for item in items if item[1] is not None]
     rng.shuffle(items)
     return dict(items[: rng.randint(3, len(items))])
@@ -150,15 +164,31 @@ def review_en(product: Product, stars: int, rng: random.Random) -> tuple[str, st
     p = product
     openers = {5: "Love it!", 4: "Really good.", 3: "It's okay.", 2: "Disappointed.", 1: "Do not buy."}
     good, (bad, worse) = rng.choice(p.kind.praise), rng.sample(p.kind.complaints, 2)
-    middle = {5: f"{good[0].upper()}{good[1:]}.", 4: f"{good[0].upper()}{good[1:]}, but {bad}.",
-              3: f"{good[0].upper()}{good[1:]}, but {bad}.", 2: f"{bad[0].upper()}{bad[1:]}.",
-              1: f"{bad[0].upper()}{bad[1:]} and {worse}."}[stars]
+    middle = {
+        5: f"{good[0].upper()}{good[1:]}.",
+        4: f"{good[0].upper()}{good[1:]}, but {bad}.",
+        3: f"{good[0].upper()}{good[1:]}, but {bad}.",
+        2: f"{bad[0].upper()}{bad[1:]}.",
+        1: f"{bad[0].upper()}{bad[1:]} and {worse}.",
+    }[stars]
     who = rng.choice(("My daughter", "My son", "Our twins", "My nephew", "My granddaughter"))
     age = rng.randint(_years(p.age_min_months) or 1, _years(p.age_max_months))
     colour_line = f"The {p.colour.en} {p.subject[0].lower()} {p.kind.noun[0].lower()} looks like the photos."
-    text = " ".join((openers[stars], middle, f"{who} ({age}) {'loves' if stars >= 4 else 'tried'} it.",
-                     colour_line if rng.random() < 0.5 else ""))
-    title = {5: "Perfect gift", 4: "Great value", 3: "Mixed feelings", 2: "Not as expected", 1: "Poor quality"}
+    text = " ".join(
+        (
+            openers[stars],
+            middle,
+            f"{who} ({age}) {'loves' if stars >= 4 else 'tried'} it.",
+            colour_line if rng.random() < 0.5 else "",
+        )
+    )
+    title = {
+        5: "Perfect gift",
+        4: "Great value",
+        3: "Mixed feelings",
+        2: "Not as expected",
+        1: "Poor quality",
+    }
     return title[stars], text.strip()
 
 
@@ -166,8 +196,15 @@ def review_zh(product: Product, stars: int, rng: random.Random) -> tuple[str, st
     """A (title, text) review in Simplified Chinese."""
     p = product
     good, bad = rng.choice(p.kind.praise_zh), rng.choice(p.kind.complaints_zh)
-    body = {5: f"非常满意，{good}。", 4: f"不错，{good}，不过{bad}。", 3: f"一般，{good}，但是{bad}。",
-            2: f"有点失望，{bad}。", 1: f"很差，{bad}。"}[stars]
-    text = f"{body}孩子{'很喜欢' if stars >= 4 else '玩了几次'}这款{p.colour.zh}{p.subject[1]}{p.kind.noun[1]}。"
+    body = {
+        5: f"非常满意，{good}。",
+        4: f"不错，{good}，不过{bad}。",
+        3: f"一般，{good}，但是{bad}。",
+        2: f"有点失望，{bad}。",
+        1: f"很差，{bad}。",
+    }[stars]
+    text = (
+        f"{body}孩子{'很喜欢' if stars >= 4 else '玩了几次'}这款{p.colour.zh}{p.subject[1]}{p.kind.noun[1]}。"
+    )
     title = {5: "五星好评", 4: "值得购买", 3: "还可以", 2: "不太满意", 1: "不推荐"}
     return title[stars], text

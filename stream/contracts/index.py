@@ -37,7 +37,9 @@ class Batching(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_batch: int = Field(gt=0)  # max_batch_size of every inner model; most listings per listing_embedder call
+    max_batch: int = Field(
+        gt=0
+    )  # max_batch_size of every inner model; most listings per listing_embedder call
 
 
 class SearchConfig(BaseModel):
@@ -68,7 +70,9 @@ class IndexSchema(BaseModel):
     @model_validator(mode="after")
     def _search_vector_is_stored(self) -> "IndexSchema":
         if self.search.vector not in self.vectors:
-            raise ValueError(f"search.vector {self.search.vector!r} is not one of vectors {sorted(self.vectors)}")
+            raise ValueError(
+                f"search.vector {self.search.vector!r} is not one of vectors {sorted(self.vectors)}"
+            )
         unknown = sorted(set(self.modalities) - set(self.vectors))
         if unknown:
             raise ValueError(f"modalities {unknown} have no vector of that name under vectors")

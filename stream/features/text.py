@@ -11,6 +11,7 @@ def format_attributes(attributes: Mapping[str, AttributeValue]) -> str:
     >>> format_attributes({"pieces": 120, "color": "red", "batteries": False})
     'batteries: no; color: red; pieces: 120'
     """
+
     def render(value: AttributeValue) -> str:
         if isinstance(value, bool):
             return "yes" if value else "no"
@@ -58,6 +59,8 @@ def listing_text(
         description.strip(),
     ]
     return ". ".join(part for part in parts if part)
+
+
 def text_of(event: ListingEvent) -> str:
     """The passage the text encoder embeds for an upsert."""
     return listing_text(
@@ -69,5 +72,3 @@ def text_of(event: ListingEvent) -> str:
         age_min_months=event.age_min_months,
         age_max_months=event.age_max_months,
     )
-
-

@@ -19,10 +19,16 @@ from stream.retry import NO_RETRY, RetryPolicy, retried
 LISTING_MODEL = "listing_embedder"
 FUSION_MODEL = "fusion"
 FUSION_INPUTS = {
-    "text": "TEXT_EMBEDDING", "text_multilingual": "TEXT_MULTILINGUAL_EMBEDDING", "image": "IMAGE_EMBEDDING",
-    "video": "VIDEO_EMBEDDING", "reviews": "REVIEWS_EMBEDDING",
+    "text": "TEXT_EMBEDDING",
+    "text_multilingual": "TEXT_MULTILINGUAL_EMBEDDING",
+    "image": "IMAGE_EMBEDDING",
+    "video": "VIDEO_EMBEDDING",
+    "reviews": "REVIEWS_EMBEDDING",
 }
-PER_LISTING_OUTPUTS = {"fused": "FUSED_EMBEDDING", **{k: v for k, v in FUSION_INPUTS.items() if k != "reviews"}}
+PER_LISTING_OUTPUTS = {
+    "fused": "FUSED_EMBEDDING",
+    **{k: v for k, v in FUSION_INPUTS.items() if k != "reviews"},
+}
 PixelArray = NDArray[np.uint8]
 
 
@@ -54,13 +60,18 @@ def _tensor(name: str, array: NDArray[Any], datatype: str) -> InferInput:
 def pack_listings(listings: Sequence[ListingInputs], reviews_dims: int) -> list[InferInput]:
     """The request tensors of ``listing_embedder`` for a batch (photos and frames flat, with owners)."""
     texts = np.array([item.text.encode("utf-8") for item in listings], dtype=np.object_)
-    reviews = np.stack([
-        item.reviews if item.reviews is not None else np.zeros(reviews_dims, np.float32) for item in listings
-    ]).astype(np.float32)
+    reviews = np.stack(
+        [
+            item.reviews if item.reviews is not None else np.zeros(reviews_dims, np.float32)
+            for item in listings
+        ]
+    ).astype(np.float32)
     tensors = [
         _tensor("TEXT", texts, "BYTES"),
         _tensor("REVIEWS_EMBEDDING", reviews, "FP32"),
-        _tensor("REVIEWS_MASK", np.array([item.reviews is not None for item in listings], np.float32), "FP32"),
+        _tensor(
+            "REVIEWS_MASK", np.array([item.reviews is not None for item in listings], np.float32), "FP32"
+        ),
     ]
     photos = [photo for item in listings for photo in item.photos]
     if photos:
@@ -78,7 +89,9 @@ def pack_listings(listings: Sequence[ListingInputs], reviews_dims: int) -> list[
     return tensors
 
 
-def unpack_listings(outputs: dict[str, FloatArray], listings: Sequence[ListingInputs]) -> list[ListingVectors]:
+def unpack_listings(
+    outputs: dict[str, FloatArray], listings: Sequence[ListingInputs]
+) -> list[ListingVectors]:
     """Split the batch outputs back into one :class:`ListingVectors` per listing, keeping only present vectors."""
     results, photo_start = [], 0
     for row, item in enumerate(listings):
@@ -102,7 +115,11 @@ class ListingEncoder:
     """One Triton call embeds a batch of listings (text, photos, video frames, reviews -> all vectors)."""
 
     def __init__(
-        self, client: InferenceServerClient, schema: IndexSchema, timeout_s: float, retry: RetryPolicy = NO_RETRY
+        self,
+        client: InferenceServerClient,
+        schema: IndexSchema,
+        timeout_s: float,
+        retry: RetryPolicy = NO_RETRY,
     ) -> None:
         self._client = client
         self.retry = retry
@@ -146,10 +163,18 @@ class ListingEncoder:
             fused vectors [n, 256] and modality weights [n, 4].
         """
         tensors = [
-            _tensor(tensor, np.stack([item.get(name, np.zeros(self._dims[name], np.float32)) for item in vectors]), "FP32")
+            _tensor(
+                tensor,
+                np.stack([item.get(name, np.zeros(self._dims[name], np.float32)) for item in vectors]),
+                "FP32",
+            )
             for name, tensor in FUSION_INPUTS.items()
         ]
-        mask = np.array([[name == "text" or name in item for name in MODALITIES] for item in vectors], np.float32)
+        mask = np.array(
+            [[name == "text" or name in item for name in MODALITIES] for item in vectors], np.float32
+        )
         tensors.append(_tensor("MODALITY_MASK", mask, "FP32"))
-        outputs = await infer(self._client, FUSION_MODEL, tensors, ["FUSED_EMBEDDING", "MODALITY_WEIGHTS"], self._timeout_s)
+        outputs = await infer(
+            self._client, FUSION_MODEL, tensors, ["FUSED_EMBEDDING", "MODALITY_WEIGHTS"], self._timeout_s
+        )
         return outputs["FUSED_EMBEDDING"], outputs["MODALITY_WEIGHTS"]

@@ -14,7 +14,11 @@ from stream.retry import NO_RETRY, RetryPolicy, retried
 TEXT_INPUT = "TEXT"
 TEXT_OUTPUT = "TEXT_EMBEDDING"
 # gRPC status codes after which the same request can succeed later.
-RETRYABLE_STATUSES = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED"}
+RETRYABLE_STATUSES = {
+    "StatusCode.UNAVAILABLE",
+    "StatusCode.DEADLINE_EXCEEDED",
+    "StatusCode.RESOURCE_EXHAUSTED",
+}
 
 
 async def infer(
@@ -29,7 +33,10 @@ async def infer(
     try:
         with metrics.triton_request_seconds.labels(model).time():
             result = await client.infer(
-                model, inputs, outputs=[InferRequestedOutput(name) for name in outputs], client_timeout=timeout_s
+                model,
+                inputs,
+                outputs=[InferRequestedOutput(name) for name in outputs],
+                client_timeout=timeout_s,
             )
     except InferenceServerException as exc:
         error = TritonUnavailable if str(exc.status()) in RETRYABLE_STATUSES else TritonError
@@ -51,7 +58,9 @@ async def model_info(client: InferenceServerClient, model: str) -> tuple[str, di
             f"Triton model {model!r} is not ready: {exc.message()}; "
             "start the stack with `toyfuse stack up` and read its Triton log"
         ) from exc
-    parameters = {key: value.get("string_value", "") for key, value in config["config"].get("parameters", {}).items()}
+    parameters = {
+        key: value.get("string_value", "") for key, value in config["config"].get("parameters", {}).items()
+    }
     return max(metadata["versions"], key=int), parameters
 
 
@@ -67,7 +76,12 @@ class TritonEncoder:
     """Calls one Triton text model; batches are sent whole and Triton's dynamic batcher merges them."""
 
     def __init__(
-        self, client: InferenceServerClient, model_name: str, dims: int, timeout_s: float, retry: RetryPolicy = NO_RETRY
+        self,
+        client: InferenceServerClient,
+        model_name: str,
+        dims: int,
+        timeout_s: float,
+        retry: RetryPolicy = NO_RETRY,
     ) -> None:
         self._client = client
         self.retry = retry
@@ -99,7 +113,9 @@ class TritonEncoder:
         """
         if not texts:
             return np.zeros((0, self._dims), dtype=np.float32)
-        outputs = await infer(self._client, self._model_name, [text_batch(texts)], [TEXT_OUTPUT], self._timeout_s)
+        outputs = await infer(
+            self._client, self._model_name, [text_batch(texts)], [TEXT_OUTPUT], self._timeout_s
+        )
         vectors = outputs[TEXT_OUTPUT]
         if vectors.shape != (len(texts), self._dims):
             raise EmbeddingDimMismatch(

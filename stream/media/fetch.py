@@ -71,7 +71,9 @@ def check_uri(uri: str) -> SplitResult:
         parts = urlsplit(uri)
         has_host = bool(parts.hostname)
     except ValueError as exc:
-        raise MediaError("unsupported_scheme", f"{uri!r} is not a URL ({exc}); send http(s) media URIs") from exc
+        raise MediaError(
+            "unsupported_scheme", f"{uri!r} is not a URL ({exc}); send http(s) media URIs"
+        ) from exc
     if parts.scheme.lower() not in SCHEMES or not has_host:
         raise MediaError("unsupported_scheme", f"{uri!r} is not an http(s) URL; send http(s) media URIs")
     return parts
@@ -87,7 +89,9 @@ def check_content_type(uri: str, content_type: str, kind: MediaKind | None) -> N
     accepted = GENERIC_TYPES + tuple(prefix for name in kinds for prefix in ACCEPTED_TYPES[name])
     if not content_type.lower().startswith(accepted):
         expected = " or ".join(kinds)
-        raise MediaError("content_type", f"{uri} is served as {content_type!r}, not as {expected}; check the URI")
+        raise MediaError(
+            "content_type", f"{uri} is served as {content_type!r}, not as {expected}; check the URI"
+        )
 
 
 class MediaFetcher:
@@ -105,7 +109,9 @@ class MediaFetcher:
     @classmethod
     def from_settings(cls, session: aiohttp.ClientSession, settings: Settings) -> "MediaFetcher":
         """Build a fetcher with the ``media_*`` limits of ``settings``."""
-        return cls(session, settings.media_timeout_s, settings.media_max_bytes, settings.media_max_concurrency)
+        return cls(
+            session, settings.media_timeout_s, settings.media_max_bytes, settings.media_max_concurrency
+        )
 
     async def fetch(self, uri: str, kind: MediaKind | None = None) -> bytes:
         """Download ``uri`` whole, refusing anything slow, large, non-http(s) or of the wrong type.
@@ -130,7 +136,9 @@ class MediaFetcher:
                     "timeout", f"{uri} took longer than {self._timeout_s:g} s (TOYFUSE_MEDIA_TIMEOUT_S)"
                 ) from exc
             except aiohttp.NonHttpUrlRedirectClientError as exc:
-                raise MediaError("unsupported_scheme", f"{uri} redirects to a non-http(s) URL: {exc}") from exc
+                raise MediaError(
+                    "unsupported_scheme", f"{uri} redirects to a non-http(s) URL: {exc}"
+                ) from exc
             except aiohttp.ClientError as exc:
                 raise MediaError("connection", f"{uri} could not be downloaded: {exc!r}") from exc
 
@@ -172,7 +180,9 @@ class MediaFetcher:
         loads = [self._load(uri, "image", preprocess_image) for uri in photo_uris]
         loads += [self._load(uri, "video", sample_frames) for uri in video_uris]
         results = await asyncio.gather(*loads)
-        photos = [(uri, r) for uri, r in zip(photo_uris, results, strict=False) if not isinstance(r, MediaProblem)]
+        photos = [
+            (uri, r) for uri, r in zip(photo_uris, results, strict=False) if not isinstance(r, MediaProblem)
+        ]
         frames = results[-1] if video_uris and not isinstance(results[-1], MediaProblem) else None
         return ListingMedia(
             photos=np.stack([array for _, array in photos]) if photos else empty_batch(),

@@ -147,7 +147,11 @@ def sample_frames(data: bytes, count: int = MAX_FRAMES, max_seconds: float = MAX
             frames = nearest_frames(_timed_frames(container, stream), sample_times(window_s, count))
             arrays = [_model_input(frame) for frame in frames]
     except av.FFmpegError as exc:
-        raise MediaError("undecodable_video", f"FFmpeg cannot decode the clip ({exc}); check the video URI") from exc
+        raise MediaError(
+            "undecodable_video", f"FFmpeg cannot decode the clip ({exc}); check the video URI"
+        ) from exc
     if not arrays:
-        raise MediaError("undecodable_video", "the video stream holds no decodable frame; check the video URI")
+        raise MediaError(
+            "undecodable_video", "the video stream holds no decodable frame; check the video URI"
+        )
     return np.stack(arrays)

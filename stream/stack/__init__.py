@@ -85,6 +85,8 @@ def status(settings: Settings) -> list[ServerStatus]:
     """
     statuses = [server.status(settings) for server in _SERVERS]
     return [
-        replace(s, detail=f"{s.detail}; not started from {settings.run_dir}") if s.healthy and s.pid is None else s
+        replace(s, detail=f"{s.detail}; not started from {settings.run_dir}")
+        if s.healthy and s.pid is None
+        else s
         for s in statuses
     ]

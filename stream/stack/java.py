@@ -86,7 +86,10 @@ def assemble_lib(pom: bytes, lib: Path, properties: dict[str, str], log_file: Pa
     with log_file.open("wb") as log:
         code = subprocess.run(
             [mvn, "-B", "-q", "-f", "pom.xml", "package", *defines],
-            cwd=build, stdout=log, stderr=subprocess.STDOUT, check=False,
+            cwd=build,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
         ).returncode
     if code != 0:
         raise process.start_failure("kafka", log_file, f"jar download (mvn) failed with code {code}")

@@ -46,12 +46,14 @@ logger.apache.level = WARN
 """
 
 
-
-
-
 def topic_names(settings: Settings) -> list[str]:
     """Return the four topics the stack creates."""
-    return [settings.listings_topic, settings.reviews_topic, settings.embeddings_topic, settings.deadletter_topic]
+    return [
+        settings.listings_topic,
+        settings.reviews_topic,
+        settings.embeddings_topic,
+        settings.deadletter_topic,
+    ]
 
 
 def render_server_properties(settings: Settings, data_dir: Path) -> str:
@@ -125,9 +127,15 @@ def java_command(java_bin: str, settings: Settings, main: list[str]) -> list[str
     """Return the ``java`` command line that runs a Kafka main class with our classpath and logging."""
     base = folder(settings)
     return [
-        java_bin, f"-Xmx{settings.kafka_heap}", f"-Xms{settings.kafka_heap}", *JVM_OPTS,
-        f"-Dkafka.logs.dir={base / 'logs'}", f"-Dlog4j2.configurationFile={base / 'log4j2.properties'}",
-        "-cp", str(base / "lib" / "*"), *main,
+        java_bin,
+        f"-Xmx{settings.kafka_heap}",
+        f"-Xms{settings.kafka_heap}",
+        *JVM_OPTS,
+        f"-Dkafka.logs.dir={base / 'logs'}",
+        f"-Dlog4j2.configurationFile={base / 'log4j2.properties'}",
+        "-cp",
+        str(base / "lib" / "*"),
+        *main,
     ]
 
 
@@ -151,7 +159,15 @@ def format_storage(java_bin: str, settings: Settings, properties: Path) -> None:
     if (data / "meta.properties").is_file():
         return
     format_log = folder(settings) / "logs" / "format.log"
-    main = ["kafka.tools.StorageTool", "format", "--standalone", "-t", new_cluster_id(), "-c", str(properties)]
+    main = [
+        "kafka.tools.StorageTool",
+        "format",
+        "--standalone",
+        "-t",
+        new_cluster_id(),
+        "-c",
+        str(properties),
+    ]
     with format_log.open("wb") as log:
         code = subprocess.run(
             java_command(java_bin, settings, main), stdout=log, stderr=subprocess.STDOUT, check=False
@@ -205,8 +221,13 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
     format_storage(java_bin, settings, properties)
     log = log_file(settings)
     offset = log.stat().st_size if log.exists() else 0
-    launch = Launch(NAME, java_command(java_bin, settings, ["kafka.Kafka", str(properties)]),
-                    pid_file(settings), log, folder(settings))
+    launch = Launch(
+        NAME,
+        java_command(java_bin, settings, ["kafka.Kafka", str(properties)]),
+        pid_file(settings),
+        log,
+        folder(settings),
+    )
     proc = process.spawn(launch)
     process.wait_ready(
         proc,

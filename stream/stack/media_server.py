@@ -13,9 +13,6 @@ FILES = process.ServerFiles(NAME)
 folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
 
 
-
-
-
 def media_dir(settings: Settings) -> Path:
     """Return the folder served: the ``media/`` folder of the catalog under the run dir."""
     return settings.run_dir.resolve() / "catalog" / "media"
@@ -24,8 +21,14 @@ def media_dir(settings: Settings) -> Path:
 def server_command(settings: Settings) -> list[str]:
     """Return the command line of Python's static file server, bound to 127.0.0.1."""
     return [
-        sys.executable, "-m", "http.server", "--bind", LOCALHOST, str(settings.media_port),
-        "--directory", str(media_dir(settings)),
+        sys.executable,
+        "-m",
+        "http.server",
+        "--bind",
+        LOCALHOST,
+        str(settings.media_port),
+        "--directory",
+        str(media_dir(settings)),
     ]
 
 
@@ -49,7 +52,9 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
     launch = Launch(NAME, server_command(settings), pid_file(settings), log_file(settings), folder(settings))
     proc = process.spawn(launch)
     process.wait_ready(proc, launch, lambda: serves(settings), settings.startup_timeout_s)
-    echo(f"media: serving {media_dir(settings)} at {settings.media_base_url} (pid {proc.pid}, log {launch.log_file})")
+    echo(
+        f"media: serving {media_dir(settings)} at {settings.media_base_url} (pid {proc.pid}, log {launch.log_file})"
+    )
 
 
 def status(settings: Settings) -> ServerStatus:

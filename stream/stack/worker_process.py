@@ -43,7 +43,9 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
     log = log_file(settings)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "stream.cli", "worker"]
-    launch = Launch(NAME, command, pid_file(settings), log, folder(settings), {**os.environ, **settings_env(settings)})
+    launch = Launch(
+        NAME, command, pid_file(settings), log, folder(settings), {**os.environ, **settings_env(settings)}
+    )
     proc = process.spawn(launch)
     process.wait_ready(proc, launch, lambda: is_ready(settings), settings.startup_timeout_s)
     echo(f"worker: up, consuming {settings.listings_topic} (pid {proc.pid}, log {log})")

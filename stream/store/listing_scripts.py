@@ -18,21 +18,29 @@ end
 
 # KEYS: listing hash, vector set. ARGV: version, listing id, search vector (FP32 bytes),
 # attributes JSON, quantization, source event id, then the hash's field/value pairs.
-UPSERT_SCRIPT = "local EVENT_ID = ARGV[6]" + GUARD + """
+UPSERT_SCRIPT = (
+    "local EVENT_ID = ARGV[6]"
+    + GUARD
+    + """
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'source_event_id', ARGV[6], unpack(ARGV, 7))
 redis.call('VADD', KEYS[2], 'FP32', ARGV[3], ARGV[2], ARGV[5], 'SETATTR', ARGV[4])
 return 1
 """
+)
 
 # KEYS: listing hash, vector set. ARGV: version, listing id, deleted_at, source event id.
 # Leaves a tombstone (version + deleted_at) so an older upsert arriving late cannot resurrect it.
-DELETE_SCRIPT = "local EVENT_ID = ARGV[4]" + GUARD + """
+DELETE_SCRIPT = (
+    "local EVENT_ID = ARGV[4]"
+    + GUARD
+    + """
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'deleted_at', ARGV[3], 'source_event_id', ARGV[4])
 redis.call('VREM', KEYS[2], ARGV[2])
 return 1
 """
+)
 
 # KEYS: listing hash, vector set. ARGV: expected version, listing id, new search vector, quantization,
 # how many fields to delete (n), those n field names, then field/value pairs to set.

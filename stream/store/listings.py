@@ -31,10 +31,25 @@ WriteOutcome = Literal["applied", "already_applied", "stale"]
 APPLIED: WriteOutcome = "applied"
 ALREADY_APPLIED: WriteOutcome = "already_applied"
 STALE: WriteOutcome = "stale"
-OUTCOME_OF_CODE: dict[int, WriteOutcome] = {APPLIED_CODE: APPLIED, ALREADY_APPLIED_CODE: ALREADY_APPLIED, STALE_CODE: STALE}
+OUTCOME_OF_CODE: dict[int, WriteOutcome] = {
+    APPLIED_CODE: APPLIED,
+    ALREADY_APPLIED_CODE: ALREADY_APPLIED,
+    STALE_CODE: STALE,
+}
 __all__ = [
-    "ALREADY_APPLIED", "APPLIED", "STALE", "EmbeddingStore", "GuardState", "ListingDeletion", "ListingEmbedding", "Refusion",
-    "SimilarListing", "StoredListing", "WriteOutcome", "check_vector", "similarity_filter",
+    "ALREADY_APPLIED",
+    "APPLIED",
+    "STALE",
+    "EmbeddingStore",
+    "GuardState",
+    "ListingDeletion",
+    "ListingEmbedding",
+    "Refusion",
+    "SimilarListing",
+    "StoredListing",
+    "WriteOutcome",
+    "check_vector",
+    "similarity_filter",
 ]
 
 
@@ -171,7 +186,10 @@ class EmbeddingStore:
             if isinstance(change, ListingEmbedding):
                 self._check_vectors(change)
         with metrics.redis_write_seconds.time():
-            async with redis_errors(f"writing {len(changes)} listings"), self._redis.pipeline(transaction=False) as pipe:
+            async with (
+                redis_errors(f"writing {len(changes)} listings"),
+                self._redis.pipeline(transaction=False) as pipe,
+            ):
                 for change in changes:
                     await self._queue(pipe, change)
                 results = await pipe.execute()
@@ -192,19 +210,32 @@ class EmbeddingStore:
             args: list[Any] = [change.version, change.listing_id, change.deleted_at, change.source_event_id]
             await self._delete(keys=keys, args=args, client=pipe)
             return
-        attributes = {name: change.metadata[name] for name in self._schema.search.attributes if name in change.metadata}
+        attributes = {
+            name: change.metadata[name] for name in self._schema.search.attributes if name in change.metadata
+        }
         search_vector = to_redis_bytes(change.vectors[self._schema.search.vector])
-        args = [change.version, change.listing_id, search_vector, json.dumps(attributes),
-                self._schema.search.quantization, change.source_event_id, *self._hash_fields(change)]
+        args = [
+            change.version,
+            change.listing_id,
+            search_vector,
+            json.dumps(attributes),
+            self._schema.search.quantization,
+            change.source_event_id,
+            *self._hash_fields(change),
+        ]
         await self._upsert(keys=keys, args=args, client=pipe)
 
     @staticmethod
     def _hash_fields(change: ListingEmbedding) -> list[str | bytes]:
         fields: list[str | bytes] = [
-            "model_version", change.model_version,
-            "updated_at", change.updated_at,
-            "modalities", ",".join(change.modalities),
-            "metadata", json.dumps(dict(change.metadata), ensure_ascii=False),
+            "model_version",
+            change.model_version,
+            "updated_at",
+            change.updated_at,
+            "modalities",
+            ",".join(change.modalities),
+            "metadata",
+            json.dumps(dict(change.metadata), ensure_ascii=False),
         ]
         for name, vector in change.vectors.items():
             fields += [VECTOR_FIELD_PREFIX + name, to_redis_bytes(vector)]
@@ -226,23 +257,37 @@ class EmbeddingStore:
             check_vector(self._schema, refusion.listing_id, search, refusion.fused)
             if refusion.reviews is not None:
                 check_vector(self._schema, refusion.listing_id, "reviews", refusion.reviews)
-        async with redis_errors(f"re-fusing {len(refusions)} listings"), self._redis.pipeline(transaction=False) as pipe:
+        async with (
+            redis_errors(f"re-fusing {len(refusions)} listings"),
+            self._redis.pipeline(transaction=False) as pipe,
+        ):
             for refusion in refusions:
                 await self._queue_refusion(pipe, refusion)
             return [OUTCOME_OF_CODE[int(result)] for result in await pipe.execute()]
 
     async def _queue_refusion(self, pipe: Any, refusion: Refusion) -> None:
         fields: list[str | bytes] = [
-            VECTOR_FIELD_PREFIX + self._schema.search.vector, to_redis_bytes(refusion.fused),
-            "model_version", refusion.model_version,
-            "updated_at", refusion.updated_at,
-            "modalities", ",".join(refusion.modalities),
+            VECTOR_FIELD_PREFIX + self._schema.search.vector,
+            to_redis_bytes(refusion.fused),
+            "model_version",
+            refusion.model_version,
+            "updated_at",
+            refusion.updated_at,
+            "modalities",
+            ",".join(refusion.modalities),
         ]
         deletions = [VECTOR_FIELD_PREFIX + "reviews"] if refusion.reviews is None else []
         if refusion.reviews is not None:
             fields += [VECTOR_FIELD_PREFIX + "reviews", to_redis_bytes(refusion.reviews)]
-        args = [refusion.version, refusion.listing_id, to_redis_bytes(refusion.fused),
-                self._schema.search.quantization, len(deletions), *deletions, *fields]
+        args = [
+            refusion.version,
+            refusion.listing_id,
+            to_redis_bytes(refusion.fused),
+            self._schema.search.quantization,
+            len(deletions),
+            *deletions,
+            *fields,
+        ]
         keys = [self._schema.listing_key(refusion.listing_id), self._schema.vector_set_key]
         await self._refuse(keys=keys, args=args, client=pipe)
 
@@ -254,13 +299,20 @@ class EmbeddingStore:
             StoreUnavailable: Redis could not be reached (retry later).
         """
         fields = ["version", "source_event_id", "modalities", "deleted_at"]
-        async with redis_errors(f"reading {len(listing_ids)} versions"), self._redis.pipeline(transaction=False) as pipe:
+        async with (
+            redis_errors(f"reading {len(listing_ids)} versions"),
+            self._redis.pipeline(transaction=False) as pipe,
+        ):
             for listing_id in listing_ids:
                 pipe.hmget(self._schema.listing_key(listing_id), fields)
             replies = await pipe.execute()
         return {
-            listing_id: None if version is None else GuardState(
-                int(version), (source or b"").decode(), [m for m in (modalities or b"").decode().split(",") if m],
+            listing_id: None
+            if version is None
+            else GuardState(
+                int(version),
+                (source or b"").decode(),
+                [m for m in (modalities or b"").decode().split(",") if m],
                 deleted is not None,
             )
             for listing_id, (version, source, modalities, deleted) in zip(listing_ids, replies, strict=True)
@@ -289,7 +341,10 @@ class EmbeddingStore:
         Raises:
             StoreUnavailable: Redis could not be reached (retry later).
         """
-        async with redis_errors(f"reading {len(listing_ids)} listings"), self._redis.pipeline(transaction=False) as pipe:
+        async with (
+            redis_errors(f"reading {len(listing_ids)} listings"),
+            self._redis.pipeline(transaction=False) as pipe,
+        ):
             for listing_id in listing_ids:
                 pipe.hgetall(self._schema.listing_key(listing_id))
             replies = await pipe.execute()
@@ -313,11 +368,20 @@ class EmbeddingStore:
         return self._decode(listing_id, raw)
 
     def _decode(self, listing_id: str, raw: dict[bytes, bytes]) -> StoredListing:
-        text = {key.decode(): value for key, value in raw.items() if not key.startswith(VECTOR_FIELD_PREFIX.encode())}
+        text = {
+            key.decode(): value
+            for key, value in raw.items()
+            if not key.startswith(VECTOR_FIELD_PREFIX.encode())
+        }
         vectors = {
-            name: from_redis_bytes(value, self._schema.vectors[name].dims, f"{listing_id} {name}", self._schema.vectors[name].multi)
+            name: from_redis_bytes(
+                value,
+                self._schema.vectors[name].dims,
+                f"{listing_id} {name}",
+                self._schema.vectors[name].multi,
+            )
             for name, value in (
-                (key.decode()[len(VECTOR_FIELD_PREFIX):], value)
+                (key.decode()[len(VECTOR_FIELD_PREFIX) :], value)
                 for key, value in raw.items()
                 if key.startswith(VECTOR_FIELD_PREFIX.encode())
             )
@@ -347,7 +411,15 @@ class EmbeddingStore:
             ListingNotFound: the query listing is not in the similarity index.
             StoreError: Redis rejected the query.
         """
-        command: list[Any] = ["VSIM", self._schema.vector_set_key, "ELE", listing_id, "COUNT", k + 1, "WITHSCORES"]
+        command: list[Any] = [
+            "VSIM",
+            self._schema.vector_set_key,
+            "ELE",
+            listing_id,
+            "COUNT",
+            k + 1,
+            "WITHSCORES",
+        ]
         expression = similarity_filter(category, max_price)
         if expression:
             command += ["FILTER", expression]
@@ -375,7 +447,9 @@ def check_vector(schema: IndexSchema, listing_id: str, name: str, vector: FloatA
             f"listing {listing_id}: vector {name!r} is not declared in schemas/embedding_index.yaml"
         )
     field = schema.vectors[name]
-    shape_ok = vector.ndim == 2 and vector.shape[1] == field.dims if field.multi else vector.shape == (field.dims,)
+    shape_ok = (
+        vector.ndim == 2 and vector.shape[1] == field.dims if field.multi else vector.shape == (field.dims,)
+    )
     if not shape_ok or vector.dtype != np.float32:
         expected = f"float32[k, {field.dims}]" if field.multi else f"float32[{field.dims}]"
         raise EmbeddingDimMismatch(

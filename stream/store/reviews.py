@@ -132,7 +132,10 @@ class ReviewStore:
             if isinstance(change, ReviewPosted):
                 self._check(change.contribution)
         with metrics.redis_write_seconds.time():
-            async with redis_errors(f"applying {len(changes)} review changes"), self._redis.pipeline(transaction=False) as pipe:
+            async with (
+                redis_errors(f"applying {len(changes)} review changes"),
+                self._redis.pipeline(transaction=False) as pipe,
+            ):
                 for change in changes:
                     await self._queue(pipe, change)
                 replies = await pipe.execute()
@@ -147,7 +150,10 @@ class ReviewStore:
             StoreError: Redis refused the read.
             EmbeddingDimMismatch: a stored sum has another dimension than the layout declares.
         """
-        async with redis_errors(f"reading {len(listing_ids)} review sums"), self._redis.pipeline(transaction=False) as pipe:
+        async with (
+            redis_errors(f"reading {len(listing_ids)} review sums"),
+            self._redis.pipeline(transaction=False) as pipe,
+        ):
             for listing_id in listing_ids:
                 pipe.hmget(aggregate_key(self._schema, listing_id), ["sum", "weight", "count"])
             replies = await pipe.execute()

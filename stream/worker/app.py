@@ -109,8 +109,14 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
     media = MediaFetcher.from_settings(http, settings)
     return Pipelines(
         listings=ListingPipeline(
-            decoder=decoder, encoder=encoder, media=media, reviews=reviews, store=store, delivery=delivery,
-            model_version=model_version, locks=locks,
+            decoder=decoder,
+            encoder=encoder,
+            media=media,
+            reviews=reviews,
+            store=store,
+            delivery=delivery,
+            model_version=model_version,
+            locks=locks,
         ),
         reviews=ReviewPipeline(
             decoder=decoder, encoder=review_encoder, store=reviews, delivery=delivery, refuse=refuser.refuse
@@ -147,7 +153,9 @@ async def consume_in_batches(
     stream: StreamT[bytes], process: Callable[[list[RawMessage]], Awaitable[None]], settings: Settings
 ) -> None:
     """Feed batches to ``process``; ack each batch only after it is fully handled (never on a crash)."""
-    batches = cast(faust.Stream[bytes], stream).noack_take(settings.batch_size, within=settings.batch_window_s)
+    batches = cast(faust.Stream[bytes], stream).noack_take(
+        settings.batch_size, within=settings.batch_window_s
+    )
     async for batch in batches:
         events = cast(list[EventT[Any]], batch)  # noack_take yields the events themselves, to ack by hand
         await process([raw_message(event) for event in events])
@@ -201,7 +209,9 @@ def create_app(settings: Settings) -> faust.App:
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         model_version = pipelines.built.listings.model_version if pipelines.built is not None else None
-        status, body = health_report(model_version, {agent.name: agent.state for agent in app.agents.values()})
+        status, body = health_report(
+            model_version, {agent.name: agent.state for agent in app.agents.values()}
+        )
         return web.json(body, status=status)
 
     @app.on_before_shutdown.connect

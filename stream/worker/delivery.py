@@ -52,8 +52,15 @@ class Delivery:
         metrics.events_processed_total.labels(raw.topic, "deadletter").inc()
         log.warning("dead-lettering %s[%d]@%d: %s: %s", raw.topic, raw.partition, raw.offset, reason, message)
         record = deadletter_record(
-            value=raw.value, key=raw.key, topic=raw.topic, partition=raw.partition, offset=raw.offset,
-            timestamp_ms=raw.timestamp_ms, reason=reason, message=message, worker=self.worker,
+            value=raw.value,
+            key=raw.key,
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+            timestamp_ms=raw.timestamp_ms,
+            reason=reason,
+            message=message,
+            worker=self.worker,
             now=datetime.now(UTC),
         )
         await self.sink.publish(self.topics.deadletter, raw.key, record)

@@ -23,5 +23,10 @@ def health_report(model_version: str | None, agent_states: Mapping[str, str]) ->
     """
     failed = sorted(name for name, state in agent_states.items() if state not in HEALTHY_AGENT_STATES)
     status = "failed" if failed else "starting" if model_version is None else "ready"
-    body = {"status": status, "model_version": model_version, "agents": dict(agent_states), "failed_agents": failed}
+    body = {
+        "status": status,
+        "model_version": model_version,
+        "agents": dict(agent_states),
+        "failed_agents": failed,
+    }
     return (200 if status == "ready" else 503), body

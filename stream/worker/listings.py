@@ -119,7 +119,9 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _fetch_media(self, upserts: list[ListingEvent]) -> list[Any]:
-        return list(await asyncio.gather(*(self._media.fetch_listing_media(e.images, e.videos) for e in upserts)))
+        return list(
+            await asyncio.gather(*(self._media.fetch_listing_media(e.images, e.videos) for e in upserts))
+        )
 
     async def _already_decided(self, events: list[ListingEvent]) -> list[Embedded | None]:
         """Per event, the outcome of an upsert the version guard would refuse anyway (replays after a
@@ -136,7 +138,9 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
             if state is None or verdict is None:
                 decided.append(None)
                 continue
-            modalities = [m for m in MODALITIES if m in state.modalities] if verdict == ALREADY_APPLIED else []
+            modalities = (
+                [m for m in MODALITIES if m in state.modalities] if verdict == ALREADY_APPLIED else []
+            )
             decided.append(Embedded(verdict, modalities))
         return decided
 
@@ -167,7 +171,9 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
             return
         now = datetime.now(UTC)
         if outcome.result == APPLIED:
-            metrics.embedding_freshness_seconds.labels(raw.topic).observe((now - event.occurred_at).total_seconds())
+            metrics.embedding_freshness_seconds.labels(raw.topic).observe(
+                (now - event.occurred_at).total_seconds()
+            )
         metrics.last_stored_timestamp_seconds.set(time.time())
         deleted = event.type == "listing.deleted"
         record = embedding_record(

@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 def fusion_inputs(stored: StoredListing, reviews: FloatArray | None) -> dict[str, FloatArray]:
     """The stored per-modality vectors the fusion model takes, with the reviews vector replaced (pure)."""
-    vectors = {name: stored.vectors[name] for name in FUSION_INPUTS if name in stored.vectors and name != "reviews"}
+    vectors = {
+        name: stored.vectors[name] for name in FUSION_INPUTS if name in stored.vectors and name != "reviews"
+    }
     if reviews is not None:
         vectors["reviews"] = reviews
     return vectors
@@ -62,8 +64,15 @@ class Refuser:
             fused, _ = await self._encoder.fuse(inputs)
             now = datetime.now(UTC)
             refusions = [
-                Refusion(record.listing_id, record.version, record.model_version, format_rfc3339(now), vector,
-                         vectors.get("reviews"), modalities_of(vectors))
+                Refusion(
+                    record.listing_id,
+                    record.version,
+                    record.model_version,
+                    format_rfc3339(now),
+                    vector,
+                    vectors.get("reviews"),
+                    modalities_of(vectors),
+                )
                 for record, vectors, vector in zip(live, inputs, fused, strict=True)
             ]
             results = await self._store.refuse(refusions)
@@ -76,8 +85,12 @@ class Refuser:
             log.info("re-fusion of %s skipped: the listing changed meanwhile", refusion.listing_id)
             return
         record: dict[str, Any] = embedding_record(
-            listing_id=refusion.listing_id, change="upserted", version=refusion.version,
-            model_version=refusion.model_version, modalities=refusion.modalities, updated_at=now,
+            listing_id=refusion.listing_id,
+            change="upserted",
+            version=refusion.version,
+            model_version=refusion.model_version,
+            modalities=refusion.modalities,
+            updated_at=now,
             source_event_id=f"reviews:{refusion.listing_id}",
         )
         await self._delivery.announce(refusion.listing_id, record)

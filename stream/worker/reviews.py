@@ -105,7 +105,9 @@ class ReviewPipeline(BatchPipeline[DecodedReview, ReviewOutcome]):
         posted = [i for i, review in enumerate(reviews) if review.weight is not None]
         texts = [review_text(reviews[i].event.title, reviews[i].event.text) for i in posted]
         vectors = dict(zip(posted, await self._embed(texts), strict=True))
-        outcomes = await self._store.apply([_change(review, vectors.get(i)) for i, review in enumerate(reviews)])
+        outcomes = await self._store.apply(
+            [_change(review, vectors.get(i)) for i, review in enumerate(reviews)]
+        )
         touched = [o.listing_id for o in outcomes if o.changed or o.status == "duplicate"]
         if touched:
             await self._refuse(list(dict.fromkeys(touched)))

@@ -67,7 +67,11 @@ def running_worker(settings: Settings) -> Iterator[Settings]:
 def catalog(settings: Settings) -> Iterator[CatalogSummary]:
     """A small generated catalog whose media the stack's media server serves over HTTP."""
     summary = generate_catalog(
-        settings.run_dir / "catalog", seed=11, families=8, listings=20, reviews=40,
+        settings.run_dir / "catalog",
+        seed=11,
+        families=8,
+        listings=20,
+        reviews=40,
         media_base_url=settings.media_base_url,
     )
     media_server.stop(settings)
@@ -128,7 +132,9 @@ class TopicReader:
 
     def __init__(self, settings: Settings, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=settings.kafka_bootstrap, group_id=f"test-{uuid.uuid4().hex}",
+            topic,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=f"test-{uuid.uuid4().hex}",
             auto_offset_reset="earliest",
         )
         self._started = False

@@ -37,10 +37,16 @@ def replay(settings: Settings, tmp_path: Path, *events: dict[str, Any]) -> None:
             time.sleep(0.2)
 
 
-def test_get_and_similar_print_json(settings: Settings, tmp_path: Path, listing_event_factory: ListingEventFactory) -> None:
+def test_get_and_similar_print_json(
+    settings: Settings, tmp_path: Path, listing_event_factory: ListingEventFactory
+) -> None:
     usd = {"currency": "USD"}
-    cheap = listing_event_factory(title="Plush Koala, Grey, 30 cm", categories=["Plush"], price={"amount": "9.50", **usd})
-    dear = listing_event_factory(title="Plush Koala Deluxe, 60 cm", categories=["Plush"], price={"amount": "59.00", **usd})
+    cheap = listing_event_factory(
+        title="Plush Koala, Grey, 30 cm", categories=["Plush"], price={"amount": "9.50", **usd}
+    )
+    dear = listing_event_factory(
+        title="Plush Koala Deluxe, 60 cm", categories=["Plush"], price={"amount": "59.00", **usd}
+    )
     replay(settings, tmp_path, cheap, dear)
 
     got = toyfuse(settings, "get", cheap["listing_id"], "--json")
@@ -57,7 +63,9 @@ def test_get_and_similar_print_json(settings: Settings, tmp_path: Path, listing_
     printed = toyfuse(settings, "similar", dear["listing_id"], "-k", "50", "--category", "Plush")
     assert printed.exit_code == 0, printed.output
     assert f"{cheap['listing_id']:<12} Plush Koala, Grey, 30 cm" in printed.output
-    capped = json.loads(toyfuse(settings, "similar", cheap["listing_id"], "-k", "50", "--max-price", "10", "--json").output)
+    capped = json.loads(
+        toyfuse(settings, "similar", cheap["listing_id"], "-k", "50", "--max-price", "10", "--json").output
+    )
     assert dear["listing_id"] not in [n["listing_id"] for n in capped]
 
 

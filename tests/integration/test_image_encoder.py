@@ -40,8 +40,11 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[triton_http.Inf
     repository.mkdir()
     (repository / MODEL).symlink_to(REPO_ROOT / "triton_models" / MODEL)
     settings = Settings(
-        run_dir=root / "run", model_repository=repository,
-        triton_http_port=free_port(), triton_grpc_port=free_port(), triton_metrics_port=free_port(),
+        run_dir=root / "run",
+        model_repository=repository,
+        triton_http_port=free_port(),
+        triton_grpc_port=free_port(),
+        triton_metrics_port=free_port(),
     )
     triton_server.start(settings, print)
     http_client = triton_http.InferenceServerClient(f"127.0.0.1:{settings.triton_http_port}")
@@ -55,7 +58,12 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[triton_http.Inf
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Photos:
     catalog = generate_catalog(
-        tmp_path_factory.mktemp("catalog"), seed=3, families=10, listings=30, reviews=0, media_base_url=BASE_URL
+        tmp_path_factory.mktemp("catalog"),
+        seed=3,
+        families=10,
+        listings=30,
+        reviews=0,
+        media_base_url=BASE_URL,
     )
     products = json.loads(catalog.products_path.read_text())
     rows: list[tuple[np.ndarray, str, str]] = []
@@ -63,7 +71,9 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Photos:
         event = json.loads(line)
         for image in event["images"]:
             path = catalog.media_dir / image["uri"].removeprefix(BASE_URL + "/")
-            rows.append((preprocess_image(path.read_bytes()), event["listing_id"], products[event["listing_id"]]))
+            rows.append(
+                (preprocess_image(path.read_bytes()), event["listing_id"], products[event["listing_id"]])
+            )
     images, listings, families = zip(*rows, strict=True)
     return Photos(np.stack(images), np.array(listings), np.array(families))
 
@@ -76,7 +86,9 @@ def embed(client: triton_http.InferenceServerClient, images: np.ndarray) -> np.n
 
 
 def embed_all(client: triton_http.InferenceServerClient, images: np.ndarray, batch: int = 32) -> np.ndarray:
-    return np.concatenate([embed(client, images[start : start + batch]) for start in range(0, len(images), batch)])
+    return np.concatenate(
+        [embed(client, images[start : start + batch]) for start in range(0, len(images), batch)]
+    )
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:

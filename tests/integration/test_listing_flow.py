@@ -64,7 +64,9 @@ async def test_upserts_are_stored_with_vectors_matching_the_model(
 ) -> None:
     events = [
         listing_event_factory(),
-        listing_event_factory(title="遥控越野车 1:16 四驱 红色", description="充电式遥控车，适合8岁以上", locale="zh-CN"),
+        listing_event_factory(
+            title="遥控越野车 1:16 四驱 红色", description="充电式遥控车，适合8岁以上", locale="zh-CN"
+        ),
         listing_event_factory(title="Magnetic Tiles 60 Piece Set", brand=None, attributes={}),
     ]
     events[2].pop("brand")
@@ -96,7 +98,9 @@ async def test_embedding_events_are_announced(
     )
     EventDecoder(settings.schemas_dir).validate("toys.embeddings.v1", announced[0])
     assert (announced[0]["version"], announced[0]["change"], announced[0]["source_event_id"]) == (
-        1, "upserted", event["event_id"],
+        1,
+        "upserted",
+        event["event_id"],
     )
 
 
@@ -114,11 +118,17 @@ async def test_delete_wins_over_a_late_older_upsert(
     await stored(client, listing_id, 1)
 
     await send(producer, settings.listings_topic, deleted_event_factory(listing_id, 2), listing_id)
-    await send(producer, settings.listings_topic, listing_event_factory(listing_id=listing_id, version=1), listing_id)
-    await send(producer, settings.listings_topic, listing_event_factory(listing_id=listing_id, version=3), listing_id)
+    await send(
+        producer, settings.listings_topic, listing_event_factory(listing_id=listing_id, version=1), listing_id
+    )
+    await send(
+        producer, settings.listings_topic, listing_event_factory(listing_id=listing_id, version=3), listing_id
+    )
 
     reader = topic_reader(settings.embeddings_topic)
-    await reader.find(lambda r: r["listing_id"] == listing_id and r["version"] == 3, "version 3 after the delete")
+    await reader.find(
+        lambda r: r["listing_id"] == listing_id and r["version"] == 3, "version 3 after the delete"
+    )
     history = [(r["version"], r["change"]) for r in reader.records if r["listing_id"] == listing_id]
     assert history == [(1, "upserted"), (2, "deleted"), (3, "upserted")]
     assert (await client.get(listing_id)).version == 3
@@ -138,7 +148,12 @@ async def test_deleted_listing_is_gone_everywhere(
     await stored(client, kept["listing_id"], 1)
     await stored(client, doomed["listing_id"], 1)
 
-    await send(producer, settings.listings_topic, deleted_event_factory(doomed["listing_id"], 2), doomed["listing_id"])
+    await send(
+        producer,
+        settings.listings_topic,
+        deleted_event_factory(doomed["listing_id"], 2),
+        doomed["listing_id"],
+    )
     await topic_reader(settings.embeddings_topic).find(
         lambda r: r["listing_id"] == doomed["listing_id"] and r["change"] == "deleted", "the delete"
     )
@@ -158,7 +173,8 @@ def processed_counts(settings: Settings) -> dict[str, float]:
         sample.labels["outcome"]: sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "toyfuse_events_processed_total" and sample.labels["topic"] == settings.listings_topic
+        if sample.name == "toyfuse_events_processed_total"
+        and sample.labels["topic"] == settings.listings_topic
     }
 
 
@@ -174,7 +190,9 @@ async def test_stale_version_and_duplicate_change_nothing(
     before = await stored(client, listing_id, 2)
     baseline = processed_counts(settings)
 
-    await send(producer, settings.listings_topic, listing_event_factory(listing_id=listing_id, version=1), listing_id)
+    await send(
+        producer, settings.listings_topic, listing_event_factory(listing_id=listing_id, version=1), listing_id
+    )
     await send(producer, settings.listings_topic, current, listing_id)
 
     async def both_handled() -> bool | None:
@@ -184,7 +202,11 @@ async def test_stale_version_and_duplicate_change_nothing(
 
     await eventually(both_handled, "the worker to count one stale and one replayed event")
     after = await client.get(listing_id)
-    assert (after.version, after.updated_at, after.metadata["title"]) == (2, before.updated_at, current["title"])
+    assert (after.version, after.updated_at, after.metadata["title"]) == (
+        2,
+        before.updated_at,
+        current["title"],
+    )
     np.testing.assert_array_equal(after.vectors["text"], before.vectors["text"])
 
 
@@ -206,8 +228,11 @@ async def test_malformed_event_is_dead_lettered_and_later_events_still_processed
     reader = topic_reader(settings.deadletter_topic)
     dead_json = await reader.find(lambda r: base64.b64decode(r["original_b64"]) == broken, "the broken JSON")
     dead_schema = await reader.find(
-        lambda r: json.loads(base64.b64decode(r["original_b64"])).get("event_id") == wrong_version["event_id"]
-        if r["reason"] == "schema_violation" else False,
+        lambda r: (
+            json.loads(base64.b64decode(r["original_b64"])).get("event_id") == wrong_version["event_id"]
+            if r["reason"] == "schema_violation"
+            else False
+        ),
         "the schema violation",
     )
     assert dead_json[0]["reason"] == "invalid_json"

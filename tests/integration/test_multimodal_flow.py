@@ -37,10 +37,14 @@ async def image_vectors(settings: Settings, catalog: CatalogSummary, uris: list[
     """The served image_encoder applied directly to the same photos, read from disk."""
     from tritonclient.grpc import InferInput, InferRequestedOutput
 
-    pixels = np.stack([
-        preprocess_image((catalog.media_dir / uri.removeprefix(settings.media_base_url + "/")).read_bytes())
-        for uri in uris
-    ])
+    pixels = np.stack(
+        [
+            preprocess_image(
+                (catalog.media_dir / uri.removeprefix(settings.media_base_url + "/")).read_bytes()
+            )
+            for uri in uris
+        ]
+    )
     client = InferenceServerClient(settings.triton_grpc_url)
     tensor = InferInput("IMAGE", list(pixels.shape), "UINT8")
     tensor.set_data_from_numpy(pixels)
@@ -98,8 +102,16 @@ async def test_reviews_update_the_listing_embedding_and_deleting_them_restores_i
     await send(producer, settings.listings_topic, without_source(event), listing_id)
     before = await stored(client, listing_id, event["version"])
     reviews = [
-        {"event_id": uuid.uuid4().hex, "type": "review.posted", "review_id": f"{listing_id}-r{i}", "listing_id": listing_id,
-         "occurred_at": "2026-11-01T10:00:00Z", "rating": 5, "text": text, "helpful_votes": i}
+        {
+            "event_id": uuid.uuid4().hex,
+            "type": "review.posted",
+            "review_id": f"{listing_id}-r{i}",
+            "listing_id": listing_id,
+            "occurred_at": "2026-11-01T10:00:00Z",
+            "rating": 5,
+            "text": text,
+            "helpful_votes": i,
+        }
         for i, text in enumerate(["Sturdy and bright, my son loves it.", "孩子非常喜欢，质量很好。"])
     ]
     for review in reviews:
@@ -120,7 +132,12 @@ async def test_reviews_update_the_listing_embedding_and_deleting_them_restores_i
 
     for review in reviews:
         deletion = {key: review[key] for key in ("type", "review_id", "listing_id", "occurred_at")}
-        await send(producer, settings.reviews_topic, {**deletion, "event_id": uuid.uuid4().hex, "type": "review.deleted"}, listing_id)
+        await send(
+            producer,
+            settings.reviews_topic,
+            {**deletion, "event_id": uuid.uuid4().hex, "type": "review.deleted"},
+            listing_id,
+        )
 
     async def unreviewed() -> Any:
         record = await client.get(listing_id)
@@ -142,10 +159,14 @@ async def test_a_chinese_listing_gets_a_multilingual_text_vector_close_to_its_en
     other = catalog_listing(catalog, lambda e: products[e["listing_id"]] != family)
     for event in (chinese, english, other):
         await send(producer, settings.listings_topic, without_source(event), event["listing_id"])
-    records = {name: await stored(client, e["listing_id"], e["version"]) for name, e in
-               (("zh", chinese), ("en", english), ("other", other))}
+    records = {
+        name: await stored(client, e["listing_id"], e["version"])
+        for name, e in (("zh", chinese), ("en", english), ("other", other))
+    }
 
     twin = cosine(records["zh"].vectors["text_multilingual"], records["en"].vectors["text_multilingual"])
-    stranger = cosine(records["zh"].vectors["text_multilingual"], records["other"].vectors["text_multilingual"])
+    stranger = cosine(
+        records["zh"].vectors["text_multilingual"], records["other"].vectors["text_multilingual"]
+    )
     assert twin > stranger
     assert records["zh"].modalities[0] == "text"

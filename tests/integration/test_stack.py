@@ -58,8 +58,12 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
     ports = free_ports(6)
     settings = Settings(
         run_dir=tmp_path / "run",
-        kafka_port=ports[0], kafka_controller_port=ports[1], redis_port=ports[2],
-        triton_http_port=ports[3], triton_grpc_port=ports[4], triton_metrics_port=ports[5],
+        kafka_port=ports[0],
+        kafka_controller_port=ports[1],
+        redis_port=ports[2],
+        triton_http_port=ports[3],
+        triton_grpc_port=ports[4],
+        triton_metrics_port=ports[5],
         model_repository=tmp_path / "models",
     )
     yield settings
@@ -97,7 +101,13 @@ def test_up_status_up_again_down(settings: Settings) -> None:
     stack.down(settings, echo=lambda line: None)
 
     assert not any(process.pid_alive(s.pid) for s in statuses if s.pid is not None)
-    ports = [settings.kafka_port, settings.kafka_controller_port, settings.redis_port,
-             settings.triton_http_port, settings.triton_grpc_port, settings.triton_metrics_port]
+    ports = [
+        settings.kafka_port,
+        settings.kafka_controller_port,
+        settings.redis_port,
+        settings.triton_http_port,
+        settings.triton_grpc_port,
+        settings.triton_metrics_port,
+    ]
     assert [port for port in ports if not process.port_is_free(port)] == []
     assert not list(settings.run_dir.glob("*/*.pid"))

@@ -17,10 +17,19 @@ FIXTURES = REPO_ROOT / "tests" / "fixtures" / "amazon"
 
 
 def test_import_amazon_writes_valid_event_files(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, [
-        "import", "amazon", "--meta", str(FIXTURES / "meta_Toys_and_Games.jsonl"),
-        "--reviews", str(FIXTURES / "Toys_and_Games.jsonl"), "--out", str(tmp_path),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "import",
+            "amazon",
+            "--meta",
+            str(FIXTURES / "meta_Toys_and_Games.jsonl"),
+            "--reviews",
+            str(FIXTURES / "Toys_and_Games.jsonl"),
+            "--out",
+            str(tmp_path),
+        ],
+    )
 
     assert result.exit_code == 0, result.output
     listings = [json.loads(line) for line in (tmp_path / "listings.jsonl").read_text().splitlines()]

@@ -131,9 +131,15 @@ def test_schema_violation_names_field_and_rule(decoder: EventDecoder, listing_fa
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"occurred_at": "2025-03-01T12:00:00"}, "field 'occurred_at': '2025-03-01T12:00:00' is not an RFC 3339"),
+        (
+            {"occurred_at": "2025-03-01T12:00:00"},
+            "field 'occurred_at': '2025-03-01T12:00:00' is not an RFC 3339",
+        ),
         ({"occurred_at": "2025-02-30T12:00:00Z"}, "field 'occurred_at'"),
-        ({"price": {"amount": "1.5", "currency": "EURO"}}, "field 'price.currency': 'EURO' is not valid: ISO 4217"),
+        (
+            {"price": {"amount": "1.5", "currency": "EURO"}},
+            "field 'price.currency': 'EURO' is not valid: ISO 4217",
+        ),
         ({"title": None}, "'title' is a required property when type is 'listing.upserted'"),
         ({"type": "listing.deleted"}, "is not allowed when type is 'listing.deleted'"),
         ({"seller": "x"}, "('seller' was unexpected)"),

@@ -22,7 +22,15 @@ def test_pack_sends_photos_and_frames_flat_with_owners() -> None:
     assert tensors["IMAGES"].shape() == [3, 224, 224, 3]
     assert tensors["FRAMES"].shape() == [3, 224, 224, 3]
     assert tensors["REVIEWS_EMBEDDING"].shape() == [3, 512]
-    assert set(tensors) == {"TEXT", "IMAGES", "IMAGE_LISTING", "FRAMES", "FRAME_LISTING", "REVIEWS_EMBEDDING", "REVIEWS_MASK"}
+    assert set(tensors) == {
+        "TEXT",
+        "IMAGES",
+        "IMAGE_LISTING",
+        "FRAMES",
+        "FRAME_LISTING",
+        "REVIEWS_EMBEDDING",
+        "REVIEWS_MASK",
+    }
 
 
 def test_pack_leaves_out_optional_media_when_none() -> None:
@@ -32,11 +40,17 @@ def test_pack_leaves_out_optional_media_when_none() -> None:
 
 
 def test_unpack_keeps_only_present_vectors() -> None:
-    listings = [ListingInputs("a", pixels(2)), ListingInputs("b", pixels(0), pixels(3), np.ones(512, np.float32))]
+    listings = [
+        ListingInputs("a", pixels(2)),
+        ListingInputs("b", pixels(0), pixels(3), np.ones(512, np.float32)),
+    ]
     outputs = {
-        "FUSED_EMBEDDING": np.ones((2, 256)), "TEXT_EMBEDDING": np.ones((2, 384)),
-        "TEXT_MULTILINGUAL_EMBEDDING": np.ones((2, 512)), "IMAGE_EMBEDDING": np.ones((2, 1280)),
-        "VIDEO_EMBEDDING": np.ones((2, 1280)), "PHOTO_EMBEDDINGS": np.arange(2 * 1280).reshape(2, 1280),
+        "FUSED_EMBEDDING": np.ones((2, 256)),
+        "TEXT_EMBEDDING": np.ones((2, 384)),
+        "TEXT_MULTILINGUAL_EMBEDDING": np.ones((2, 512)),
+        "IMAGE_EMBEDDING": np.ones((2, 1280)),
+        "VIDEO_EMBEDDING": np.ones((2, 1280)),
+        "PHOTO_EMBEDDINGS": np.arange(2 * 1280).reshape(2, 1280),
         "MODALITY_MASK": np.array([[1, 1, 0, 0], [1, 0, 1, 1]]),
         "MODALITY_WEIGHTS": np.array([[0.6, 0.4, 0, 0], [0.5, 0, 0.3, 0.2]]),
     }

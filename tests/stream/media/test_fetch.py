@@ -168,13 +168,18 @@ async def test_fetch_failures_have_a_reason(
     assert media_server.url + path.split("?")[0] in error.message
 
 
-async def test_fetch_checks_the_type_against_the_kind(media_server: MediaServer, fetcher: MediaFetcher) -> None:
+async def test_fetch_checks_the_type_against_the_kind(
+    media_server: MediaServer, fetcher: MediaFetcher
+) -> None:
     with pytest.raises(MediaError, match="'image/png', not as video") as caught:
         await fetcher.fetch(f"{media_server.url}/images/red.png", "video")
     assert caught.value.reason == "content_type"
 
 
-@pytest.mark.parametrize("uri", ["ftp://127.0.0.1/a.png", "file:///etc/passwd", "images/a.png", "http://", "data:,x", "http://[::1"])
+@pytest.mark.parametrize(
+    "uri",
+    ["ftp://127.0.0.1/a.png", "file:///etc/passwd", "images/a.png", "http://", "data:,x", "http://[::1"],
+)
 async def test_fetch_refuses_other_schemes_without_a_request(fetcher: MediaFetcher, uri: str) -> None:
     assert (await fetch_failure(fetcher, uri)).reason == "unsupported_scheme"
 
@@ -194,7 +199,12 @@ async def test_listing_media_keeps_what_decodes_and_reports_the_rest(
     media_server: MediaServer, fetcher: MediaFetcher
 ) -> None:
     base = media_server.url
-    images = [f"{base}/images/red.png", f"{base}/missing.png", f"{base}/garbage.png", f"{base}/images/blue.png"]
+    images = [
+        f"{base}/images/red.png",
+        f"{base}/missing.png",
+        f"{base}/garbage.png",
+        f"{base}/images/blue.png",
+    ]
     media = await fetcher.fetch_listing_media(
         [*images, f"{base}/images/green.png"], [f"{base}/videos/clip.mp4", f"{base}/videos/second.mp4"]
     )
@@ -207,7 +217,8 @@ async def test_listing_media_keeps_what_decodes_and_reports_the_rest(
     assert media.frames.shape == (8, IMAGE_SIZE, IMAGE_SIZE, 3)
     assert media.video_uri == f"{base}/videos/clip.mp4"
     assert [(p.uri, p.reason) for p in media.problems] == [
-        (images[1], "http_status"), (images[2], "undecodable_image")
+        (images[1], "http_status"),
+        (images[2], "undecodable_image"),
     ]
     assert "/images/green.png" not in media_server.requested
     assert "/videos/second.mp4" not in media_server.requested
@@ -227,7 +238,9 @@ async def test_listing_media_without_usable_media(media_server: MediaServer, fet
 async def test_from_settings_uses_the_media_limits(media_server: MediaServer) -> None:
     settings = Settings(media_max_bytes=10)
     async with aiohttp.ClientSession() as session:
-        error = await fetch_failure(MediaFetcher.from_settings(session, settings), f"{media_server.url}/images/red.png")
+        error = await fetch_failure(
+            MediaFetcher.from_settings(session, settings), f"{media_server.url}/images/red.png"
+        )
     assert error.reason == "too_large"
     assert "10-byte limit (TOYFUSE_MEDIA_MAX_BYTES)" in error.message
 

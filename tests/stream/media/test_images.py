@@ -32,7 +32,9 @@ def png_claiming_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def stripes(colours: list[tuple[int, int, int]], stripe: tuple[int, int], vertical: bool = True) -> Image.Image:
+def stripes(
+    colours: list[tuple[int, int, int]], stripe: tuple[int, int], vertical: bool = True
+) -> Image.Image:
     """Side-by-side (or stacked) solid stripes of ``stripe`` size each."""
     count = len(colours)
     size = (stripe[0] * count, stripe[1]) if vertical else (stripe[0], stripe[1] * count)

@@ -17,7 +17,11 @@ BASE, STEP = 10, 4
 
 
 def make_clip(
-    frames: int, fps: int, size: tuple[int, int] = (64, 48), fmt: str = "mp4", codec: str = "libx264",
+    frames: int,
+    fps: int,
+    size: tuple[int, int] = (64, 48),
+    fmt: str = "mp4",
+    codec: str = "libx264",
     rotation: int = 0,
 ) -> bytes:
     """A clip whose frame ``i`` is a flat grey ``BASE + STEP * i`` (see :func:`frame_indices`)."""

@@ -44,7 +44,9 @@ def test_check_java_accepts_java_17(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert java.check_java() == str(tmp_path / "java")
 
 
-@pytest.mark.parametrize(("check", "hint"), [(java.check_java, "openjdk-17"), (java.check_mvn, "install -y maven")])
+@pytest.mark.parametrize(
+    ("check", "hint"), [(java.check_java, "openjdk-17"), (java.check_mvn, "install -y maven")]
+)
 def test_missing_tools_say_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check: Callable[[], str], hint: str
 ) -> None:
@@ -62,14 +64,18 @@ def test_lib_is_complete_only_for_the_same_properties(tmp_path: Path) -> None:
     assert not java.lib_is_complete(lib, {"kafka.version": "4.4.0"})
 
 
-def test_assemble_lib_reports_a_maven_failure_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_assemble_lib_reports_a_maven_failure_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake_tool(bin_dir, "mvn", "[ERROR] Could not resolve dependencies")
     (bin_dir / "mvn").write_text((bin_dir / "mvn").read_text() + "exit 1\n")
     monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
     log = tmp_path / "logs" / "mvn.log"
-    with pytest.raises(ServerStartError, match=r"(?s)mvn\) failed with code 1.*Could not resolve dependencies") as caught:
+    with pytest.raises(
+        ServerStartError, match=r"(?s)mvn\) failed with code 1.*Could not resolve dependencies"
+    ) as caught:
         java.assemble_lib(b"<project/>", tmp_path / "lib", {"kafka.version": "4.3.1"}, log)
     assert str(log) in str(caught.value)
     assert not (tmp_path / "lib" / java.MARKER).exists()

@@ -54,7 +54,9 @@ def test_topic_names_are_the_four_settings_topics() -> None:
 
 def test_java_command_uses_heap_logging_config_and_lib_classpath(tmp_path: Path) -> None:
     settings = Settings(run_dir=tmp_path, kafka_heap="300m")
-    command = kafka_server.java_command("/usr/bin/java", settings, ["kafka_server.Kafka", "server.properties"])
+    command = kafka_server.java_command(
+        "/usr/bin/java", settings, ["kafka_server.Kafka", "server.properties"]
+    )
     base = tmp_path.resolve() / "kafka"
 
     assert command[0] == "/usr/bin/java"

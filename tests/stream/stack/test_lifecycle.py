@@ -17,8 +17,11 @@ def closed_port() -> int:
 def idle_settings(run_dir: Path) -> Settings:
     """Settings whose ports have no servers behind them."""
     return Settings(
-        run_dir=run_dir, kafka_port=closed_port(), redis_port=closed_port(),
-        triton_http_port=closed_port(), startup_timeout_s=5,
+        run_dir=run_dir,
+        kafka_port=closed_port(),
+        redis_port=closed_port(),
+        triton_http_port=closed_port(),
+        startup_timeout_s=5,
     )
 
 
@@ -35,7 +38,13 @@ def test_down_on_an_idle_stack_removes_stale_pid_files(tmp_path: Path) -> None:
     (tmp_path / "redis" / "redis.pid").write_text("999999999\n")
     lines: list[str] = []
     stack.down(settings, echo=lines.append)
-    assert lines == ["worker: not running", "media: not running", "triton: not running", "redis: not running", "kafka: not running"]
+    assert lines == [
+        "worker: not running",
+        "media: not running",
+        "triton: not running",
+        "redis: not running",
+        "kafka: not running",
+    ]
     assert not (tmp_path / "redis" / "redis.pid").exists()
 
 

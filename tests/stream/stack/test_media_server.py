@@ -16,8 +16,14 @@ from tests.conftest import free_port
 def test_server_command_serves_the_catalog_media_folder_on_localhost(tmp_path: Path) -> None:
     settings = Settings(run_dir=tmp_path, media_port=28123)
     assert media_server.server_command(settings) == [
-        sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "28123",
-        "--directory", str(tmp_path.resolve() / "catalog" / "media"),
+        sys.executable,
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        "28123",
+        "--directory",
+        str(tmp_path.resolve() / "catalog" / "media"),
     ]
 
 

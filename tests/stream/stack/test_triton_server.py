@@ -36,7 +36,9 @@ def test_stub_for_an_unsupported_python_is_a_missing_tool() -> None:
 
 def test_server_env_puts_this_interpreter_first() -> None:
     server_dir = triton_server.pytriton_dir()
-    env = triton_server.server_env(server_dir, {"PATH": "/usr/bin", "LD_LIBRARY_PATH": "/opt/lib", "KEEP": "1"})
+    env = triton_server.server_env(
+        server_dir, {"PATH": "/usr/bin", "LD_LIBRARY_PATH": "/opt/lib", "KEEP": "1"}
+    )
 
     assert env["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]
     libs = env["LD_LIBRARY_PATH"].split(os.pathsep)
@@ -47,13 +49,17 @@ def test_server_env_puts_this_interpreter_first() -> None:
 
 
 def test_server_command_uses_settings_ports_on_localhost(tmp_path: Path) -> None:
-    settings = Settings(triton_http_port=1, triton_grpc_port=2, triton_metrics_port=3, model_repository=tmp_path)
+    settings = Settings(
+        triton_http_port=1, triton_grpc_port=2, triton_metrics_port=3, model_repository=tmp_path
+    )
     command = triton_server.server_command(Path("/srv"), tmp_path / "backends", settings)
     options = dict(zip(command[1::2], command[2::2], strict=True))
 
     assert command[0] == "/srv/bin/tritonserver"
     assert (options["--http-port"], options["--grpc-port"], options["--metrics-port"]) == ("1", "2", "3")
-    assert options["--http-address"] == options["--grpc-address"] == options["--metrics-address"] == "127.0.0.1"
+    assert (
+        options["--http-address"] == options["--grpc-address"] == options["--metrics-address"] == "127.0.0.1"
+    )
     assert options["--model-repository"] == str(tmp_path.resolve())
     assert options["--strict-readiness"] == "true"
     assert options["--model-control-mode"] == "none"

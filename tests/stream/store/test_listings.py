@@ -24,7 +24,6 @@ from stream.store.listings import (
 DIMS = 256  # the searchable fused vector
 
 
-
 @pytest.fixture
 def redis(redis_client: Redis) -> Redis:
     return redis_client
@@ -39,20 +38,28 @@ def vector(seed: int, dims: int = DIMS) -> np.ndarray:
     return l2_normalize(np.random.default_rng(seed).normal(size=dims)).astype(np.float32)
 
 
-def embedding(listing_id: str, version: int, seed: int = 0, event_id: str | None = None, **metadata: object) -> ListingEmbedding:
+def embedding(
+    listing_id: str, version: int, seed: int = 0, event_id: str | None = None, **metadata: object
+) -> ListingEmbedding:
     return ListingEmbedding(
         listing_id=listing_id,
         version=version,
         model_version="text_encoder/1:test",
         updated_at="2026-01-05T10:00:01Z",
         source_event_id=event_id or uuid.uuid4().hex,
-        vectors={"fused": vector(seed), "text": vector(seed, 384), "photos": np.stack([vector(seed, 1280)] * 2)},
+        vectors={
+            "fused": vector(seed),
+            "text": vector(seed, 384),
+            "photos": np.stack([vector(seed, 1280)] * 2),
+        },
         modalities=["text", "image"],
         metadata={"title": f"toy {listing_id}", "categories": ["plush"], "price": 10.0, **metadata},
     )
 
 
-async def test_upsert_writes_hash_and_vector_set(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
+async def test_upsert_writes_hash_and_vector_set(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
     assert await store.write([embedding("a", 1, seed=1)]) == [APPLIED]
 
     raw = await redis.hgetall(schema.listing_key("a"))
@@ -76,7 +83,9 @@ async def test_older_version_never_overwrites_newer(store: EmbeddingStore) -> No
     np.testing.assert_array_equal((await store.get("a")).vectors["fused"], vector(5))
 
 
-async def test_replayed_event_changes_nothing_and_is_recognised(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
+async def test_replayed_event_changes_nothing_and_is_recognised(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
     first = embedding("a", 2, seed=2, event_id="event-1")
     await store.write([first])
     before = await redis.hgetall(schema.listing_key("a"))
@@ -92,7 +101,9 @@ async def test_delete_removes_everywhere_and_older_upsert_cannot_resurrect(
 ) -> None:
     await store.write([embedding("a", 1, seed=1), embedding("b", 1, seed=2)])
 
-    results = await store.write([ListingDeletion("a", 2, "2026-01-05T11:00:00Z", "del-1"), embedding("a", 1, seed=1)])
+    results = await store.write(
+        [ListingDeletion("a", 2, "2026-01-05T11:00:00Z", "del-1"), embedding("a", 1, seed=1)]
+    )
 
     assert results == [APPLIED, STALE]
     with pytest.raises(ListingNotFound):
@@ -103,10 +114,16 @@ async def test_delete_removes_everywhere_and_older_upsert_cannot_resurrect(
     assert (await store.get("a")).version == 3
 
 
-async def test_wrong_dimension_rejects_the_whole_batch(store: EmbeddingStore, redis: Redis, schema: IndexSchema) -> None:
-    bad = ListingEmbedding("bad", 1, "m", "t", "e", {"fused": vector(1), "text": np.zeros(10, np.float32)}, ["text"])
+async def test_wrong_dimension_rejects_the_whole_batch(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
+    bad = ListingEmbedding(
+        "bad", 1, "m", "t", "e", {"fused": vector(1), "text": np.zeros(10, np.float32)}, ["text"]
+    )
 
-    with pytest.raises(EmbeddingDimMismatch, match="listing bad: text vector is float32\\[10\\], expected float32\\[384\\]"):
+    with pytest.raises(
+        EmbeddingDimMismatch, match="listing bad: text vector is float32\\[10\\], expected float32\\[384\\]"
+    ):
         await store.write([embedding("good", 1), bad])
     assert not await redis.exists(schema.listing_key("good"))
 
@@ -115,11 +132,19 @@ async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> Non
     base = vector(1)
     near = l2_normalize(base + 0.3 * vector(2))
     far = vector(3)
-    await store.write([
-        ListingEmbedding("q", 1, "m", "t", "e1", {"fused": base}, ["text"], {"categories": ["plush"], "price": 10.0}),
-        ListingEmbedding("near", 1, "m", "t", "e2", {"fused": near}, ["text"], {"categories": ["plush"], "price": 50.0}),
-        ListingEmbedding("far", 1, "m", "t", "e3", {"fused": far}, ["text"], {"categories": ["blocks"], "price": 5.0}),
-    ])
+    await store.write(
+        [
+            ListingEmbedding(
+                "q", 1, "m", "t", "e1", {"fused": base}, ["text"], {"categories": ["plush"], "price": 10.0}
+            ),
+            ListingEmbedding(
+                "near", 1, "m", "t", "e2", {"fused": near}, ["text"], {"categories": ["plush"], "price": 50.0}
+            ),
+            ListingEmbedding(
+                "far", 1, "m", "t", "e3", {"fused": far}, ["text"], {"categories": ["blocks"], "price": 5.0}
+            ),
+        ]
+    )
 
     ranked = await store.similar("q", 5)
     assert [n.listing_id for n in ranked] == ["near", "far"]
@@ -132,7 +157,9 @@ async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> Non
 
 def test_similarity_filter_quotes_category() -> None:
     assert similarity_filter(None, None) is None
-    assert similarity_filter('Dolls "Deluxe"', 12.5) == '"Dolls \\"Deluxe\\"" in .categories and .price <= 12.5'
+    assert (
+        similarity_filter('Dolls "Deluxe"', 12.5) == '"Dolls \\"Deluxe\\"" in .categories and .price <= 12.5'
+    )
 
 
 async def test_stored_versions_in_one_round_trip(store: EmbeddingStore) -> None:
@@ -149,16 +176,24 @@ def refusion(listing_id: str, version: int, seed: int, reviews: np.ndarray | Non
 async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
     store: EmbeddingStore, redis: Redis, schema: IndexSchema
 ) -> None:
-    await store.write([embedding("a", 2, seed=1), embedding("b", 1, seed=2), ListingDeletion("c", 1, "t", "d")])
+    await store.write(
+        [embedding("a", 2, seed=1), embedding("b", 1, seed=2), ListingDeletion("c", 1, "t", "d")]
+    )
     reviews = vector(7, 512)
 
-    results = await store.refuse([refusion("a", 2, 9, reviews), refusion("b", 0, 9, reviews), refusion("c", 1, 9, reviews)])
+    results = await store.refuse(
+        [refusion("a", 2, 9, reviews), refusion("b", 0, 9, reviews), refusion("c", 1, 9, reviews)]
+    )
 
     assert results == [APPLIED, STALE, STALE]
     record = await store.get("a")
     np.testing.assert_array_equal(record.vectors["fused"], vector(9))
     np.testing.assert_array_equal(record.vectors["reviews"], reviews)
-    assert (record.version, record.modalities, record.metadata["title"]) == (2, ["text", "image", "reviews"], "toy a")
+    assert (record.version, record.modalities, record.metadata["title"]) == (
+        2,
+        ["text", "image", "reviews"],
+        "toy a",
+    )
     assert [n.listing_id for n in await store.similar("b", 3)] == ["a"]
     await store.refuse([refusion("a", 2, 9, None)])
     assert "reviews" not in (await store.get("a")).vectors
@@ -195,4 +230,8 @@ async def test_guard_states_read_versions_sources_and_tombstones(store: Embeddin
 async def test_stored_modalities_without_reading_vectors(store: EmbeddingStore) -> None:
     await store.write([embedding("a", 1), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
 
-    assert await store.stored_modalities(["a", "b", "never"]) == {"a": ["text", "image"], "b": [], "never": []}
+    assert await store.stored_modalities(["a", "b", "never"]) == {
+        "a": ["text", "image"],
+        "b": [],
+        "never": [],
+    }

@@ -33,7 +33,6 @@ DIMS = 512
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-
 @pytest.fixture
 def redis(redis_client: Redis) -> Redis:
     return redis_client

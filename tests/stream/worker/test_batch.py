@@ -51,7 +51,9 @@ async def test_a_failing_batch_is_dead_lettered_whole_with_the_reason() -> None:
 
     await pipeline.process(batch(b"a", b"b"))
 
-    assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [("processing_error", "Redis refused it")] * 2
+    assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [
+        ("processing_error", "Redis refused it")
+    ] * 2
     assert pipeline.finished == []
 
 

@@ -4,12 +4,16 @@ from stream.worker.health import health_report
 
 
 def test_ready_once_the_pipelines_are_connected_and_every_agent_runs() -> None:
-    status, body = health_report("listing_embedder/1 fusion=f", {"listing_events": "running", "review_events": "running"})
+    status, body = health_report(
+        "listing_embedder/1 fusion=f", {"listing_events": "running", "review_events": "running"}
+    )
 
     assert status == 200
     assert body == {
-        "status": "ready", "model_version": "listing_embedder/1 fusion=f",
-        "agents": {"listing_events": "running", "review_events": "running"}, "failed_agents": [],
+        "status": "ready",
+        "model_version": "listing_embedder/1 fusion=f",
+        "agents": {"listing_events": "running", "review_events": "running"},
+        "failed_agents": [],
     }
 
 

@@ -48,12 +48,21 @@ class HashListingEncoder:
 
     @staticmethod
     def vectors(item: ListingInputs) -> ListingVectors:
-        present = {"text": True, "image": len(item.photos) > 0, "video": item.frames is not None and len(item.frames) > 0,
-                   "reviews": item.reviews is not None}
-        vectors = {name: hashed_vector(f"{name}:{item.text}", dims) for name, dims in DIMS.items()
-                   if present.get(name, True)}
+        present = {
+            "text": True,
+            "image": len(item.photos) > 0,
+            "video": item.frames is not None and len(item.frames) > 0,
+            "reviews": item.reviews is not None,
+        }
+        vectors = {
+            name: hashed_vector(f"{name}:{item.text}", dims)
+            for name, dims in DIMS.items()
+            if present.get(name, True)
+        }
         if present["image"]:
-            vectors["photos"] = np.stack([hashed_vector(f"photo{i}:{item.text}", 1280) for i in range(len(item.photos))])
+            vectors["photos"] = np.stack(
+                [hashed_vector(f"photo{i}:{item.text}", 1280) for i in range(len(item.photos))]
+            )
         if item.reviews is not None:
             vectors["reviews"] = item.reviews
         return ListingVectors(vectors, [m for m in MODALITIES if present[m]])
@@ -78,7 +87,6 @@ class StaticReviews:
         return {listing_id: self.vectors.get(listing_id) for listing_id in listing_ids}
 
 
-
 @pytest.fixture
 async def store(redis_url: str, schemas_dir: Path) -> AsyncIterator[EmbeddingStore]:
     schema = IndexSchema.from_yaml(schemas_dir / "embedding_index.yaml")
@@ -95,14 +103,21 @@ def pipeline(
 
     store.retry = encoder.retry = RetryPolicy(0.5, 2.0, sleep=record_sleep)  # one policy, as in the worker
     return ListingPipeline(
-        decoder=EventDecoder(schemas_dir), encoder=encoder, media=StaticMedia(), reviews=reviews or StaticReviews(),
-        store=store, delivery=Delivery(sink, TOPICS, "test-worker"),
-        model_version="listing_embedder/1 fusion=test", locks=ListingLocks(),
+        decoder=EventDecoder(schemas_dir),
+        encoder=encoder,
+        media=StaticMedia(),
+        reviews=reviews or StaticReviews(),
+        store=store,
+        delivery=Delivery(sink, TOPICS, "test-worker"),
+        model_version="listing_embedder/1 fusion=test",
+        locks=ListingLocks(),
     )
 
 
 def raw(value: bytes, key: bytes | None, offset: int = 0) -> RawMessage:
-    return RawMessage(topic="toys.listings.v1", partition=0, offset=offset, timestamp_ms=1, key=key, value=value)
+    return RawMessage(
+        topic="toys.listings.v1", partition=0, offset=offset, timestamp_ms=1, key=key, value=value
+    )
 
 
 def message(event: dict[str, Any], offset: int = 0) -> RawMessage:
@@ -114,22 +129,40 @@ async def test_every_modality_is_embedded_in_one_call_stored_and_announced(
 ) -> None:
     sink, encoder = RecordingSink(), HashListingEncoder()
     with_media = listing_event_factory(
-        images=[{"uri": "http://media/a.png"}, {"uri": "http://media/b.png"}], videos=[{"uri": "http://media/a.mp4"}]
+        images=[{"uri": "http://media/a.png"}, {"uri": "http://media/b.png"}],
+        videos=[{"uri": "http://media/a.mp4"}],
     )
     text_only = listing_event_factory(title="Plush Koala, 30 cm")
     reviews = StaticReviews({with_media["listing_id"]: hashed_vector("reviews", 512)})
 
-    await pipeline(store, encoder, sink, schemas_dir, [], reviews).process([message(with_media, 0), message(text_only, 1)])
+    await pipeline(store, encoder, sink, schemas_dir, [], reviews).process(
+        [message(with_media, 0), message(text_only, 1)]
+    )
 
     assert len(encoder.calls) == 1 and len(encoder.calls[0]) == 2, "one Triton call per batch"
     full = await store.get(with_media["listing_id"])
     assert full.modalities == ["text", "image", "video", "reviews"]
-    assert sorted(full.vectors) == ["fused", "image", "photos", "reviews", "text", "text_multilingual", "video"]
+    assert sorted(full.vectors) == [
+        "fused",
+        "image",
+        "photos",
+        "reviews",
+        "text",
+        "text_multilingual",
+        "video",
+    ]
     assert full.vectors["photos"].shape == (2, 1280)
     np.testing.assert_array_equal(full.vectors["reviews"], hashed_vector("reviews", 512))
-    assert sorted((await store.get(text_only["listing_id"])).vectors) == ["fused", "text", "text_multilingual"]
+    assert sorted((await store.get(text_only["listing_id"])).vectors) == [
+        "fused",
+        "text",
+        "text_multilingual",
+    ]
     announced = {a["listing_id"]: a["modalities"] for a in sink.on("emb")}
-    assert announced == {with_media["listing_id"]: ["text", "image", "video", "reviews"], text_only["listing_id"]: ["text"]}
+    assert announced == {
+        with_media["listing_id"]: ["text", "image", "video", "reviews"],
+        text_only["listing_id"]: ["text"],
+    }
     neighbours = await store.similar(text_only["listing_id"], 5)
     assert [n.listing_id for n in neighbours] == [with_media["listing_id"]]
 
@@ -159,7 +192,9 @@ async def test_invalid_events_are_dead_lettered_and_the_rest_processed(
     assert [d["reason"] for d in dead] == ["invalid_json", "schema_violation"]
     assert base64.b64decode(dead[0]["original_b64"]) == b'{"broken'
     assert (dead[1]["source"]["topic"], dead[1]["source"]["offset"], dead[1]["source"]["timestamp_ms"]) == (
-        "toys.listings.v1", 1, 1,
+        "toys.listings.v1",
+        1,
+        1,
     )
     assert "version" in dead[1]["message"]
     assert (await store.get(good["listing_id"])).version == 1
@@ -171,7 +206,9 @@ async def test_outage_is_retried_until_it_ends_and_nothing_is_lost(
     sleeps: list[float] = []
     event = listing_event_factory()
 
-    await pipeline(store, HashListingEncoder(outages=4), RecordingSink(), schemas_dir, sleeps).process([message(event)])
+    await pipeline(store, HashListingEncoder(outages=4), RecordingSink(), schemas_dir, sleeps).process(
+        [message(event)]
+    )
 
     assert sleeps == [0.5, 1.0, 2.0, 2.0]
     assert (await store.get(event["listing_id"])).version == 1
@@ -197,7 +234,9 @@ async def test_redis_outage_is_retried(
 
     sleeps: list[float] = []
     event = listing_event_factory()
-    await pipeline(FlakyStore(), HashListingEncoder(), RecordingSink(), schemas_dir, sleeps).process([message(event)])
+    await pipeline(FlakyStore(), HashListingEncoder(), RecordingSink(), schemas_dir, sleeps).process(
+        [message(event)]
+    )
 
     assert sleeps == [0.5, 1.0]
     assert (await store.get(event["listing_id"])).version == 1
@@ -208,7 +247,9 @@ async def test_non_transient_failure_dead_letters_the_batch(
 ) -> None:
     sink, event = RecordingSink(), listing_event_factory()
 
-    await pipeline(store, HashListingEncoder(outages=1, error=TritonError), sink, schemas_dir, []).process([message(event)])
+    await pipeline(store, HashListingEncoder(outages=1, error=TritonError), sink, schemas_dir, []).process(
+        [message(event)]
+    )
 
     assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [("processing_error", "triton down")]
     with pytest.raises(ListingNotFound):
@@ -233,19 +274,27 @@ async def test_stale_and_replayed_events(
     await run.process([message(deleted_event_factory(listing_id, 3)), message(late)])
 
     changes = [(a["version"], a["change"], a["modalities"]) for a in sink.on("emb")]
-    assert changes == [(2, "upserted", ["text", "image"]), (2, "upserted", ["text", "image"]), (3, "deleted", [])], (
-        "a replay re-announces with the stored modalities, a stale event does not"
-    )
+    assert changes == [
+        (2, "upserted", ["text", "image"]),
+        (2, "upserted", ["text", "image"]),
+        (3, "deleted", []),
+    ], "a replay re-announces with the stored modalities, a stale event does not"
     with pytest.raises(ListingNotFound):
         await store.get(listing_id)
 
 
-def test_metadata_and_text_of_an_upsert(schemas_dir: Path, listing_event_factory: ListingEventFactory) -> None:
+def test_metadata_and_text_of_an_upsert(
+    schemas_dir: Path, listing_event_factory: ListingEventFactory
+) -> None:
     event = EventDecoder(schemas_dir).decode_listing(encode(listing_event_factory(listing_id="x")), b"x")
 
     assert metadata_of(event) == {
-        "title": "Wooden Rainbow Stacking Tower, 7 Rings", "brand": "Oakling",
-        "categories": ["Baby & Toddler Toys", "Stacking Toys"], "age_min_months": 12, "age_max_months": 36,
-        "price": 19.99, "currency": "EUR",
+        "title": "Wooden Rainbow Stacking Tower, 7 Rings",
+        "brand": "Oakling",
+        "categories": ["Baby & Toddler Toys", "Stacking Toys"],
+        "age_min_months": 12,
+        "age_max_months": 36,
+        "price": 19.99,
+        "currency": "EUR",
     }
     assert text_of(event).startswith("Wooden Rainbow Stacking Tower, 7 Rings. brand: Oakling. categories:")

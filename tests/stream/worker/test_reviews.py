@@ -50,7 +50,6 @@ class HashEncoder:
         return hashed_vector(text, DIMS)
 
 
-
 class RecordingRefuser:
     """Records the listings to re-fuse; waits out its outages like the real one's store and encoder."""
 
@@ -124,7 +123,9 @@ def pipeline(
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    store.retry = encoder.retry = refuser.retry = RetryPolicy(0.5, 2.0, sleep=record_sleep)  # as in the worker
+    store.retry = encoder.retry = refuser.retry = RetryPolicy(
+        0.5, 2.0, sleep=record_sleep
+    )  # as in the worker
     return ReviewPipeline(
         decoder=EventDecoder(schemas_dir), encoder=encoder, store=store, refuse=refuser,
         delivery=Delivery(sink, TOPICS, "test-worker"),

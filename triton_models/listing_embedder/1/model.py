@@ -52,23 +52,36 @@ class TritonPythonModel:
                 f"listing_embedder takes at most {MAX_BATCH} listings per request, got {listings}; split the batch"
             )
         text = self._infer("text_encoder", {"TEXT": texts.reshape(-1, 1)}, "TEXT_EMBEDDING")
-        multilingual = self._infer("text_multilingual_encoder", {"TEXT": texts.reshape(-1, 1)}, "TEXT_EMBEDDING")
+        multilingual = self._infer(
+            "text_multilingual_encoder", {"TEXT": texts.reshape(-1, 1)}, "TEXT_EMBEDDING"
+        )
         photos = self._images(request, "IMAGES")
         image, image_present = pool_photos(photos, self._owners(request, "IMAGE_LISTING"), listings)
         frames = self._images(request, "FRAMES")
-        block, frame_mask, video_present = frames_by_listing(frames, self._owners(request, "FRAME_LISTING"), listings)
+        block, frame_mask, video_present = frames_by_listing(
+            frames, self._owners(request, "FRAME_LISTING"), listings
+        )
         video = self._video(block, frame_mask, video_present)
         reviews, reviews_present = _input(request, "REVIEWS_EMBEDDING"), _input(request, "REVIEWS_MASK")
         mask = modality_mask(image_present, video_present, reviews_present)
         fusion_inputs = {
-            "TEXT_EMBEDDING": text, "TEXT_MULTILINGUAL_EMBEDDING": multilingual, "IMAGE_EMBEDDING": image,
-            "VIDEO_EMBEDDING": video, "REVIEWS_EMBEDDING": reviews.astype(np.float32), "MODALITY_MASK": mask,
+            "TEXT_EMBEDDING": text,
+            "TEXT_MULTILINGUAL_EMBEDDING": multilingual,
+            "IMAGE_EMBEDDING": image,
+            "VIDEO_EMBEDDING": video,
+            "REVIEWS_EMBEDDING": reviews.astype(np.float32),
+            "MODALITY_MASK": mask,
         }
         fused, weights = self._infer_many("fusion", fusion_inputs, ["FUSED_EMBEDDING", "MODALITY_WEIGHTS"])
         outputs = {
-            "FUSED_EMBEDDING": fused, "TEXT_EMBEDDING": text, "TEXT_MULTILINGUAL_EMBEDDING": multilingual,
-            "IMAGE_EMBEDDING": image, "PHOTO_EMBEDDINGS": photos, "VIDEO_EMBEDDING": video,
-            "MODALITY_MASK": mask, "MODALITY_WEIGHTS": weights,
+            "FUSED_EMBEDDING": fused,
+            "TEXT_EMBEDDING": text,
+            "TEXT_MULTILINGUAL_EMBEDDING": multilingual,
+            "IMAGE_EMBEDDING": image,
+            "PHOTO_EMBEDDINGS": photos,
+            "VIDEO_EMBEDDING": video,
+            "MODALITY_MASK": mask,
+            "MODALITY_WEIGHTS": weights,
         }
         cast = {name: np.ascontiguousarray(value, dtype=self.dtypes[name]) for name, value in outputs.items()}
         return [pb_utils.Tensor(name, value) for name, value in cast.items()]
@@ -78,8 +91,12 @@ class TritonPythonModel:
         if tensor is None or tensor.as_numpy().shape[0] == 0:
             return np.zeros((0, DIMS["image"]), dtype=np.float32)
         pixels = tensor.as_numpy()
-        chunks = [pixels[start : start + self.encoder_batch] for start in range(0, len(pixels), self.encoder_batch)]
-        return np.concatenate([self._infer("image_encoder", {"IMAGE": chunk}, "IMAGE_EMBEDDING") for chunk in chunks])
+        chunks = [
+            pixels[start : start + self.encoder_batch] for start in range(0, len(pixels), self.encoder_batch)
+        ]
+        return np.concatenate(
+            [self._infer("image_encoder", {"IMAGE": chunk}, "IMAGE_EMBEDDING") for chunk in chunks]
+        )
 
     @staticmethod
     def _owners(request: Any, name: str) -> Array:
