@@ -6,6 +6,7 @@ The tests run their own stack under ``.toyfuse-test`` on ports of their own, so 
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,16 +25,18 @@ from stream.store.client import EmbeddingClient
 T = TypeVar("T")
 WAIT_S = 90.0
 
+# Several checkouts (or sessions) on one machine each take their own ports and folder with this offset.
+PORT_OFFSET = int(os.environ.get("TOYFUSE_TEST_PORT_OFFSET", "0"))
 TEST_SETTINGS = Settings(
-    run_dir=REPO_ROOT / ".toyfuse-test",
-    kafka_port=29092,
-    kafka_controller_port=29093,
-    redis_port=26379,
-    triton_http_port=28000,
-    triton_grpc_port=28001,
-    triton_metrics_port=28002,
-    worker_web_port=26066,
-    media_port=28080,
+    run_dir=REPO_ROOT / (f".toyfuse-test-{PORT_OFFSET}" if PORT_OFFSET else ".toyfuse-test"),
+    kafka_port=29092 + PORT_OFFSET,
+    kafka_controller_port=29093 + PORT_OFFSET,
+    redis_port=26379 + PORT_OFFSET,
+    triton_http_port=28000 + PORT_OFFSET,
+    triton_grpc_port=28001 + PORT_OFFSET,
+    triton_metrics_port=28002 + PORT_OFFSET,
+    worker_web_port=26066 + PORT_OFFSET,
+    media_port=28080 + PORT_OFFSET,
     app_id="toyfuse-integration",
 )
 
