@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from stream import metrics
-from stream.errors import FeatureServiceError, InvalidEventError, StoreUnavailable, TritonUnavailable
+from stream.errors import InvalidEventError, StoreUnavailable, TritonUnavailable
 from stream.worker.delivery import Delivery, RawMessage
 
 log = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ Outcome = TypeVar("Outcome")
 
 
 class BatchPipeline(ABC, Generic[Decoded, Outcome]):
-    """Invalid messages are dead-lettered one by one; a batch the service cannot handle is dead-lettered whole.
+    """Invalid messages are dead-lettered one by one; a failing batch is split until its culprit is found.
 
     An outage (Triton or Redis unavailable) is never a reason to dead-letter: the clients wait it out, and
     if one gives up anyway the error propagates so that no offset is committed.
@@ -49,17 +49,50 @@ class BatchPipeline(ABC, Generic[Decoded, Outcome]):
                 valid.append((raw, self.decode(raw)))
             except InvalidEventError as exc:
                 await self.delivery.deadletter(raw, exc.reason, exc.message)
-        if not valid:
-            return
-        metrics.batch_size_events.labels(batch[0].topic).observe(len(valid))
+            except Exception as exc:
+                log.exception("decoding %s[%d]@%d failed", raw.topic, raw.partition, raw.offset)
+                await self.delivery.deadletter(raw, "processing_error", describe(exc))
+        if valid:
+            metrics.batch_size_events.labels(batch[0].topic).observe(len(valid))
+            await self._handle_isolated(valid)
+
+    async def _handle_isolated(self, items: list[tuple[RawMessage, Decoded]]) -> None:
+        """Handle ``items`` together; if that fails, split them in halves until the culprit stands alone.
+
+        Only the event that fails on its own is dead-lettered (``processing_error``, with the exception's
+        type and message); its neighbours are stored. Outages propagate: they are no event's fault.
+        """
         try:
-            outcomes = await self.handle([event for _, event in valid])
+            outcomes = await self.handle([event for _, event in items])
         except (TritonUnavailable, StoreUnavailable):
             raise
-        except FeatureServiceError as exc:
-            log.error("batch of %d %s events failed, dead-lettering it: %s", len(valid), batch[0].topic, exc)
-            for raw, _ in valid:
-                await self.delivery.deadletter(raw, "processing_error", str(exc))
+        except Exception as exc:  # noqa: BLE001 - whatever one event triggers must not stop the others
+            if len(items) > 1:
+                log.warning(
+                    "batch of %d %s events failed (%s); splitting it", len(items), items[0][0].topic, exc
+                )
+                middle = len(items) // 2
+                await self._handle_isolated(items[:middle])
+                await self._handle_isolated(items[middle:])
+                return
+            raw = items[0][0]
+            log.error(
+                "%s[%d]@%d failed on its own, dead-lettering it: %r",
+                raw.topic,
+                raw.partition,
+                raw.offset,
+                exc,
+            )
+            await self.delivery.deadletter(raw, "processing_error", describe(exc))
             return
-        for (raw, event), outcome in zip(valid, outcomes, strict=True):
+        for (raw, event), outcome in zip(items, outcomes, strict=True):
             await self.finish(raw, event, outcome)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception, for dead-letter records (pure).
+
+    >>> describe(ValueError("bad"))
+    'ValueError: bad'
+    """
+    return f"{type(exc).__name__}: {exc}"

@@ -1,4 +1,4 @@
-"""The batch skeleton both pipelines share: per-message decoding, whole-batch handling, outages never dead-lettered."""
+"""The batch skeleton both pipelines share: per-message decoding, poison isolation, outages never dead-lettered."""
 
 import pytest
 
@@ -11,19 +11,25 @@ from tests.conftest import RecordingSink
 class Upper(BatchPipeline[str, str]):
     """Decodes ASCII text, 'handles' it by upper-casing, and records what it finished."""
 
-    def __init__(self, sink: RecordingSink, failure: Exception | None = None) -> None:
+    def __init__(
+        self, sink: RecordingSink, failure: Exception | None = None, poison: str | None = None
+    ) -> None:
         super().__init__(Delivery(sink, PipelineTopics(embeddings="emb", deadletter="dlq"), "test-worker"))
-        self.failure, self.finished, self.handled = failure, [], []
+        self.failure, self.poison, self.finished, self.handled = failure, poison, [], []
 
     def decode(self, raw: RawMessage) -> str:
         if not raw.value.isascii():
             raise InvalidEventError("invalid_utf8", "not ASCII")
+        if raw.value == b"crash":
+            raise KeyError("crash")
         return raw.value.decode()
 
     async def handle(self, events: list[str]) -> list[str]:
         self.handled.append(events)
         if self.failure is not None:
             raise self.failure
+        if self.poison in events:
+            raise ValueError(f"cannot handle {self.poison!r}")
         return [event.upper() for event in events]
 
     async def finish(self, raw: RawMessage, event: str, outcome: str) -> None:
@@ -45,16 +51,38 @@ async def test_invalid_messages_are_dead_lettered_and_the_rest_handled_together(
     assert pipeline.finished == [(0, "A"), (2, "C")]
 
 
-async def test_a_failing_batch_is_dead_lettered_whole_with_the_reason() -> None:
+async def test_a_failing_batch_is_split_until_only_the_culprit_is_dead_lettered() -> None:
     sink = RecordingSink()
-    pipeline = Upper(sink, StoreError("Redis refused it"))
+    pipeline = Upper(sink, poison="d")
 
-    await pipeline.process(batch(b"a", b"b"))
+    await pipeline.process(batch(b"a", b"b", b"c", b"d", b"e"))
+
+    assert [(d["reason"], d["source"]["offset"], d["message"]) for d in sink.on("dlq")] == [
+        ("processing_error", 3, "ValueError: cannot handle 'd'")
+    ]
+    assert pipeline.finished == [(0, "A"), (1, "B"), (2, "C"), (4, "E")]
+
+
+async def test_a_batch_that_always_fails_dead_letters_each_event_with_the_reason() -> None:
+    sink = RecordingSink()
+
+    await Upper(sink, StoreError("Redis refused it")).process(batch(b"a", b"b"))
 
     assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [
-        ("processing_error", "Redis refused it")
+        ("processing_error", "StoreError: Redis refused it")
     ] * 2
-    assert pipeline.finished == []
+
+
+async def test_a_decoder_bug_costs_one_event() -> None:
+    sink = RecordingSink()
+    pipeline = Upper(sink)
+
+    await pipeline.process(batch(b"a", b"crash", b"c"))
+
+    assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [
+        ("processing_error", "KeyError: 'crash'")
+    ]
+    assert pipeline.finished == [(0, "A"), (2, "C")]
 
 
 @pytest.mark.parametrize("outage", [TritonUnavailable("triton down"), StoreUnavailable("redis down")])

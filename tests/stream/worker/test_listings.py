@@ -251,7 +251,9 @@ async def test_non_transient_failure_dead_letters_the_batch(
         [message(event)]
     )
 
-    assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [("processing_error", "triton down")]
+    assert [(d["reason"], d["message"]) for d in sink.on("dlq")] == [
+        ("processing_error", "TritonError: triton down")
+    ]
     with pytest.raises(ListingNotFound):
         await store.get(event["listing_id"])
 

@@ -33,8 +33,10 @@ class HashEncoder:
     Like the real encoder, it waits out its outages under its retry policy.
     """
 
-    def __init__(self, outages: int = 0, error: type[Exception] = TritonUnavailable) -> None:
-        self.outages, self.error, self.calls = outages, error, []
+    def __init__(
+        self, outages: int = 0, error: type[Exception] = TritonUnavailable, poison: str | None = None
+    ) -> None:
+        self.outages, self.error, self.poison, self.calls = outages, error, poison, []
         self.retry = NO_RETRY
 
     @retried("triton")
@@ -43,6 +45,8 @@ class HashEncoder:
         if self.outages:
             self.outages -= 1
             raise self.error("triton down")
+        if self.poison is not None and any(self.poison in text for text in texts):
+            raise TritonError(f"the model cannot embed {self.poison}")
         return np.stack([self.vector(text) for text in texts])
 
     @staticmethod
@@ -282,16 +286,18 @@ async def test_outages_are_retried_until_they_end(
     assert (await store.aggregates(["toy-0001"]))["toy-0001"].count == 1
 
 
-async def test_model_failure_dead_letters_the_batch(
+async def test_a_failing_batch_is_split_and_only_the_culprit_dead_lettered(
     store: ReviewStore, schemas_dir: Path, review_factory: ReviewFactory
 ) -> None:
     sink, refuser = RecordingSink(), RecordingRefuser()
-    events = [review_factory(), review_factory()]
+    events = [review_factory(), review_factory(text="POISON"), review_factory()]
 
-    await pipeline(store, HashEncoder(outages=1, error=TritonError), sink, refuser, schemas_dir, []).process(
+    await pipeline(store, HashEncoder(poison="POISON"), sink, refuser, schemas_dir, []).process(
         [message(e, i) for i, e in enumerate(events)]
     )
 
-    assert [d["reason"] for d in sink.on("dlq")] == ["processing_error"] * 2
-    assert refuser.calls == []
-    assert (await store.review_vectors(["toy-0001"]))["toy-0001"] is None
+    assert [(d["reason"], d["source"]["offset"], d["message"]) for d in sink.on("dlq")] == [
+        ("processing_error", 1, "TritonError: the model cannot embed POISON")
+    ]
+    assert refuser.calls == [["toy-0001"], ["toy-0001"]]
+    assert (await store.aggregates(["toy-0001"]))["toy-0001"].count == 2
