@@ -49,3 +49,8 @@ media_failures_total = Counter(
 refusions_total = Counter(
     "toyfuse_refusions_total", "Listings re-fused after their reviews changed, by outcome.", ["outcome"]
 )
+model_canary_failures_total = Counter(
+    "toyfuse_model_canary_failures_total",
+    "Failed Triton calls whose known-good canary failed too: the model was broken, not the input.",
+    ["model"],
+)

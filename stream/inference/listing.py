@@ -10,10 +10,10 @@ from tritonclient.grpc import InferInput
 from tritonclient.grpc.aio import InferenceServerClient
 
 from stream.contracts.index import IndexSchema
-from stream.contracts.shapes import MODALITIES, Modality
+from stream.contracts.shapes import DIMS, IMAGE_SHAPE, MODALITIES, Modality
 from stream.features.batching import owners_of, present_modalities
 from stream.features.vectors import FloatArray
-from stream.inference.triton import infer, model_info
+from stream.inference.triton import CANARY_TEXT, blame_model_or_input, infer, model_info
 from stream.retry import NO_RETRY, RetryPolicy, retried
 
 LISTING_MODEL = "listing_embedder"
@@ -111,6 +111,20 @@ def unpack_listings(
     return results
 
 
+def canary_like(listings: Sequence[ListingInputs]) -> ListingInputs:
+    """A known-good listing with the modalities the batch has (gray photo and frames), to test the models."""
+    gray = np.full((1, *IMAGE_SHAPE), 128, np.uint8)
+    has_photos = any(len(item.photos) for item in listings)
+    has_video = any(item.frames is not None and len(item.frames) for item in listings)
+    has_reviews = any(item.reviews is not None for item in listings)
+    return ListingInputs(
+        CANARY_TEXT,
+        photos=list(gray) if has_photos else (),
+        frames=np.repeat(gray, 2, axis=0) if has_video else None,
+        reviews=np.full(DIMS["reviews"], DIMS["reviews"] ** -0.5, np.float32) if has_reviews else None,
+    )
+
+
 class ListingEncoder:
     """One Triton call embeds a batch of listings (text, photos, video frames, reviews -> all vectors)."""
 
@@ -147,10 +161,15 @@ class ListingEncoder:
         """
         if not listings:
             return []
+        outputs = await blame_model_or_input(
+            LISTING_MODEL, lambda: self._embed(listings), lambda: self._embed([canary_like(listings)])
+        )
+        return unpack_listings(outputs, listings)
+
+    async def _embed(self, listings: Sequence[ListingInputs]) -> dict[str, FloatArray]:
         names = ["MODALITY_MASK", "MODALITY_WEIGHTS", "PHOTO_EMBEDDINGS", *PER_LISTING_OUTPUTS.values()]
         tensors = pack_listings(listings, self._dims["reviews"])
-        outputs = await infer(self._client, LISTING_MODEL, tensors, names, self._timeout_s)
-        return unpack_listings(outputs, listings)
+        return await infer(self._client, LISTING_MODEL, tensors, names, self._timeout_s)
 
     @retried("triton")
     async def fuse(self, vectors: Sequence[dict[str, FloatArray]]) -> tuple[FloatArray, FloatArray]:
@@ -162,6 +181,13 @@ class ListingEncoder:
         Returns:
             fused vectors [n, 256] and modality weights [n, 4].
         """
+        canary = [{name: np.full(self._dims[name], 0.05, np.float32) for name in FUSION_INPUTS}]
+        outputs = await blame_model_or_input(
+            FUSION_MODEL, lambda: self._fuse(vectors), lambda: self._fuse(canary)
+        )
+        return outputs["FUSED_EMBEDDING"], outputs["MODALITY_WEIGHTS"]
+
+    async def _fuse(self, vectors: Sequence[dict[str, FloatArray]]) -> dict[str, FloatArray]:
         tensors = [
             _tensor(
                 tensor,
@@ -174,7 +200,6 @@ class ListingEncoder:
             [[name == "text" or name in item for name in MODALITIES] for item in vectors], np.float32
         )
         tensors.append(_tensor("MODALITY_MASK", mask, "FP32"))
-        outputs = await infer(
+        return await infer(
             self._client, FUSION_MODEL, tensors, ["FUSED_EMBEDDING", "MODALITY_WEIGHTS"], self._timeout_s
         )
-        return outputs["FUSED_EMBEDDING"], outputs["MODALITY_WEIGHTS"]

@@ -1,6 +1,7 @@
 """Async Triton gRPC client for the embedding models."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from tritonclient.grpc import InferenceServerException, InferInput, InferRequestedOutput
@@ -11,7 +12,10 @@ from stream.errors import EmbeddingDimMismatch, TritonError, TritonUnavailable
 from stream.features.vectors import FloatArray
 from stream.retry import NO_RETRY, RetryPolicy, retried
 
+R = TypeVar("R")
+
 TEXT_INPUT = "TEXT"
+CANARY_TEXT = "wooden toy train"  # a known-good input: if a model fails on it, the model is broken
 TEXT_OUTPUT = "TEXT_EMBEDDING"
 # gRPC status codes after which the same request can succeed later.
 RETRYABLE_STATUSES = {
@@ -42,6 +46,35 @@ async def infer(
         error = TritonUnavailable if str(exc.status()) in RETRYABLE_STATUSES else TritonError
         raise error(f"Triton request to {model!r} failed ({exc.status()}): {exc.message()}") from exc
     return {name: np.asarray(result.as_numpy(name), dtype=np.float32) for name in outputs}
+
+
+async def blame_model_or_input(
+    model: str, call: Callable[[], Awaitable[R]], canary: Callable[[], Awaitable[object]]
+) -> R:
+    """Await ``call()``; when Triton answers it with an error, find out whether the model or the input is at fault.
+
+    A known-good ``canary`` request of the same shape is sent: if it fails too, the model is broken
+    (e.g. a dead Python-backend stub), which is an outage, so the clients' retry policy waits for it to
+    recover instead of dead-lettering valid events. If the canary succeeds, the input is at fault.
+
+    Raises:
+        TritonUnavailable: the model itself is unhealthy (retry later).
+        TritonError: the model works, this input makes it fail.
+    """
+    try:
+        return await call()
+    except TritonUnavailable:
+        raise
+    except TritonError as exc:
+        try:
+            await canary()
+        except TritonError as canary_failure:
+            metrics.model_canary_failures_total.labels(model).inc()
+            raise TritonUnavailable(
+                f"Triton model {model!r} is unhealthy: a known-good canary request failed too "
+                f"({canary_failure}); waiting for it to recover (check the Triton log, or `toyfuse stack up`)"
+            ) from exc
+        raise
 
 
 async def model_info(client: InferenceServerClient, model: str) -> tuple[str, dict[str, str]]:
@@ -113,8 +146,8 @@ class TritonEncoder:
         """
         if not texts:
             return np.zeros((0, self._dims), dtype=np.float32)
-        outputs = await infer(
-            self._client, self._model_name, [text_batch(texts)], [TEXT_OUTPUT], self._timeout_s
+        outputs = await blame_model_or_input(
+            self._model_name, lambda: self._infer(texts), lambda: self._infer([CANARY_TEXT])
         )
         vectors = outputs[TEXT_OUTPUT]
         if vectors.shape != (len(texts), self._dims):
@@ -123,3 +156,8 @@ class TritonEncoder:
                 "re-export the model or update schemas/embedding_index.yaml"
             )
         return vectors
+
+    async def _infer(self, texts: Sequence[str]) -> dict[str, FloatArray]:
+        return await infer(
+            self._client, self._model_name, [text_batch(texts)], [TEXT_OUTPUT], self._timeout_s
+        )

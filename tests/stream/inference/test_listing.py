@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from stream.inference.listing import ListingInputs, pack_listings, unpack_listings
+from stream.inference.listing import ListingInputs, canary_like, pack_listings, unpack_listings
 
 
 def pixels(count: int) -> np.ndarray:
@@ -63,3 +63,12 @@ def test_unpack_keeps_only_present_vectors() -> None:
     assert first.weights == {"text": 0.6, "image": 0.4}
     assert second.modalities == ["text", "video", "reviews"]
     assert sorted(second.vectors) == ["fused", "reviews", "text", "text_multilingual", "video"]
+
+
+def test_the_canary_has_the_modalities_of_the_batch() -> None:
+    photos_only = canary_like([ListingInputs("a", pixels(2)), ListingInputs("b")])
+    everything = canary_like([ListingInputs("a", pixels(1), pixels(3), np.ones(512, np.float32))])
+
+    assert (len(photos_only.photos), photos_only.frames, photos_only.reviews) == (1, None, None)
+    assert len(everything.photos) == 1 and everything.frames is not None and len(everything.frames) == 2
+    assert everything.reviews is not None and abs(float(np.linalg.norm(everything.reviews)) - 1.0) < 1e-5
