@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from stream.contracts.shapes import IMAGE_SIZE
 from stream.errors import MediaError
@@ -43,25 +43,37 @@ def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image
                 "publish a smaller rendition of the photo",
             )
         image.load()
+    except MediaError:
+        raise
     except Image.DecompressionBombError as exc:
         raise MediaError("too_many_pixels", f"image refused as a decompression bomb: {exc}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:
+        # Pillow's format plugins fail with UnidentifiedImageError, OSError, SyntaxError, ValueError, but
+        # also struct.error, EOFError or IndexError on damaged files: all mean these bytes are no photo.
         raise MediaError(
             "undecodable_image", f"{len(data)} bytes are not a readable image ({exc}); check the photo URI"
         ) from exc
     return image
 
 
+def upright(image: Image.Image) -> Image.Image:
+    """Return ``image`` turned as its EXIF orientation says; as stored when its EXIF cannot be read."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - Pillow's EXIF parser raises SyntaxError, struct.error, KeyError...
+        return image
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Return ``image`` upright (EXIF orientation applied) in RGB, transparency laid over white."""
-    upright = ImageOps.exif_transpose(image)
-    if upright.mode == "RGB":
-        return upright
-    if upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info:
-        rgba = upright.convert("RGBA")
+    upright_image = upright(image)
+    if upright_image.mode == "RGB":
+        return upright_image
+    if upright_image.mode in ("RGBA", "LA", "PA") or "transparency" in upright_image.info:
+        rgba = upright_image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return upright.convert("RGB")
+    return upright_image.convert("RGB")
 
 
 def to_model_input(image: Image.Image, size: int = IMAGE_SIZE) -> ImageArray:
@@ -89,6 +101,14 @@ def preprocess_image(data: bytes) -> ImageArray:
     """Decode a photo's bytes and return the image encoder's input, uint8 (224, 224, 3).
 
     Raises:
-        MediaError: see :func:`decode_image`.
+        MediaError: see :func:`decode_image`; ``undecodable_image`` for any other failure to convert it.
     """
-    return to_model_input(decode_image(data))
+    image = decode_image(data)
+    try:
+        return to_model_input(image)
+    except Exception as exc:
+        # A damaged file can pass decoding and still fail in a mode conversion or resize: its problem alone.
+        raise MediaError(
+            "undecodable_image",
+            f"{len(data)} bytes decode to an unusable image ({type(exc).__name__}: {exc}); check the photo URI",
+        ) from exc

@@ -118,6 +118,22 @@ def _model_input(frame: av.VideoFrame) -> ImageArray:
     return to_model_input(image)
 
 
+def _decode_samples(data: bytes, count: int, max_seconds: float) -> list[ImageArray]:
+    # Tags are never used: one that is not UTF-8 must not cost the clip.
+    with av.open(
+        io.BytesIO(data), mode="r", format=container_format(data), metadata_errors="replace"
+    ) as container:
+        if not container.streams.video:
+            raise MediaError("undecodable_video", "the file has no video stream; check the video URI")
+        stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise MediaError("undecodable_video", "FFmpeg has no decoder for the video stream's codec")
+        _check_size(stream.codec_context.width, stream.codec_context.height)
+        window_s = min(_duration_s(container, stream) or max_seconds, max_seconds)
+        frames = nearest_frames(_timed_frames(container, stream), sample_times(window_s, count))
+        return [_model_input(frame) for frame in frames]
+
+
 def sample_frames(data: bytes, count: int = MAX_FRAMES, max_seconds: float = MAX_VIDEO_SECONDS) -> ImageArray:
     """Decode up to ``count`` frames spread evenly over the clip's first ``min(duration, max_seconds)`` s.
 
@@ -138,17 +154,15 @@ def sample_frames(data: bytes, count: int = MAX_FRAMES, max_seconds: float = MAX
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     try:
-        with av.open(io.BytesIO(data), mode="r", format=container_format(data)) as container:
-            if not container.streams.video:
-                raise MediaError("undecodable_video", "the file has no video stream; check the video URI")
-            stream = container.streams.video[0]
-            _check_size(stream.codec_context.width, stream.codec_context.height)
-            window_s = min(_duration_s(container, stream) or max_seconds, max_seconds)
-            frames = nearest_frames(_timed_frames(container, stream), sample_times(window_s, count))
-            arrays = [_model_input(frame) for frame in frames]
-    except av.FFmpegError as exc:
+        arrays = _decode_samples(data, count, max_seconds)
+    except MediaError:
+        raise
+    except Exception as exc:
+        # PyAV turns damaged files into FFmpegError but also into AttributeError, OverflowError and the
+        # like; whatever a clip's bytes cause, it is that clip's problem, never the caller's.
         raise MediaError(
-            "undecodable_video", f"FFmpeg cannot decode the clip ({exc}); check the video URI"
+            "undecodable_video",
+            f"FFmpeg cannot decode the clip ({type(exc).__name__}: {exc}); check the video URI",
         ) from exc
     if not arrays:
         raise MediaError(

@@ -6,6 +6,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from stream.contracts.shapes import IMAGE_SIZE
@@ -128,3 +130,41 @@ def test_preprocess_image_decodes_and_prepares() -> None:
     array = preprocess_image(encode(stripes([RED, GREEN, BLUE], (80, 50))))
     assert array.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
     assert_solid(array[:, 10:-10], GREEN)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_a_photo_whose_exif_is_no_tiff_is_used_as_stored(fmt: str) -> None:
+    data = encode(Image.new("RGB", (20, 10), GREEN), fmt, exif=b"MX\x00*\x00\x00\x00\x08\x00\x00")
+    assert_solid(preprocess_image(data), GREEN)  # it raised SyntaxError from the EXIF parser
+
+
+def fuzz_seeds() -> list[bytes]:
+    noise = Image.fromarray(np.random.default_rng(1).integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    exif = noise.getexif()
+    exif[EXIF_ORIENTATION] = 6
+    with_exif = [encode(noise, fmt, exif=exif.tobytes()) for fmt in ("PNG", "JPEG", "WEBP")]
+    return [*with_exif, encode(noise, "GIF"), encode(noise, "TIFF"), encode(noise, "BMP")]
+
+
+FUZZ_PHOTOS = fuzz_seeds()
+# Headers and metadata sit in the first few hundred bytes: mutate there often, anywhere sometimes.
+OFFSETS = st.one_of(st.integers(0, 400), st.integers(0, 10_000))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::PIL.Image.DecompressionBombWarning")
+@settings(max_examples=500, deadline=None, database=None)
+@given(
+    st.sampled_from(FUZZ_PHOTOS),
+    st.lists(st.tuples(OFFSETS, st.integers(0, 255)), min_size=1, max_size=8),
+)
+def test_a_mutated_photo_decodes_or_fails_as_a_media_error(
+    seed: bytes, changes: list[tuple[int, int]]
+) -> None:
+    data = bytearray(seed)
+    for offset, value in changes:
+        data[offset % len(data)] = value
+    try:
+        array = preprocess_image(bytes(data))
+    except MediaError:
+        return
+    assert array.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)

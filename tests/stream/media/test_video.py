@@ -6,6 +6,8 @@ from collections.abc import Iterator
 import av
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stream.contracts.shapes import IMAGE_SIZE
 from stream.errors import MediaError
@@ -23,10 +25,13 @@ def make_clip(
     fmt: str = "mp4",
     codec: str = "libx264",
     rotation: int = 0,
+    title: str | None = None,
 ) -> bytes:
     """A clip whose frame ``i`` is a flat grey ``BASE + STEP * i`` (see :func:`frame_indices`)."""
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=fmt) as container:
+        if title is not None:
+            container.metadata["title"] = title
         options = {"crf": "0", "preset": "ultrafast"} if codec == "libx264" else {}
         stream = container.add_stream(codec, rate=fps, options=options)
         stream.width, stream.height = size
@@ -164,3 +169,31 @@ def test_decoding_stops_at_the_frame_cap(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_count_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         sample_frames(make_clip(frames=2, fps=2), count=0)
+
+
+def test_a_clip_whose_metadata_tag_is_not_utf8_still_decodes() -> None:
+    data = make_clip(frames=6, fps=6, title="TITLEMARK").replace(b"TITLEMARK", b"\xff\xfe\xfdLEMARK")
+    assert sample_frames(data, count=3).shape == (3, IMAGE_SIZE, IMAGE_SIZE, 3)  # was UnicodeDecodeError
+
+
+def test_a_stream_of_an_unknown_codec_is_undecodable() -> None:
+    data = make_clip(frames=6, fps=6).replace(b"avc1", b"zzzz")
+    with pytest.raises(MediaError) as caught:  # the stream has no codec context: it was AttributeError
+        sample_frames(data)
+    assert caught.value.reason == "undecodable_video"
+
+
+FUZZ_CLIP = make_clip(frames=6, fps=6, title="toy")
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(FUZZ_CLIP) - 1), st.integers(0, 255)), min_size=1, max_size=8))
+def test_a_mutated_clip_decodes_or_fails_as_a_media_error(changes: list[tuple[int, int]]) -> None:
+    data = bytearray(FUZZ_CLIP)
+    for offset, value in changes:
+        data[offset] = value
+    try:
+        frames = sample_frames(bytes(data))
+    except MediaError:
+        return
+    assert frames.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE, 3)
