@@ -1,6 +1,7 @@
 """Typed toyfuse events: decode incoming Kafka messages, build the records toyfuse produces."""
 
 import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -243,6 +244,12 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+# Dead-letter records stay far below Kafka's default 1 MiB request size, whatever the input was.
+DEADLETTER_MAX_ORIGINAL_BYTES = 256 * 1024
+DEADLETTER_MAX_KEY_BYTES = 1024
+DEADLETTER_MAX_MESSAGE_CHARS = 2000
+
+
 def deadletter_record(
     *,
     value: bytes,
@@ -271,23 +278,32 @@ def deadletter_record(
         now: aware time of the failure.
 
     Returns:
-        A dict that validates against ``schemas/toys.deadletter.v1.schema.json``.
+        A dict that validates against ``schemas/toys.deadletter.v1.schema.json``, never larger than
+        about 350 KB: an original over DEADLETTER_MAX_ORIGINAL_BYTES is cut there (``original_truncated``),
+        and ``original_size`` and ``original_sha256`` always describe the whole original.
     """
-    return {
+    record: dict[str, Any] = {
         "event_id": uuid.uuid4().hex,
         "failed_at": format_rfc3339(now),
         "source": {
             "topic": topic,
             "partition": partition,
             "offset": offset,
-            "key_b64": None if key is None else _b64(key),
+            "key_b64": None if key is None else _b64(key[:DEADLETTER_MAX_KEY_BYTES]),
             "timestamp_ms": timestamp_ms,
         },
-        "original_b64": _b64(value),
+        "original_b64": _b64(value[:DEADLETTER_MAX_ORIGINAL_BYTES]),
+        "original_size": len(value),
+        "original_sha256": hashlib.sha256(value).hexdigest(),
         "reason": reason,
-        "message": message,
+        "message": message
+        if len(message) <= DEADLETTER_MAX_MESSAGE_CHARS
+        else message[:DEADLETTER_MAX_MESSAGE_CHARS] + "…",
         "worker": worker,
     }
+    if len(value) > DEADLETTER_MAX_ORIGINAL_BYTES:
+        record["original_truncated"] = True
+    return record
 
 
 def embedding_record(

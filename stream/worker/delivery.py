@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from stream import metrics
-from stream.contracts.events import deadletter_record
+from stream.contracts.events import DEADLETTER_MAX_KEY_BYTES, deadletter_record
 from stream.errors import DeadLetterReason
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ class Delivery:
         """Publish ``raw`` to the dead-letter topic with its reason, and count it."""
         metrics.deadletter_total.labels(raw.topic, reason).inc()
         metrics.events_processed_total.labels(raw.topic, "deadletter").inc()
-        log.warning("dead-lettering %s[%d]@%d: %s: %s", raw.topic, raw.partition, raw.offset, reason, message)
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s: %.500s", raw.topic, raw.partition, raw.offset, reason, message
+        )
         record = deadletter_record(
             value=raw.value,
             key=raw.key,
@@ -63,7 +65,8 @@ class Delivery:
             worker=self.worker,
             now=datetime.now(UTC),
         )
-        await self.sink.publish(self.topics.deadletter, raw.key, record)
+        oversized_key = raw.key is not None and len(raw.key) > DEADLETTER_MAX_KEY_BYTES
+        await self.sink.publish(self.topics.deadletter, None if oversized_key else raw.key, record)
 
     async def announce(self, listing_id: str, record: dict[str, Any]) -> None:
         """Publish a ``toys.embeddings.v1`` record, keyed by listing id."""

@@ -1,6 +1,7 @@
 """Tests for stream/contracts/events.py and the schemas it loads through stream/contracts/schemas.py."""
 
 import base64
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -262,3 +263,35 @@ def test_builders_reject_naive_time() -> None:
             updated_at=datetime(2025, 3, 1, 12),
             source_event_id="evt-2",
         )
+
+
+def test_a_huge_original_is_cut_so_its_dead_letter_fits_any_producer(decoder: EventDecoder) -> None:
+    original = b'{"title": "' + b"x" * 750_000 + b'"}'
+    record = deadletter_record(
+        value=original,
+        key=b"k" * 5000,
+        topic="toys.listings.v1",
+        partition=0,
+        offset=9,
+        timestamp_ms=None,
+        reason="schema_violation",
+        message="m" * 10_000,
+        worker="w",
+        now=datetime.now(UTC),
+    )
+
+    decoder.validate("toys.deadletter.v1", record)
+    assert len(json.dumps(record)) < 400_000
+    assert record["original_truncated"] is True and record["original_size"] == len(original)
+    assert record["original_sha256"] == hashlib.sha256(original).hexdigest()
+    assert base64.b64decode(record["original_b64"]) == original[: 256 * 1024]
+    assert len(base64.b64decode(record["source"]["key_b64"])) == 1024 and len(record["message"]) <= 2001
+
+
+def test_a_small_original_is_kept_whole(decoder: EventDecoder) -> None:
+    record = deadletter_record(
+        value=b"{}", key=b"toy-1", topic="t", partition=0, offset=0, timestamp_ms=None,
+        reason="invalid_json", message="m", worker="w", now=datetime.now(UTC),
+    )  # fmt: skip
+
+    assert "original_truncated" not in record and record["original_size"] == 2
