@@ -7,8 +7,11 @@ import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
+from tritonclient.utils import InferenceServerException
+
 from stream.config import Settings
 from stream.errors import MissingToolError, SettingsError
+from stream.inference.canaries import unhealthy_models
 from stream.stack import process
 from stream.stack.process import LOCALHOST, Launch, ServerStatus
 
@@ -162,8 +165,18 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
 
 
 def status(settings: Settings) -> ServerStatus:
-    """Return the server's pid (if we started it) and whether it reports ready."""
+    """Return the server's pid (if we started it) and whether it is ready and every model answers its canary.
+
+    A model whose Python-backend stub died still counts as ready to Triton; its canary fails, so
+    ``stack up`` restarts the server.
+    """
     pid = FILES.running_pid(settings)
-    healthy = is_ready(settings)
-    detail = "ready" if healthy else "not ready"
-    return ServerStatus(NAME, pid, f"{LOCALHOST}:{settings.triton_http_port}", healthy, detail)
+    address = f"{LOCALHOST}:{settings.triton_http_port}"
+    if not is_ready(settings):
+        return ServerStatus(NAME, pid, address, False, "not ready")
+    try:
+        problems = unhealthy_models(address)
+    except (InferenceServerException, OSError) as exc:
+        return ServerStatus(NAME, pid, address, False, f"canaries could not run: {exc}")
+    detail = "; ".join(f"model {name} fails its canary: {error}" for name, error in sorted(problems.items()))
+    return ServerStatus(NAME, pid, address, not problems, detail or "ready, every model answers its canary")
