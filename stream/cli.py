@@ -3,16 +3,17 @@
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 from click.utils import make_default_short_help
 
 from stream import stack
 from stream.config import Settings
-from stream.errors import FeatureServiceError
+from stream.errors import DeadLetterReason, FeatureServiceError
 
 # Commands whose module imports torch (seconds) load on first use; the summary here keeps --help fast.
 LAZY_COMMANDS = {
@@ -186,6 +187,76 @@ def replay(settings: Settings, events_files: tuple[Path, ...], rate: float | Non
 
     count = asyncio.run(produce_files(settings, events_files, rate))
     click.echo(f"produced {count} events")
+
+
+def _since(context: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    from stream.deadletters.records import parse_since
+
+    try:
+        return None if value is None else parse_since(value, datetime.now(UTC))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+reason_option = click.option(
+    "--reason",
+    "reasons",
+    multiple=True,
+    type=click.Choice(get_args(DeadLetterReason)),
+    help="Only dead letters with this reason (repeat for several; default: every reason).",
+)
+since_option = click.option(
+    "--since",
+    callback=_since,
+    help="Only dead letters that failed at or after this: an age (30m, 2h, 7d), an RFC 3339 time "
+    "(2025-03-01T12:00:00Z) or a date (UTC).",
+)
+
+
+@main.group("dlq")
+def dlq_group() -> None:
+    """List and replay dead-lettered events (the dead-letter topic, read from its beginning to now)."""
+
+
+@dlq_group.command("list")
+@reason_option
+@since_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per dead letter, for scripts.")
+@click.pass_obj
+def dlq_list(
+    settings: Settings, reasons: tuple[DeadLetterReason, ...], since: datetime | None, as_json: bool
+) -> None:
+    """Show the dead letters: time, reason, source topic[partition]@offset, key, message; then counts."""
+    from stream.deadletters.reader import read_deadletters
+    from stream.deadletters.records import Selection, format_line, format_summary, to_json
+
+    readout = asyncio.run(read_deadletters(settings, progress=not as_json))
+    letters = Selection(frozenset(reasons), since).apply(readout.letters)
+    for letter in letters:
+        click.echo(json.dumps(to_json(letter), ensure_ascii=False) if as_json else format_line(letter))
+    if not as_json:
+        click.echo(format_summary(letters))
+    if readout.unreadable:
+        click.echo(f"skipped {readout.unreadable} records that are not valid dead-letter records", err=True)
+
+
+@dlq_group.command("replay")
+@reason_option
+@since_option
+@click.option("--dry-run", is_flag=True, help="Show what would be replayed; produce nothing.")
+@click.pass_obj
+def dlq_replay(
+    settings: Settings, reasons: tuple[DeadLetterReason, ...], since: datetime | None, dry_run: bool
+) -> None:
+    """Produce each dead letter's original again to its source topic, once (a ledger skips replayed ones)."""
+    from stream.deadletters.records import Selection, format_line
+    from stream.deadletters.replay import replay_deadletters, summary
+
+    selection = Selection(frozenset(reasons), since)
+    report = asyncio.run(replay_deadletters(settings, selection, dry_run=dry_run, progress=True))
+    for letter in report.plan.to_replay if dry_run else ():
+        click.echo(f"would replay  {format_line(letter)}")
+    click.echo(summary(report))
 
 
 @main.command()

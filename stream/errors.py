@@ -15,7 +15,8 @@ FeatureServiceError
 ├── StoreError
 │   └── StoreUnavailable
 ├── ListingNotFound
-└── MediaError
+├── MediaError
+└── DeadLetterError
 """
 
 from typing import Literal
@@ -94,6 +95,10 @@ class ListingNotFound(FeatureServiceError):
 
 MediaFailure = Literal[
     "unsupported_scheme",
+    "invalid_uri",
+    "forbidden_userinfo",
+    "forbidden_address",
+    "too_many_redirects",
     "connection",
     "timeout",
     "http_status",
@@ -113,3 +118,7 @@ class MediaError(FeatureServiceError):
         super().__init__(message)
         self.reason: MediaFailure = reason
         self.message = message
+
+
+class DeadLetterError(FeatureServiceError):
+    """The dead-letter topic could not be read or replayed (Kafka down, topic missing, ledger busy)."""
