@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     schemas_dir: Path = REPO_ROOT / "schemas"
 
     app_id: str = Field("toyfuse", description="Faust application id (consumer group).")
+    kafka_session_timeout_s: float = Field(
+        10.0, description="A worker that stops heartbeating loses its partitions to the others after this."
+    )
+    kafka_heartbeat_interval_s: float = Field(
+        3.0, description="How often a worker heartbeats its consumer group."
+    )
     listings_topic: str = "toys.listings.v1"
     reviews_topic: str = "toys.reviews.v1"
     embeddings_topic: str = "toys.embeddings.v1"

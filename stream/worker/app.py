@@ -3,6 +3,8 @@
 import asyncio
 import json
 import logging
+import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from stream.media.fetch import MediaFetcher
 from stream.retry import RetryPolicy
 from stream.store.listings import EmbeddingStore
 from stream.store.reviews import ReviewStore
+from stream.worker.batch import describe
 from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
 from stream.worker.health import health_report
 from stream.worker.listings import ListingPipeline
@@ -149,9 +152,10 @@ class SharedPipelines:
             await self.built.close()
 
 
-async def consume_in_batches(
-    stream: StreamT[bytes], process: Callable[[list[RawMessage]], Awaitable[None]], settings: Settings
-) -> None:
+Process = Callable[[list[RawMessage]], Awaitable[None]]
+
+
+async def consume_in_batches(stream: StreamT[bytes], process: Process, settings: Settings) -> None:
     """Feed batches to ``process``; ack each batch only after it is fully handled (never on a crash)."""
     batches = cast(faust.Stream[bytes], stream).noack_take(
         settings.batch_size, within=settings.batch_window_s
@@ -163,7 +167,28 @@ async def consume_in_batches(
             await stream.ack(event)
 
 
-def create_app(settings: Settings) -> faust.App:
+class AgentFailures:
+    """Agents that died. Faust would restart such an agent without it ever consuming again, so the
+    worker reports itself failed on ``/health`` and stops, to exit non-zero for a supervisor to restart it."""
+
+    def __init__(self, on_failure: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)) -> None:
+        self.failed: dict[str, str] = {}
+        self._on_failure = on_failure
+
+    async def guard(self, name: str, body: Awaitable[None]) -> None:
+        """Await an agent's body; if it raises, record the failure and stop the worker."""
+        try:
+            await body
+        except Exception as exc:
+            self.failed[name] = describe(exc)
+            log.critical(
+                "agent %s died (%s); stopping the worker so that it is restarted", name, self.failed[name]
+            )
+            self._on_failure()
+            raise
+
+
+def create_app(settings: Settings, failures: AgentFailures | None = None) -> faust.App:
     """Build the Faust app with its agents, its ``/metrics`` page and its ``/health`` page.
 
     Offsets are committed only for events whose embedding is stored (or dead-lettered), so a crash
@@ -186,21 +211,27 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_heartbeat_interval_s,
         web_host="127.0.0.1",
         web_port=settings.worker_web_port,
         web_in_thread=False,
     )
     pipelines = SharedPipelines(app, settings)
+    failures = failures or AgentFailures()
     listings = app.topic(settings.listings_topic, key_serializer="raw", value_serializer="raw")
     reviews = app.topic(settings.reviews_topic, key_serializer="raw", value_serializer="raw")
 
+    async def consume(stream: StreamT[bytes], process: Callable[[Pipelines], Process]) -> None:
+        await consume_in_batches(stream, process(await pipelines.get()), settings)
+
     @app.agent(listings, name="listing_events")
     async def listing_events(stream: StreamT[bytes]) -> None:
-        await consume_in_batches(stream, (await pipelines.get()).listings.process, settings)
+        await failures.guard("listing_events", consume(stream, lambda p: p.listings.process))
 
     @app.agent(reviews, name="review_events")
     async def review_events(stream: StreamT[bytes]) -> None:
-        await consume_in_batches(stream, (await pipelines.get()).reviews.process, settings)
+        await failures.guard("review_events", consume(stream, lambda p: p.reviews.process))
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
@@ -209,9 +240,8 @@ def create_app(settings: Settings) -> faust.App:
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         model_version = pipelines.built.listings.model_version if pipelines.built is not None else None
-        status, body = health_report(
-            model_version, {agent.name: agent.state for agent in app.agents.values()}
-        )
+        states = {agent.name: agent.state for agent in app.agents.values()}
+        status, body = health_report(model_version, {**states, **dict.fromkeys(failures.failed, "crashed")})
         return web.json(body, status=status)
 
     @app.on_before_shutdown.connect
@@ -222,5 +252,11 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def run_worker(settings: Settings, loglevel: str = "INFO") -> None:
-    """Start consuming with the app's agents until SIGTERM or Ctrl-C."""
-    faust.Worker(create_app(settings), loglevel=loglevel).execute_from_commandline()
+    """Start consuming with the app's agents until SIGTERM or Ctrl-C; exit 1 if an agent died."""
+    failures = AgentFailures()
+    try:
+        faust.Worker(create_app(settings, failures), loglevel=loglevel).execute_from_commandline()
+    except SystemExit as stopped:
+        if failures.failed and not stopped.code:
+            raise SystemExit(1) from stopped
+        raise

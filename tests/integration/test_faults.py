@@ -1,13 +1,14 @@
-"""Faults on the real stack: a killed model process stalls the stream, dead-letters nothing, and is healed."""
+"""Faults on the real stack: a killed model process, a SIGTERM mid-stream and a killed worker lose nothing."""
 
 import asyncio
 import base64
 import os
 import re
 import signal
+import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ from aiokafka import AIOKafkaProducer
 
 from stream import stack
 from stream.config import Settings
-from stream.stack import triton_server
+from stream.stack import triton_server, worker_process
+from stream.stack.process import pid_alive
 from stream.store.client import EmbeddingClient
-from tests.conftest import ListingEventFactory
+from tests.conftest import ListingEventFactory, free_port
 from tests.integration.conftest import TopicReader, eventually, send
 
 pytestmark = pytest.mark.usefixtures("running_worker")
@@ -96,3 +98,61 @@ def key_of(record: dict[str, Any]) -> str | None:
     """The original message key of a dead-letter record."""
     key = record["source"]["key_b64"]
     return None if key is None else base64.b64decode(key).decode()
+
+
+@pytest.fixture
+def second_worker(settings: Settings) -> Iterator[Settings]:
+    """Another ``toyfuse worker`` process in the same consumer group, with its own folder and web port."""
+    other = settings.model_copy(
+        update={"run_dir": settings.run_dir / "second", "worker_web_port": free_port()}
+    )
+    worker_process.start(other, print)
+    yield other
+    worker_process.stop(other)
+
+
+def signal_worker(settings: Settings, signum: signal.Signals) -> int:
+    pid = worker_process.FILES.running_pid(settings)
+    assert pid is not None, "the second worker is running"
+    os.kill(pid, signum)
+    return pid
+
+
+async def all_stored(client: EmbeddingClient, ids: set[str]) -> bool | None:
+    versions = await client.stored_versions(sorted(ids))
+    return True if all(version == 1 for version in versions.values()) else None
+
+
+async def test_sigterm_mid_stream_exits_promptly_and_a_killed_worker_hands_over_fast(
+    settings: Settings,
+    second_worker: Settings,
+    producer: AIOKafkaProducer,
+    client: EmbeddingClient,
+    listing_event_factory: ListingEventFactory,
+) -> None:
+    await asyncio.sleep(settings.kafka_session_timeout_s)  # both workers share the partitions now
+    first = [listing_event_factory(listing_id=f"term-{uuid.uuid4().hex[:8]}-{i}") for i in range(24)]
+    for event in first:
+        await send(producer, settings.listings_topic, event, event["listing_id"])
+    pid, started = signal_worker(second_worker, signal.SIGTERM), time.monotonic()
+    await eventually(
+        lambda: asyncio.to_thread(lambda: None if pid_alive(pid) else True), "SIGTERM to end it", 30
+    )
+    stopped_s = time.monotonic() - started
+    await eventually(lambda: all_stored(client, {e["listing_id"] for e in first}), "the first batch stored")
+
+    worker_process.start(second_worker, print)
+    await asyncio.sleep(settings.kafka_session_timeout_s)
+    signal_worker(second_worker, signal.SIGKILL)
+    killed = time.monotonic()
+    later = [listing_event_factory(listing_id=f"kill-{uuid.uuid4().hex[:8]}-{i}") for i in range(8)]
+    for event in later:
+        await send(producer, settings.listings_topic, event, event["listing_id"])
+    await eventually(
+        lambda: all_stored(client, {e["listing_id"] for e in later}), "the killed worker's share", 45
+    )
+    handover_s = time.monotonic() - killed
+    print(
+        f"SIGTERM mid-stream: exited in {stopped_s:.1f} s; SIGKILL: every listing stored {handover_s:.1f} s later"
+    )
+    assert stopped_s <= 10.0, "SIGTERM finishes or hands back the batch and exits within 10 s"
