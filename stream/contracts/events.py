@@ -2,7 +2,6 @@
 
 import base64
 import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from stream.contracts.rules import (
+    TEXT_RULES,
+    Clock,
+    check_integers,
+    check_occurred_at,
+    check_visible,
+    clean,
+    integer_limits,
+    parse_json,
+    utc_now,
+)
 from stream.contracts.schemas import (
     LABELS,
     LISTINGS_SCHEMA,
@@ -19,7 +29,6 @@ from stream.contracts.schemas import (
     first_violation,
     format_rfc3339,
     load_validators,
-    parse_rfc3339,
 )
 from stream.contracts.shapes import Modality
 from stream.errors import DeadLetterReason, InvalidEventError, SchemaError
@@ -80,21 +89,30 @@ class ReviewEvent:
 class EventDecoder:
     """Decodes Kafka messages into typed events; schemas are loaded and compiled once.
 
+    Beyond the schemas it applies :mod:`stream.contracts.rules`: strict JSON (unique keys), no lone
+    surrogates or control characters, NFC text, exact integers, ``occurred_at`` from 2000 to a day
+    ahead of ``clock``, a visible title and a Kafka key equal to ``listing_id``.
+
     Example:
         >>> decoder = EventDecoder(Path("schemas"))
         >>> event = decoder.decode_listing(value, key=b"toy-0001")
     """
 
-    def __init__(self, schemas_dir: Path) -> None:
+    def __init__(self, schemas_dir: Path, *, clock: Clock = utc_now) -> None:
         """Load and compile every topic schema.
 
         Args:
             schemas_dir: folder holding ``<topic>.schema.json`` files.
+            clock: returns the aware current time that bounds ``occurred_at`` (a fixed one in tests).
 
         Raises:
-            SchemaError: if a schema file is missing or not a valid JSON Schema.
+            SchemaError: if a schema file is missing or not a valid JSON Schema, or an integer field is unbounded.
         """
         self._validators = load_validators(schemas_dir)
+        self._integers = {
+            name: integer_limits(self._validators[name].schema) for name in (LISTINGS_SCHEMA, REVIEWS_SCHEMA)
+        }
+        self._clock = clock
 
     def validate(self, topic_name: str, obj: object) -> None:
         """Check a decoded JSON object against the schema of ``topic_name``.
@@ -114,45 +132,49 @@ class EventDecoder:
         if message is not None:
             raise InvalidEventError("schema_violation", message)
 
-    def decode_listing(self, value: bytes, key: bytes | None) -> ListingEvent:
+    def decode_listing(self, value: bytes, key: bytes | None, *, keyed: bool = True) -> ListingEvent:
         """Decode and validate one ``toys.listings.v1`` message.
 
         Args:
             value: the Kafka message value (UTF-8 JSON).
-            key: the Kafka key; when present it must equal ``listing_id``.
+            key: the Kafka key; it must equal ``listing_id`` (a message without a key is refused).
+            keyed: False for events read from a file rather than Kafka: there is no key to check.
 
         Returns:
-            The typed event.
+            The typed event, its text fields in Unicode NFC.
 
         Raises:
             InvalidEventError: with reason ``invalid_utf8``, ``invalid_json``, ``schema_violation``,
                 ``key_mismatch`` or ``invalid_field``.
         """
-        obj = self._decode(LISTINGS_SCHEMA, value, key)
+        obj = self._decode(LISTINGS_SCHEMA, value, key, keyed)
+        if obj["type"] == "listing.upserted":
+            check_visible(LABELS[LISTINGS_SCHEMA], "title", obj["title"])
         _check_age_range(obj)
         return _listing_from_json(obj)
 
-    def decode_review(self, value: bytes, key: bytes | None) -> ReviewEvent:
+    def decode_review(self, value: bytes, key: bytes | None, *, keyed: bool = True) -> ReviewEvent:
         """Decode and validate one ``toys.reviews.v1`` message.
 
         Args:
             value: the Kafka message value (UTF-8 JSON).
-            key: the Kafka key; when present it must equal ``listing_id``.
+            key: the Kafka key; it must equal ``listing_id`` (a message without a key is refused).
+            keyed: False for events read from a file rather than Kafka: there is no key to check.
 
         Returns:
-            The typed event.
+            The typed event, its text fields in Unicode NFC.
 
         Raises:
-            InvalidEventError: with reason ``invalid_utf8``, ``invalid_json``, ``schema_violation``
-                or ``key_mismatch``.
+            InvalidEventError: with reason ``invalid_utf8``, ``invalid_json``, ``schema_violation``,
+                ``key_mismatch`` or ``invalid_field``.
         """
-        obj = self._decode(REVIEWS_SCHEMA, value, key)
+        obj = self._decode(REVIEWS_SCHEMA, value, key, keyed)
         return ReviewEvent(
             event_id=obj["event_id"],
             type=obj["type"],
             review_id=obj["review_id"],
             listing_id=obj["listing_id"],
-            occurred_at=parse_rfc3339(obj["occurred_at"]),
+            occurred_at=obj["occurred_at"],
             rating=obj.get("rating"),
             text=obj.get("text"),
             title=obj.get("title"),
@@ -161,40 +183,26 @@ class EventDecoder:
             locale=obj.get("locale"),
         )
 
-    def _decode(self, name: str, value: bytes, key: bytes | None) -> dict[str, Any]:
-        obj = _parse_json(LABELS[name], value)
+    def _decode(self, name: str, value: bytes, key: bytes | None, keyed: bool) -> dict[str, Any]:
+        """The schema-valid event with ``occurred_at`` parsed (an aware datetime)."""
+        label = LABELS[name]
+        obj = clean(label, parse_json(label, value), TEXT_RULES[name])
         self.validate(name, obj)
         event = cast(dict[str, Any], obj)
-        _check_key(LABELS[name], key, event["listing_id"])
+        check_integers(label, event, self._integers[name])
+        event["occurred_at"] = check_occurred_at(label, event["occurred_at"], self._clock())
+        if keyed:
+            _check_key(label, key, event["listing_id"])
         return event
-
-
-def _reject_constant(token: str) -> None:
-    raise ValueError(f"{token} is not valid JSON")
-
-
-def _parse_json(label: str, value: bytes) -> object:
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidEventError(
-            "invalid_utf8",
-            f"{label} is not UTF-8 ({exc.reason} at byte {exc.start}); encode values as UTF-8 JSON",
-        ) from exc
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise InvalidEventError(
-            "invalid_json",
-            f"{label} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); send one JSON object",
-        ) from exc
-    except (ValueError, RecursionError) as exc:
-        raise InvalidEventError("invalid_json", f"{label} is not JSON ({exc}); send one JSON object") from exc
 
 
 def _check_key(label: str, key: bytes | None, listing_id: str) -> None:
     if key is None:
-        return
+        raise InvalidEventError(
+            "key_mismatch",
+            f"{label} has no Kafka key; produce it with its listing_id {listing_id!r} (UTF-8) as key "
+            "so its partition is stable",
+        )
     decoded = key.decode("utf-8", errors="replace")
     if decoded != listing_id:
         raise InvalidEventError(
@@ -225,7 +233,7 @@ def _listing_from_json(obj: Mapping[str, Any]) -> ListingEvent:
         type=obj["type"],
         listing_id=obj["listing_id"],
         version=int(obj["version"]),
-        occurred_at=parse_rfc3339(obj["occurred_at"]),
+        occurred_at=obj["occurred_at"],
         title=obj.get("title"),
         description=obj.get("description"),
         brand=obj.get("brand"),

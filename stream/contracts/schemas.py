@@ -25,6 +25,7 @@ LABELS = {
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean"}
 _MAX_DETAIL = 300
+_SIZES = {"maxLength": "characters", "maxItems": "items", "maxProperties": "properties"}
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -103,8 +104,10 @@ def _rule(error: ValidationError, root: object) -> str:
         return f"{error.instance!r} is not an RFC 3339 date-time with a time zone, e.g. 2025-03-01T12:00:00Z"
     if error.validator == "pattern" and "description" in schema:
         return f"{error.instance!r} is not valid: {schema['description']}"
-    if error.validator in ("maxLength", "maxItems"):
-        return f"{error.message} (at most {error.validator_value})"
+    if error.validator in _SIZES and isinstance(error.instance, (str, list, dict)):
+        return (
+            f"{len(error.instance)} {_SIZES[error.validator]} is too many (at most {error.validator_value})"
+        )
     if error.validator == "type" and not error.absolute_path:
         return f"expected a JSON object, got a JSON {_JSON_TYPES.get(type(error.instance), 'null')}"
     if "then" in error.absolute_schema_path and isinstance(root, dict):

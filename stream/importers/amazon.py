@@ -230,9 +230,14 @@ def _write_reviews(
 
 
 def _invalid_reason(decode: Callable[[bytes, bytes | None], object], event: Mapping[str, Any]) -> str | None:
-    """Why the consumer would reject ``event`` (its dead-letter reason), or None when it is valid."""
+    """Why the consumer would reject ``event`` (its dead-letter reason), or None when it is valid.
+
+    It is checked with the key ``toyfuse replay`` produces it with: its listing_id.
+    """
     try:
-        decode(json.dumps(event, ensure_ascii=False).encode("utf-8"), None)
+        decode(
+            json.dumps(event, ensure_ascii=False).encode("utf-8"), str(event["listing_id"]).encode("utf-8")
+        )
     except InvalidEventError as exc:
         return exc.reason
     return None

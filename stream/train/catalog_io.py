@@ -44,7 +44,7 @@ def _decode_listings(path: Path, decoder: EventDecoder) -> list[ListingEvent]:
     listings = []
     for number, line in enumerate(_lines(path), start=1):
         try:
-            event = decoder.decode_listing(line, None)
+            event = decoder.decode_listing(line, None, keyed=False)
         except InvalidEventError as exc:
             raise CatalogError(f"{path} line {number} is not a valid listing event: {exc.message}") from exc
         if event.type == "listing.upserted":
@@ -58,7 +58,7 @@ def _decode_reviews(path: Path, decoder: EventDecoder) -> dict[str, list[ReviewE
         return reviews
     for number, line in enumerate(_lines(path), start=1):
         try:
-            event = decoder.decode_review(line, None)
+            event = decoder.decode_review(line, None, keyed=False)
         except InvalidEventError as exc:
             raise CatalogError(f"{path} line {number} is not a valid review event: {exc.message}") from exc
         if event.type == "review.posted":

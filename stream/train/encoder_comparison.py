@@ -116,7 +116,9 @@ def compare_text_encoders(
     except (OSError, json.JSONDecodeError) as exc:
         raise CatalogError(f"cannot read the catalog in {catalog_dir}: {exc}; generate it first") from exc
     decoder = EventDecoder(schemas_dir)
-    events = [decoder.decode_listing(line.encode("utf-8"), None) for line in lines if line.strip()]
+    events = [
+        decoder.decode_listing(line.encode("utf-8"), None, keyed=False) for line in lines if line.strip()
+    ]
     missing = [event.listing_id for event in events if event.listing_id not in products]
     if missing:
         raise CatalogError(f"products.json has no product for listings {missing[:5]}; regenerate the catalog")

@@ -74,7 +74,7 @@ async def test_upserts_are_stored_with_vectors_matching_the_model(
         await send(producer, settings.listings_topic, event, event["listing_id"])
 
     decoder = EventDecoder(settings.schemas_dir)
-    texts = [text_of(decoder.decode_listing(encode(e), None)) for e in events]
+    texts = [text_of(decoder.decode_listing(encode(e), None, keyed=False)) for e in events]
     expected = reference_encoder(texts)
     for event, reference in zip(events, expected, strict=True):
         record = await stored(client, event["listing_id"], 1)
