@@ -59,8 +59,15 @@ def format_rfc3339(moment: datetime) -> str:
 def _format_checker() -> FormatChecker:
     """A checker for the one format our schemas use; jsonschema skips ``date-time`` without extras."""
     checker = FormatChecker(formats=())
-    checker.checks("date-time", raises=ValueError)(parse_rfc3339)
+    checker.checks("date-time", raises=ValueError)(_is_date_time)
     return checker
+
+
+def _is_date_time(instance: object) -> bool:
+    """Formats apply to strings only: a null or a number is left to the schema's ``type`` rule."""
+    if isinstance(instance, str):
+        parse_rfc3339(instance)
+    return True
 
 
 def load_validators(schemas_dir: Path) -> dict[str, Draft202012Validator]:

@@ -168,6 +168,18 @@ def test_schema_violation_messages(
     assert expected in info.value.message
 
 
+@pytest.mark.parametrize("occurred_at", [None, 20250301, ["2025-03-01T12:00:00Z"]])
+def test_occurred_at_that_is_not_a_string_is_a_schema_violation(
+    decoder: EventDecoder, listing_factory: Any, occurred_at: Any
+) -> None:
+    event = {**listing_factory(), "occurred_at": occurred_at}
+
+    with pytest.raises(InvalidEventError) as info:
+        decoder.decode_listing(_encode(event), key=b"toy-0001")
+
+    assert info.value.reason == "schema_violation" and "field 'occurred_at'" in info.value.message
+
+
 def test_attributes_accept_any_key(decoder: EventDecoder, listing_factory: Any) -> None:
     attributes = {"Farbe": "rot", "weight_g": 120.5, "带电池": True}
     event = decoder.decode_listing(_encode(listing_factory(attributes=attributes)), key=b"toy-0001")
