@@ -4,17 +4,39 @@
 # event had already written it (a replay), or a same-or-newer version is stored (stale or duplicate).
 APPLIED_CODE, ALREADY_APPLIED_CODE, STALE_CODE = 1, 2, 0
 
+# Exact comparison of non-negative decimal integers given as strings (versions up to 2^63 - 1, times
+# in microseconds): Lua numbers are doubles, which cannot tell 2^53 + 1 from 2^53. Both are left-padded
+# to one width and compared in 12-digit chunks, each exact as a double; no locale-dependent string order.
+COMPARE = """
+local function compare_digits(a, b, what)
+  if not string.match(a, '^%d+$') or not string.match(b, '^%d+$') then
+    error('toyfuse: ' .. what .. ' must be decimal integers, got ' .. a .. ' and ' .. b)
+  end
+  local width = math.max(#a, #b)
+  a, b = string.rep('0', width - #a) .. a, string.rep('0', width - #b) .. b
+  for i = 1, width, 12 do
+    local x, y = tonumber(string.sub(a, i, i + 11)), tonumber(string.sub(b, i, i + 11))
+    if x ~= y then return x < y and -1 or 1 end
+  end
+  return 0
+end
+"""
+
 # Version guard shared by both scripts: ARGV[1] is the version, EVENT_ID the source event id.
-GUARD = """
+GUARD = (
+    COMPARE
+    + """
 local current = redis.call('HGET', KEYS[1], 'version')
 if current then
-  if tonumber(current) > tonumber(ARGV[1]) then return 0 end
-  if tonumber(current) == tonumber(ARGV[1]) then
+  local order = compare_digits(current, ARGV[1], 'versions')
+  if order > 0 then return 0 end
+  if order == 0 then
     if redis.call('HGET', KEYS[1], 'source_event_id') == EVENT_ID then return 2 end
     return 0
   end
 end
 """
+)
 
 # KEYS: listing hash, vector set. ARGV: version, listing id, search vector (FP32 bytes),
 # attributes JSON, quantization, source event id, then the hash's field/value pairs.
@@ -45,10 +67,11 @@ return 1
 # KEYS: listing hash, vector set. ARGV: expected version, listing id, new search vector, quantization,
 # how many fields to delete (n), those n field names, then field/value pairs to set.
 # Writes only if the listing is still at the expected version and not deleted: a re-fusion computed
-# from an older version's vectors must not land on a newer one.
+# from an older version's vectors must not land on a newer one. Versions are canonical decimal strings
+# (written from Python ints), so equality of the strings is exact equality of the versions.
 REFUSE_SCRIPT = """
 local current = redis.call('HGET', KEYS[1], 'version')
-if not current or tonumber(current) ~= tonumber(ARGV[1]) or redis.call('HEXISTS', KEYS[1], 'deleted_at') == 1 then
+if not current or current ~= ARGV[1] or redis.call('HEXISTS', KEYS[1], 'deleted_at') == 1 then
   return 0
 end
 local deletions = tonumber(ARGV[5])

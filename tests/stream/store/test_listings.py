@@ -235,3 +235,39 @@ async def test_stored_modalities_without_reading_vectors(store: EmbeddingStore) 
         "b": [],
         "never": [],
     }
+
+
+BIG = 2**53  # the last integer a double holds exactly: 2**53 + 1 rounds down to it
+
+
+async def test_versions_above_2_53_are_compared_exactly(store: EmbeddingStore) -> None:
+    assert await store.write([embedding("a", BIG, seed=1)]) == [APPLIED]
+
+    assert await store.write([embedding("a", BIG + 1, seed=2)]) == [APPLIED]
+    assert await store.write([embedding("a", BIG, seed=3)]) == [STALE]
+    assert (await store.get("a")).version == BIG + 1
+    np.testing.assert_array_equal((await store.get("a")).vectors["fused"], vector(2))
+    assert await store.write([ListingDeletion("a", BIG + 2, "t", "d")]) == [APPLIED]
+    assert (await store.guard_states(["a"]))["a"] == GuardState(BIG + 2, "d", [], True)
+
+
+async def test_the_largest_version_works(store: EmbeddingStore) -> None:
+    top = 2**63 - 1
+    latest = embedding("a", top, seed=1, event_id="e-top")
+    changes = [
+        embedding("a", top - 1),
+        latest,
+        latest,
+        embedding("a", top - 1),
+        ListingDeletion("a", top, "t", "d"),
+    ]
+
+    assert await store.write(changes) == [APPLIED, APPLIED, ALREADY_APPLIED, STALE, STALE]
+    assert await store.stored_versions(["a"]) == {"a": top}
+
+
+async def test_refusion_at_a_version_that_differs_beyond_2_53_is_stale(store: EmbeddingStore) -> None:
+    await store.write([embedding("a", BIG + 1, seed=1)])
+
+    assert await store.refuse([refusion("a", BIG, 9, None)]) == [STALE]
+    assert await store.refuse([refusion("a", BIG + 1, 9, None)]) == [APPLIED]
