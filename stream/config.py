@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     media_timeout_s: float = Field(10.0, description="Deadline of one photo or video download.")
     media_max_bytes: int = Field(32 * 1024 * 1024, description="Largest photo or video download, in bytes.")
     media_max_concurrency: int = Field(16, description="Most media downloads in flight per worker.")
+    media_listing_budget_s: float = Field(
+        15.0, description="Longest time all downloads of one listing's media may take together."
+    )
+    media_allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host or host:port entries media may come from although they are at "
+        "private, loopback or other non-public addresses; the media server (media_host:media_port) always may.",
+    )
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -77,6 +85,12 @@ class Settings(BaseSettings):
     def triton_grpc_url(self) -> str:
         """host:port of Triton's gRPC endpoint."""
         return f"{self.triton_host}:{self.triton_grpc_port}"
+
+    @property
+    def media_allow_list(self) -> tuple[str, ...]:
+        """The media server's ``host:port`` and every entry of ``media_allowed_hosts``."""
+        extra = (entry.strip() for entry in self.media_allowed_hosts.split(","))
+        return (f"{self.media_host}:{self.media_port}", *(entry for entry in extra if entry))
 
     @property
     def media_base_url(self) -> str:

@@ -25,6 +25,7 @@ from stream.errors import SettingsError
 from stream.inference.listing import ListingEncoder
 from stream.inference.triton import TritonEncoder
 from stream.media.fetch import MediaFetcher
+from stream.media.guard import HostPolicy, media_session
 from stream.retry import RetryPolicy
 from stream.store.listings import EmbeddingStore
 from stream.store.reviews import ReviewStore
@@ -108,7 +109,7 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
         triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s, retry
     )
     refuser = Refuser(encoder=encoder, store=store, reviews=reviews, delivery=delivery, locks=locks)
-    http = aiohttp.ClientSession()
+    http = media_session(HostPolicy.from_settings(settings))  # every media connection checked
     media = MediaFetcher.from_settings(http, settings)
     return Pipelines(
         listings=ListingPipeline(

@@ -5,7 +5,6 @@ import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-import aiohttp
 import numpy as np
 import pytest
 from aiohttp import web
@@ -15,6 +14,7 @@ from stream.config import Settings
 from stream.contracts.shapes import IMAGE_SIZE
 from stream.errors import MediaError
 from stream.media.fetch import MediaFetcher, MediaProblem, check_content_type, check_uri
+from stream.media.guard import HostPolicy, media_session
 from tests.conftest import free_port
 from tests.stream.media.test_video import make_clip
 
@@ -92,6 +92,12 @@ def build_app(server: MediaServer) -> web.Application:
             server.in_flight -= 1
         return web.Response(body=png(COLOURS["red"]), content_type="image/png")
 
+    async def hops(request: web.Request) -> web.Response:
+        left = int(request.match_info["left"])
+        if left == 0:
+            return web.Response(body=png(COLOURS["red"]), content_type="image/png")
+        raise web.HTTPTemporaryRedirect(f"{left - 1}.png")  # relative, as servers may send
+
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
         server.requested.append(request.path_qs)
@@ -109,6 +115,7 @@ def build_app(server: MediaServer) -> web.Application:
     app.router.add_get("/untyped.png", static(png(COLOURS["blue"]), "application/octet-stream"))
     app.router.add_get("/moved.png", redirect("/images/green.png"))
     app.router.add_get("/to-ftp.png", redirect("ftp://127.0.0.1/x.png"))
+    app.router.add_get("/hops/{left}.png", hops)
     return app
 
 
@@ -123,10 +130,22 @@ async def media_server() -> AsyncIterator[MediaServer]:
     await runner.cleanup()
 
 
+# These tests are about downloading, not about the guard (tests/stream/media/test_guard.py): any port of
+# 127.0.0.1 is allowed.
+LOOPBACK_ALLOWED = HostPolicy.of(["127.0.0.1"])
+
+
 @pytest.fixture
 async def fetcher() -> AsyncIterator[MediaFetcher]:
-    async with aiohttp.ClientSession() as session:
-        yield MediaFetcher(session, timeout_s=TIMEOUT_S, max_bytes=MAX_BYTES, max_concurrency=2)
+    async with media_session(LOOPBACK_ALLOWED) as session:
+        yield MediaFetcher(
+            session,
+            policy=LOOPBACK_ALLOWED,
+            timeout_s=TIMEOUT_S,
+            max_bytes=MAX_BYTES,
+            max_concurrency=2,
+            listing_budget_s=10.0,
+        )
 
 
 async def fetch_failure(fetcher: MediaFetcher, uri: str) -> MediaError:
@@ -236,8 +255,8 @@ async def test_listing_media_without_usable_media(media_server: MediaServer, fet
 
 
 async def test_from_settings_uses_the_media_limits(media_server: MediaServer) -> None:
-    settings = Settings(media_max_bytes=10)
-    async with aiohttp.ClientSession() as session:
+    settings = Settings(media_max_bytes=10, media_allowed_hosts="127.0.0.1")
+    async with media_session(HostPolicy.from_settings(settings)) as session:
         error = await fetch_failure(
             MediaFetcher.from_settings(session, settings), f"{media_server.url}/images/red.png"
         )
@@ -271,3 +290,52 @@ def test_check_uri_accepts_http_and_https() -> None:
     assert check_uri("https://cdn.example.com/a b.png").hostname == "cdn.example.com"
     assert check_uri("HTTPS://cdn.example.com/a.png").scheme == "https"
     assert check_uri("http://127.0.0.1:8080/x.mp4").port == 8080
+
+
+async def test_a_host_that_is_no_valid_idna_name_is_a_media_problem(fetcher: MediaFetcher) -> None:
+    media = await fetcher.fetch_listing_media(["http://a..b/x.png"], [])  # raised UnicodeError
+    assert [(p.uri, p.reason) for p in media.problems] == [("http://a..b/x.png", "invalid_uri")]
+
+
+@pytest.fixture
+async def budget_fetcher(media_server: MediaServer) -> AsyncIterator[MediaFetcher]:
+    """Slow downloads may take 5 s each, two at a time, but a listing's media only 0.5 s in all."""
+    port = int(media_server.url.rsplit(":", 1)[1])
+    settings = Settings(
+        media_port=port, media_timeout_s=5.0, media_max_concurrency=2, media_listing_budget_s=0.5
+    )
+    async with media_session(HostPolicy.from_settings(settings)) as session:
+        yield MediaFetcher.from_settings(session, settings)
+
+
+async def test_a_listing_keeps_what_arrived_within_its_media_budget(
+    media_server: MediaServer, budget_fetcher: MediaFetcher
+) -> None:
+    fast, slow = f"{media_server.url}/images/blue.png", f"{media_server.url}/slow.png?s=2"
+    media = await budget_fetcher.fetch_listing_media([fast, slow], [])
+    assert media.photo_uris == (fast,)
+    (problem,) = media.problems
+    assert (problem.uri, problem.reason) == (slow, "timeout")
+    assert "0.5 s media budget (TOYFUSE_MEDIA_LISTING_BUDGET_S)" in problem.message
+
+
+async def test_slow_media_of_a_batch_cannot_hold_back_a_text_only_listing(
+    media_server: MediaServer, budget_fetcher: MediaFetcher
+) -> None:
+    slow = [[f"{media_server.url}/slow.png?s=2&listing={n}&photo={p}" for p in range(4)] for n in range(16)]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # As the listing pipeline fetches a batch: every listing's media at once.
+    results = await asyncio.gather(
+        *(budget_fetcher.fetch_listing_media(images, []) for images in [*slow, []])
+    )
+    assert loop.time() - started < 1.5  # without a budget: 64 downloads, 2 at a time, 2 s each
+    assert results[-1].problems == ()
+    assert {p.reason for media in results[:-1] for p in media.problems} == {"timeout"}
+
+
+async def test_fetch_follows_up_to_five_redirects(media_server: MediaServer, fetcher: MediaFetcher) -> None:
+    assert await fetcher.fetch(f"{media_server.url}/hops/5.png") == png(COLOURS["red"])
+    error = await fetch_failure(fetcher, f"{media_server.url}/hops/6.png")
+    assert error.reason == "too_many_redirects"
+    assert media_server.requested[-6:] == [f"/hops/{left}.png" for left in range(6, 0, -1)]  # never 0
