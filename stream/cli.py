@@ -256,6 +256,8 @@ def dlq_replay(
     report = asyncio.run(replay_deadletters(settings, selection, dry_run=dry_run, progress=True))
     for letter in report.plan.to_replay if dry_run else ():
         click.echo(f"would replay  {format_line(letter)}")
+    for letter, problem in report.plan.not_replayable:
+        click.echo(f"not replayable ({problem})  {format_line(letter)}")
     click.echo(summary(report))
 
 

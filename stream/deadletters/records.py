@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stream.contracts.events import EventDecoder
+from stream.contracts.events import DEADLETTER_MAX_KEY_BYTES, EventDecoder
 from stream.contracts.schemas import DEADLETTER_SCHEMA, format_rfc3339, parse_rfc3339
 from stream.errors import DeadLetterReason, InvalidEventError
 
@@ -36,8 +36,21 @@ class DeadLetter:
     source_partition: int
     source_offset: int
     source_timestamp_ms: int | None
-    key: bytes | None  # the original key and value, decoded from base64
+    key: bytes | None  # the original key and value, decoded from base64 (possibly cut short)
     original: bytes
+    original_size: int | None  # size and SHA-256 of the whole original, when the record says
+    original_sha256: str | None
+    truncated: bool  # the record holds only the start of a larger original
+
+    @property
+    def complete(self) -> bool:
+        """Whether the record holds the whole original key and value, so replaying it is faithful."""
+        if self.truncated or (self.key is not None and len(self.key) >= DEADLETTER_MAX_KEY_BYTES):
+            return False  # a key of the limit's length may have been cut there
+        if self.original_size is not None and len(self.original) != self.original_size:
+            return False
+        digest = hashlib.sha256(self.original).hexdigest()
+        return self.original_sha256 is None or digest == self.original_sha256
 
     @property
     def position(self) -> str:
@@ -99,6 +112,9 @@ def parse_deadletter(
         source_timestamp_ms=source["timestamp_ms"],
         key=None if source["key_b64"] is None else _unb64(source["key_b64"]),
         original=_unb64(obj["original_b64"]),
+        original_size=obj.get("original_size"),
+        original_sha256=obj.get("original_sha256"),
+        truncated=obj.get("original_truncated", False),
     )
 
 
@@ -191,7 +207,17 @@ def to_json(letter: DeadLetter) -> dict[str, Any]:
             "timestamp_ms": letter.source_timestamp_ms,
         },
         "original_b64": base64.b64encode(letter.original).decode("ascii"),
+        **_whole_original(letter),
     }
+
+
+def _whole_original(letter: DeadLetter) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "original_size": letter.original_size,
+        "original_sha256": letter.original_sha256,
+    }
+    present = {name: value for name, value in fields.items() if value is not None}
+    return {**present, "original_truncated": True} if letter.truncated else present
 
 
 def format_summary(letters: Iterable[DeadLetter]) -> str:

@@ -1,5 +1,8 @@
 """Replays dead letters: each selected original goes back, with its key, to its source topic once.
 
+Only whole originals of the worker's own topics are replayed; a record cut short (``original_truncated``)
+is counted as not replayable, since producing its first 256 KiB would be a different message.
+
 Producing an original a second time leaves the stored state as the first time did: the version
 guard applies a listing version once (the same event again is "already applied" and only
 re-announced on toys.embeddings.v1), a ``review.posted`` whose event_id is stored is a duplicate,
@@ -31,7 +34,7 @@ class ReplayPlan:
 
     to_replay: list[DeadLetter]
     already_replayed: list[DeadLetter]
-    not_replayable: list[DeadLetter]  # their source topic is not one the worker consumes
+    not_replayable: list[tuple[DeadLetter, str]]  # with why (see ``replay_problem``)
 
 
 @dataclass(frozen=True)
@@ -49,13 +52,23 @@ def replayable_topics(settings: Settings) -> frozenset[str]:
     return frozenset({settings.listings_topic, settings.reviews_topic})
 
 
+def replay_problem(letter: DeadLetter, topics: Collection[str]) -> str | None:
+    """Why ``letter`` cannot be replayed, or None when it can."""
+    if letter.source_topic not in topics:
+        return f"{letter.source_topic} is not a topic the worker consumes"
+    if not letter.complete:
+        return "the record holds only part of the original"
+    return None
+
+
 def plan_replay(letters: Iterable[DeadLetter], ledger: ReplayLedger, topics: Collection[str]) -> ReplayPlan:
     """Sort dead letters into replay (source order, one per original), already replayed, not replayable."""
     plan = ReplayPlan([], [], [])
     planned: set[str] = set()
     for letter in sorted(letters, key=lambda d: (d.source_topic, d.source_partition, d.source_offset)):
-        if letter.source_topic not in topics:
-            plan.not_replayable.append(letter)
+        problem = replay_problem(letter, topics)
+        if problem is not None:
+            plan.not_replayable.append((letter, problem))
         elif ledger.replayed(letter) or letter.fingerprint in planned:
             plan.already_replayed.append(letter)
         else:
@@ -155,7 +168,7 @@ def summary(report: ReplayReport) -> str:
     done = f"would replay {len(plan.to_replay)}" if report.dry_run else f"replayed {report.replayed}"
     line = (
         f"{done}, skipped {len(plan.already_replayed)} as already replayed, "
-        f"{len(plan.not_replayable)} as not replayable (source topic not consumed by the worker)"
+        f"{len(plan.not_replayable)} as not replayable"
     )
     if report.unreadable:
         line += f", {report.unreadable} unreadable records on the dead-letter topic"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stream.contracts.events import EventDecoder
+from stream.contracts.events import DEADLETTER_MAX_KEY_BYTES, DEADLETTER_MAX_ORIGINAL_BYTES, EventDecoder
 from stream.deadletters.records import (
     Selection,
     format_line,
@@ -35,10 +35,11 @@ def test_a_record_that_is_not_a_dead_letter_is_refused(decoder: EventDecoder, va
         parse_deadletter(decoder, "toys.deadletter.v1", 0, 0, value)
 
 
+@pytest.mark.parametrize("size", [10, DEADLETTER_MAX_ORIGINAL_BYTES + 1])
 def test_json_output_round_trips_through_the_parser(
-    decoder: EventDecoder, deadletter_factory: DeadLetterFactory
+    decoder: EventDecoder, deadletter_factory: DeadLetterFactory, size: int
 ) -> None:
-    letter = deadletter_factory(dlq_offset=3, dlq_partition=1)
+    letter = deadletter_factory(dlq_offset=3, dlq_partition=1, value=b"v" * size)
     printed = to_json(letter)
     where = printed.pop("deadletter")
 
@@ -48,6 +49,21 @@ def test_json_output_round_trips_through_the_parser(
 
     assert again == letter
     assert base64.b64decode(printed["original_b64"]) == letter.original
+
+
+def test_a_record_is_complete_only_with_the_whole_original_and_key(
+    decoder: EventDecoder, deadletter_factory: DeadLetterFactory
+) -> None:
+    whole = deadletter_factory()
+    cut = deadletter_factory(value=b"v" * (DEADLETTER_MAX_ORIGINAL_BYTES + 1))
+    long_key = deadletter_factory(key=b"k" * (DEADLETTER_MAX_KEY_BYTES + 5))
+    printed = {**to_json(whole), "original_b64": base64.b64encode(b"other").decode()}
+    del printed["deadletter"]
+    corrupt = parse_deadletter(decoder, "toys.deadletter.v1", 0, 0, json.dumps(printed).encode())
+
+    assert whole.complete and not whole.truncated
+    assert cut.truncated and len(cut.original) == DEADLETTER_MAX_ORIGINAL_BYTES and not cut.complete
+    assert not long_key.complete and not corrupt.complete
 
 
 def test_the_same_original_dead_lettered_twice_shares_its_fingerprint(

@@ -9,6 +9,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from stream.config import Settings
+from stream.contracts.events import DEADLETTER_MAX_ORIGINAL_BYTES
 from stream.deadletters.ledger import ReplayLedger, locked_ledger, read_ledger
 from stream.deadletters.replay import (
     ReplayPlan,
@@ -41,7 +42,7 @@ class FakeProducer:
         return ack
 
 
-def test_the_plan_replays_in_source_order_once_per_original_and_only_worker_topics(
+def test_the_plan_replays_complete_originals_of_worker_topics_once_in_source_order(
     deadletter_factory: DeadLetterFactory,
 ) -> None:
     second = deadletter_factory(value=b"b", partition=1, offset=8)
@@ -49,14 +50,17 @@ def test_the_plan_replays_in_source_order_once_per_original_and_only_worker_topi
     copy = deadletter_factory(value=b"a", partition=1, offset=40)  # the same original, again
     done = deadletter_factory(value=b"c")
     foreign = deadletter_factory(topic="toys.embeddings.v1")
+    cut = deadletter_factory(value=b"x" * (DEADLETTER_MAX_ORIGINAL_BYTES + 1), partition=3)
     ledger = ReplayLedger()
     ledger.mark(done, datetime.now(UTC))
 
-    plan = plan_replay([second, first, copy, done, foreign], ledger, TOPICS)
+    plan = plan_replay([second, first, copy, done, foreign, cut], ledger, TOPICS)
 
-    assert plan == ReplayPlan(
-        to_replay=[first, second], already_replayed=[copy, done], not_replayable=[foreign]
-    )
+    assert plan.to_replay == [first, second] and plan.already_replayed == [copy, done]
+    assert plan.not_replayable == [
+        (foreign, "toys.embeddings.v1 is not a topic the worker consumes"),
+        (cut, "the record holds only part of the original"),
+    ]
 
 
 async def test_replaying_produces_originals_with_their_keys_and_marks_them(
@@ -103,10 +107,10 @@ async def test_a_refused_record_stops_the_replay_keeping_the_acknowledged_ones(
 
 def test_summary_names_every_count(deadletter_factory: DeadLetterFactory) -> None:
     letter = deadletter_factory()
-    plan = ReplayPlan(to_replay=[letter], already_replayed=[letter, letter], not_replayable=[])
+    plan = ReplayPlan(to_replay=[letter], already_replayed=[letter, letter], not_replayable=[(letter, "why")])
 
     assert summary(ReplayReport(plan, 1, 0, dry_run=False)).startswith(
-        "replayed 1, skipped 2 as already replayed, 0 as not replayable"
+        "replayed 1, skipped 2 as already replayed, 1 as not replayable"
     )
     dry = summary(ReplayReport(plan, 0, 3, dry_run=True))
     assert dry.startswith("would replay 1, skipped 2") and "3 unreadable" in dry and "nothing produced" in dry
