@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     media_allowed_hosts: str = Field(
         "",
         description="Comma-separated host or host:port entries media may come from although they are at "
-        "private, loopback or other non-public addresses; the media server (media_host:media_port) always may.",
+        "private, loopback or other non-public addresses; the media server (media_host:media_port) "
+        "always may.",
     )
 
     @property

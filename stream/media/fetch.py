@@ -166,7 +166,7 @@ class MediaFetcher:
         )
 
     async def fetch(self, uri: str, kind: MediaKind | None = None) -> bytes:
-        """Download ``uri`` whole, refusing anything slow, large, non-http(s), non-public or of the wrong type.
+        """Download ``uri`` whole, refusing anything slow, large, non-http(s), non-public or mistyped.
 
         Redirects are followed here, at most ``MAX_REDIRECTS``, each hop checked like ``uri``.
 
@@ -178,9 +178,9 @@ class MediaFetcher:
             The response body.
 
         Raises:
-            MediaError: ``unsupported_scheme``, ``invalid_uri``, ``forbidden_userinfo``, ``forbidden_address``,
-                ``too_many_redirects``, ``connection``, ``timeout``, ``http_status``, ``content_type`` or
-                ``too_large``.
+            MediaError: ``unsupported_scheme``, ``invalid_uri``, ``forbidden_userinfo``,
+                ``forbidden_address``, ``too_many_redirects``, ``connection``, ``timeout``, ``http_status``,
+                ``content_type`` or ``too_large``.
         """
         check_uri(uri)
         async with self._slots:

@@ -29,8 +29,8 @@ def non_public_kind(address: IPAddress) -> str | None:
 
     IPv4 addresses embedded in IPv6 ones (IPv4-mapped ``::ffff:127.0.0.1``, 6to4) are judged as IPv4.
 
-    >>> non_public_kind(ipaddress.ip_address("::ffff:127.0.0.1")), non_public_kind(ipaddress.ip_address("8.8.8.8"))
-    ('loopback', None)
+    >>> [non_public_kind(ipaddress.ip_address(a)) for a in ("::ffff:127.0.0.1", "8.8.8.8")]
+    ['loopback', None]
     """
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour

@@ -110,5 +110,6 @@ def preprocess_image(data: bytes) -> ImageArray:
         # A damaged file can pass decoding and still fail in a mode conversion or resize: its problem alone.
         raise MediaError(
             "undecodable_image",
-            f"{len(data)} bytes decode to an unusable image ({type(exc).__name__}: {exc}); check the photo URI",
+            f"{len(data)} bytes decode to an unusable image ({type(exc).__name__}: {exc}); "
+            "check the photo URI",
         ) from exc
