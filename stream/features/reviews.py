@@ -15,6 +15,9 @@ EPOCH = datetime(2020, 1, 1, tzinfo=UTC)  # recency reference: a review posted t
 HALF_LIFE_DAYS = 180.0  # a review counts twice as much as one posted 180 days earlier
 TAU_DAYS = HALF_LIFE_DAYS / math.log(2)
 VERIFIED_BONUS = 1.25  # helpfulness factor of a verified purchase
+# Bound of the recency exponent, about 430 years either side of EPOCH: exp(600) ~ 4e260, so even
+# 10^40 reviews at the bound sum to a finite float64 and exp(-600) is still a positive normal number.
+MAX_RECENCY_EXPONENT = 600.0
 SECONDS_PER_DAY = 86_400.0
 
 
@@ -48,7 +51,8 @@ def review_weight(helpful_votes: int | None, verified_purchase: bool | None, occ
     Helpfulness is ``1 + log1p(helpful_votes)``, times 1.25 for a verified purchase. Recency is
     ``exp((t - EPOCH) / TAU)`` with ``t`` in days and a half-life of 180 days. Every weight grows
     by the same factor as time passes, so the weighted mean of a fixed set of reviews never
-    changes and can be kept incrementally.
+    changes and can be kept incrementally. The exponent is clamped to ±``MAX_RECENCY_EXPONENT``
+    (recency saturates before about 1590 and after about 2450), so sums of weights stay finite.
 
     Args:
         helpful_votes: helpful votes the review got; None or negative counts as 0.
@@ -56,7 +60,7 @@ def review_weight(helpful_votes: int | None, verified_purchase: bool | None, occ
         occurred_at: aware time the review was posted.
 
     Returns:
-        A positive weight (float64 range: finite for postings within about 500 years of 2020).
+        A positive, finite weight for any aware ``occurred_at``.
 
     Raises:
         ValueError: if ``occurred_at`` is naive (no time zone).
@@ -67,7 +71,8 @@ def review_weight(helpful_votes: int | None, verified_purchase: bool | None, occ
     if verified_purchase:
         helpfulness *= VERIFIED_BONUS
     days = (occurred_at - EPOCH).total_seconds() / SECONDS_PER_DAY
-    return helpfulness * math.exp(days / TAU_DAYS)
+    exponent = min(max(days / TAU_DAYS, -MAX_RECENCY_EXPONENT), MAX_RECENCY_EXPONENT)
+    return helpfulness * math.exp(exponent)
 
 
 def review_text(title: str | None, text: str | None) -> str:

@@ -143,3 +143,33 @@ def test_review_text_joins_title_and_body_and_skips_blanks() -> None:
     assert review_text(" Great gift ", "Loves it.") == "Great gift\nLoves it."
     assert review_text(None, "Loves it.") == "Loves it."
     assert review_text("  ", "") == ""
+
+
+@pytest.mark.parametrize(
+    "at",
+    [datetime(1, 1, 2, tzinfo=UTC), datetime(2523, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)],
+)
+def test_weight_is_positive_and_finite_at_any_time(at: datetime) -> None:
+    weight = review_weight(10**9, True, at)
+
+    assert 0 < weight < 1e290
+    assert np.isfinite(np.float64(weight) * 10**12), "a trillion such reviews still sum to a finite weight"
+
+
+def test_far_future_reviews_sum_to_a_finite_aggregate() -> None:
+    aggregate = ReviewAggregate.empty(DIMS)
+    for i in range(4):
+        weight = review_weight(40, True, datetime(2523, 1, 1, tzinfo=UTC) + timedelta(days=i))
+        aggregate = add_contribution(aggregate, contribution(f"r{i}", np.eye(DIMS)[i], weight))
+
+    vector = aggregate_vector(aggregate)
+
+    assert np.isfinite(aggregate.weight_sum) and np.isfinite(aggregate.weighted_sum).all()
+    assert vector is not None and np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_recency_saturates_instead_of_overflowing() -> None:
+    far, farther = datetime(3000, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+    assert review_weight(1, True, far) == review_weight(1, True, farther)
+    assert review_weight(1, True, datetime(2030, 1, 1, tzinfo=UTC)) < review_weight(1, True, far)
