@@ -51,14 +51,30 @@ return 1
 """
 )
 
-# KEYS: listing hash, vector set. ARGV: version, listing id, deleted_at, source event id.
-# Leaves a tombstone (version + deleted_at) so an older upsert arriving late cannot resurrect it.
+# KEYS: listing hash, vector set, the listing's review aggregate. ARGV: version, listing id, deleted_at,
+# source event id, key prefix of review hashes, the delete's occurred_at (stream.store.reviews.time_key).
+# Leaves a tombstone (version, deleted_at, deleted_us) so an older upsert arriving late cannot resurrect
+# the listing and a review posted before the delete cannot start a new aggregate (review_scripts). The
+# review aggregate goes with the listing; each of its reviews becomes a review tombstone, so a replayed
+# post stays out. A review posted after the delete starts a new aggregate, for a newer version to use.
 DELETE_SCRIPT = (
     "local EVENT_ID = ARGV[4]"
     + GUARD
     + """
+for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+  local member = string.match(field, '^r:(.*)$')
+  if member then
+    local review = ARGV[5] .. member
+    local deleted_us = redis.call('HGET', review, 'occurred_us') or ARGV[6]
+    if compare_digits(deleted_us, ARGV[6], 'times') < 0 then deleted_us = ARGV[6] end
+    redis.call('DEL', review)
+    redis.call('HSET', review, 'deleted_by', ARGV[4], 'deleted_us', deleted_us)
+  end
+end
+redis.call('DEL', KEYS[3])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'deleted_at', ARGV[3], 'source_event_id', ARGV[4])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'deleted_at', ARGV[3], 'source_event_id', ARGV[4],
+  'deleted_us', ARGV[6])
 redis.call('VREM', KEYS[2], ARGV[2])
 return 1
 """

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ from stream.store.listing_scripts import (
     UPSERT_SCRIPT,
 )
 from stream.store.redis_errors import redis_errors
+from stream.store.reviews import aggregate_key, review_key_prefix, time_key
 
 VECTOR_FIELD_PREFIX = "vec:"
 # What a version-guarded write did: stored, recognised as a replay of the event that wrote it, or refused.
@@ -69,12 +71,13 @@ class ListingEmbedding:
 
 @dataclass(frozen=True)
 class ListingDeletion:
-    """A delete at a given version."""
+    """A delete at a given version; it also removes the listing's review aggregate."""
 
     listing_id: str
     version: int
-    deleted_at: str
+    deleted_at: str  # when the worker deleted it
     source_event_id: str
+    occurred_at: datetime  # when the listing was deleted at the source: older reviews stay out
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,15 @@ class EmbeddingStore:
     async def _queue(self, pipe: Any, change: ListingEmbedding | ListingDeletion) -> None:
         keys = [self._schema.listing_key(change.listing_id), self._schema.vector_set_key]
         if isinstance(change, ListingDeletion):
-            args: list[Any] = [change.version, change.listing_id, change.deleted_at, change.source_event_id]
+            args: list[Any] = [
+                change.version,
+                change.listing_id,
+                change.deleted_at,
+                change.source_event_id,
+                review_key_prefix(self._schema),
+                time_key(change.occurred_at),
+            ]
+            keys.append(aggregate_key(self._schema, change.listing_id))
             await self._delete(keys=keys, args=args, client=pipe)
             return
         attributes = {

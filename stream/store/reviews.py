@@ -3,6 +3,7 @@
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -21,8 +22,11 @@ REVIEWS_VECTOR = "reviews"  # the schemas/embedding_index.yaml vector the aggreg
 # Rebuild the sums from the stored contributions when a removal leaves less than this share of the
 # weight: float64 keeps ~16 digits, so subtracting a dominant review would leave mostly rounding error.
 RECOMPUTE_RATIO = 1e-6
-ReviewStatus = Literal["added", "replaced", "removed", "duplicate", "unknown", "listing_mismatch"]
+ReviewStatus = Literal[
+    "added", "replaced", "removed", "duplicate", "unknown", "deleted", "listing_deleted", "listing_mismatch"
+]
 CHANGED: frozenset[ReviewStatus] = frozenset({"added", "replaced", "removed"})
+_TIME_ORIGIN = datetime(1, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class ReviewPosted:
 
     listing_id: str
     contribution: ReviewContribution
+    occurred_at: datetime  # when it was posted: a post not after its review's deletion stays out
 
     @property
     def review_id(self) -> str:
@@ -50,6 +55,7 @@ class ReviewDeleted:
     listing_id: str
     review_id: str
     event_id: str
+    occurred_at: datetime  # when it was removed: kept in the review's tombstone
 
 
 ReviewChange = ReviewPosted | ReviewDeleted
@@ -60,8 +66,10 @@ class ReviewOutcome:
     """What applying one change did.
 
     ``status``: ``added``/``replaced``/``removed`` changed the aggregate; ``duplicate`` (this event
-    was the last one applied to the review: a replay), ``unknown`` (delete of a review not stored)
-    and ``listing_mismatch`` (the review_id is stored under ``stored_listing_id``) changed nothing.
+    was the last one applied to the review: a replay), ``unknown`` (delete of a review not stored),
+    ``deleted`` (a post not after the review's deletion, e.g. a replayed one), ``listing_deleted`` (a
+    post not after its listing's deletion) and ``listing_mismatch`` (the review_id is stored under
+    ``stored_listing_id``) changed nothing.
     """
 
     listing_id: str
@@ -83,13 +91,23 @@ def aggregate_key(schema: IndexSchema, listing_id: str) -> str:
 
 
 def review_key(schema: IndexSchema, review_id: str) -> str:
-    """Hash holding one review's contribution: ``listing_id``, ``event_id``, ``weight``, ``vector``."""
+    """Hash holding one review's contribution (``listing_id``, ``event_id``, ``weight``, ``vector``,
+    ``occurred_us``), or once it is deleted its tombstone (``deleted_by``, ``deleted_us``)."""
     return f"{review_key_prefix(schema)}{review_id}"
 
 
 def review_key_prefix(schema: IndexSchema) -> str:
     """Common prefix of review hashes."""
     return f"{schema.key_prefix}:review:"
+
+
+def time_key(moment: datetime) -> str:
+    """An aware time as the decimal microseconds since 0001-01-01 UTC that the Lua scripts compare exactly.
+
+    >>> time_key(datetime(1, 1, 1, 0, 0, 1, tzinfo=UTC))
+    '1000000'
+    """
+    return str(max((moment - _TIME_ORIGIN) // timedelta(microseconds=1), 0))
 
 
 class ReviewStore:
@@ -100,12 +118,16 @@ class ReviewStore:
     no dedicated connection, and a batch of changes goes out in one pipeline. Lua arithmetic is
     IEEE double, so the stored sums equal :func:`stream.features.reviews.add_contribution` bit for bit.
     The aggregate hash also lists its reviews (fields ``r:<review_id>``), so a removal that would
-    lose precision rebuilds the sums from the stored contributions. Scripts read those review
-    hashes by name, which is fine on a single Redis server but not on Redis Cluster.
+    lose precision, or a sum that is no longer finite, rebuilds the sums from the stored contributions.
+    A deleted review leaves a tombstone with the deletion's time, so a post that is not newer
+    (a replay, a late duplicate) cannot bring it back; a post not after its listing's deletion is
+    refused too (the listing delete removes the aggregate, see ``stream.store.listing_scripts``).
+    Scripts read those review and listing hashes by name, which is fine on a single Redis server but
+    not on Redis Cluster.
 
     Example:
         >>> store = ReviewStore(Redis.from_url(settings.redis_url), schema)
-        >>> outcomes = await store.apply([ReviewPosted("toy-0001", contribution)])
+        >>> outcomes = await store.apply([ReviewPosted("toy-0001", contribution, posted_at)])
     """
 
     def __init__(self, redis: Redis, schema: IndexSchema, retry: RetryPolicy = NO_RETRY) -> None:
@@ -187,7 +209,11 @@ class ReviewStore:
             )
 
     async def _queue(self, pipe: Any, change: ReviewChange) -> None:
-        keys = [aggregate_key(self._schema, change.listing_id), review_key(self._schema, change.review_id)]
+        keys = [
+            aggregate_key(self._schema, change.listing_id),
+            review_key(self._schema, change.review_id),
+            self._schema.listing_key(change.listing_id),
+        ]
         args: list[Any] = [
             change.listing_id,
             change.review_id,
@@ -195,6 +221,7 @@ class ReviewStore:
             self.dims,
             repr(RECOMPUTE_RATIO),
             review_key_prefix(self._schema),
+            time_key(change.occurred_at),
         ]
         if isinstance(change, ReviewDeleted):
             await self._delete(keys=keys, args=args, client=pipe)

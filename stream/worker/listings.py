@@ -146,7 +146,7 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
 
     def _change(self, event: ListingEvent, found: Any, now: str) -> ListingEmbedding | ListingDeletion:
         if found is None:
-            return ListingDeletion(event.listing_id, event.version, now, event.event_id)
+            return ListingDeletion(event.listing_id, event.version, now, event.event_id, event.occurred_at)
         vectors, media = found
         metadata = metadata_of(event)
         if media.problems:

@@ -1,6 +1,5 @@
 """The review pipeline: decode, embed, fold into each listing's review aggregate, then re-fuse."""
 
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -9,7 +8,6 @@ import numpy as np
 
 from stream import metrics
 from stream.contracts.events import EventDecoder, ReviewEvent
-from stream.errors import InvalidEventError
 from stream.features.reviews import ReviewContribution, review_text, review_weight
 from stream.features.vectors import FloatArray, l2_normalize
 from stream.store.reviews import ReviewChange, ReviewDeleted, ReviewOutcome, ReviewPosted, ReviewStore
@@ -23,6 +21,8 @@ OUTCOMES = {
     "removed": "applied",
     "duplicate": "already_applied",
     "unknown": "stale",
+    "deleted": "stale",  # a post not newer than its review's deletion (e.g. replayed): it stays deleted
+    "listing_deleted": "stale",  # a post not newer than its listing's deletion
 }
 Refuse = Callable[[list[str]], Awaitable[None]]
 
@@ -42,22 +42,9 @@ class DecodedReview:
 
 
 def posting_weight(event: ReviewEvent) -> float:
-    """The review's weight, or ``invalid_field`` when occurred_at is too far from the present to weigh.
-
-    Raises:
-        InvalidEventError: the weight is not a positive finite number.
-    """
-    try:
-        weight = review_weight(event.helpful_votes, event.verified_purchase, event.occurred_at)
-    except OverflowError:
-        weight = math.inf
-    if not (math.isfinite(weight) and weight > 0):
-        raise InvalidEventError(
-            "invalid_field",
-            f"review event field 'occurred_at': {event.occurred_at.isoformat()} is too far from 2020 to weigh "
-            "the review by recency; send the time the review was posted",
-        )
-    return weight
+    """The review's weight: positive and finite for any decoded event (recency is bounded, and the
+    decoder refuses an occurred_at outside 2000..now + 1 day)."""
+    return review_weight(event.helpful_votes, event.verified_purchase, event.occurred_at)
 
 
 class ReviewPipeline(BatchPipeline[DecodedReview, ReviewOutcome]):
@@ -129,9 +116,11 @@ class ReviewPipeline(BatchPipeline[DecodedReview, ReviewOutcome]):
 def _change(review: DecodedReview, vector: FloatArray | None) -> ReviewChange:
     event = review.event
     if vector is None or review.weight is None:
-        return ReviewDeleted(event.listing_id, event.review_id, event.event_id)
+        return ReviewDeleted(event.listing_id, event.review_id, event.event_id, event.occurred_at)
     return ReviewPosted(
-        event.listing_id, ReviewContribution(event.review_id, event.event_id, review.weight, vector)
+        event.listing_id,
+        ReviewContribution(event.review_id, event.event_id, review.weight, vector),
+        event.occurred_at,
     )
 
 

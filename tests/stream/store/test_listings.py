@@ -1,6 +1,7 @@
 """EmbeddingStore against a real Redis 8: layout, version guard, deletes, search."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -20,8 +21,16 @@ from stream.store.listings import (
     Refusion,
     similarity_filter,
 )
+from stream.store.reviews import (
+    ReviewContribution,
+    ReviewPosted,
+    ReviewStore,
+    aggregate_key,
+    review_key,
+)
 
 DIMS = 256  # the searchable fused vector
+DELETED_AT = datetime(2026, 1, 5, 11, tzinfo=UTC)  # when the listing deletions happened at the source
 
 
 @pytest.fixture
@@ -102,7 +111,7 @@ async def test_delete_removes_everywhere_and_older_upsert_cannot_resurrect(
     await store.write([embedding("a", 1, seed=1), embedding("b", 1, seed=2)])
 
     results = await store.write(
-        [ListingDeletion("a", 2, "2026-01-05T11:00:00Z", "del-1"), embedding("a", 1, seed=1)]
+        [ListingDeletion("a", 2, "2026-01-05T11:00:00Z", "del-1", DELETED_AT), embedding("a", 1, seed=1)]
     )
 
     assert results == [APPLIED, STALE]
@@ -163,7 +172,7 @@ def test_similarity_filter_quotes_category() -> None:
 
 
 async def test_stored_versions_in_one_round_trip(store: EmbeddingStore) -> None:
-    await store.write([embedding("a", 3), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+    await store.write([embedding("a", 3), embedding("b", 1), ListingDeletion("b", 2, "t", "d", DELETED_AT)])
 
     assert await store.stored_versions(["a", "b", "never"]) == {"a": 3, "b": None, "never": None}
 
@@ -177,7 +186,7 @@ async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
     store: EmbeddingStore, redis: Redis, schema: IndexSchema
 ) -> None:
     await store.write(
-        [embedding("a", 2, seed=1), embedding("b", 1, seed=2), ListingDeletion("c", 1, "t", "d")]
+        [embedding("a", 2, seed=1), embedding("b", 1, seed=2), ListingDeletion("c", 1, "t", "d", DELETED_AT)]
     )
     reviews = vector(7, 512)
 
@@ -200,7 +209,9 @@ async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
 
 
 async def test_get_many_reads_live_listings_only(store: EmbeddingStore) -> None:
-    await store.write([embedding("a", 1, seed=1), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+    await store.write(
+        [embedding("a", 1, seed=1), embedding("b", 1), ListingDeletion("b", 2, "t", "d", DELETED_AT)]
+    )
 
     found = await store.get_many(["a", "b", "never"])
 
@@ -218,7 +229,7 @@ def test_guard_verdicts() -> None:
 
 
 async def test_guard_states_read_versions_sources_and_tombstones(store: EmbeddingStore) -> None:
-    await store.write([embedding("a", 2, event_id="e-a"), ListingDeletion("b", 5, "t", "d-b")])
+    await store.write([embedding("a", 2, event_id="e-a"), ListingDeletion("b", 5, "t", "d-b", DELETED_AT)])
 
     states = await store.guard_states(["a", "b", "never"])
 
@@ -228,7 +239,7 @@ async def test_guard_states_read_versions_sources_and_tombstones(store: Embeddin
 
 
 async def test_stored_modalities_without_reading_vectors(store: EmbeddingStore) -> None:
-    await store.write([embedding("a", 1), embedding("b", 1), ListingDeletion("b", 2, "t", "d")])
+    await store.write([embedding("a", 1), embedding("b", 1), ListingDeletion("b", 2, "t", "d", DELETED_AT)])
 
     assert await store.stored_modalities(["a", "b", "never"]) == {
         "a": ["text", "image"],
@@ -247,7 +258,7 @@ async def test_versions_above_2_53_are_compared_exactly(store: EmbeddingStore) -
     assert await store.write([embedding("a", BIG, seed=3)]) == [STALE]
     assert (await store.get("a")).version == BIG + 1
     np.testing.assert_array_equal((await store.get("a")).vectors["fused"], vector(2))
-    assert await store.write([ListingDeletion("a", BIG + 2, "t", "d")]) == [APPLIED]
+    assert await store.write([ListingDeletion("a", BIG + 2, "t", "d", DELETED_AT)]) == [APPLIED]
     assert (await store.guard_states(["a"]))["a"] == GuardState(BIG + 2, "d", [], True)
 
 
@@ -259,7 +270,7 @@ async def test_the_largest_version_works(store: EmbeddingStore) -> None:
         latest,
         latest,
         embedding("a", top - 1),
-        ListingDeletion("a", top, "t", "d"),
+        ListingDeletion("a", top, "t", "d", DELETED_AT),
     ]
 
     assert await store.write(changes) == [APPLIED, APPLIED, ALREADY_APPLIED, STALE, STALE]
@@ -271,3 +282,57 @@ async def test_refusion_at_a_version_that_differs_beyond_2_53_is_stale(store: Em
 
     assert await store.refuse([refusion("a", BIG, 9, None)]) == [STALE]
     assert await store.refuse([refusion("a", BIG + 1, 9, None)]) == [APPLIED]
+
+
+def review(listing_id: str, review_id: str, at: datetime) -> ReviewPosted:
+    contribution = ReviewContribution(review_id, f"post-{review_id}", 1.0, vector(len(review_id), 512))
+    return ReviewPosted(listing_id, contribution, at)
+
+
+async def test_listing_delete_removes_its_review_aggregate_and_buries_its_reviews(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
+    reviews = ReviewStore(redis, schema)
+    before = DELETED_AT - timedelta(days=3)
+    posts = [review("a", "r1", before), review("a", "r22", before), review("b", "r333", before)]
+    await reviews.apply(posts)
+    await store.write([embedding("a", 1), embedding("b", 1)])
+
+    assert await store.write([ListingDeletion("a", 2, "t", "del-a", DELETED_AT)]) == [APPLIED]
+
+    assert not await redis.exists(aggregate_key(schema, "a"))
+    assert await reviews.review_vectors(["a"]) == {"a": None}
+    assert (await reviews.aggregates(["b"]))["b"].count == 1
+    for review_id in ("r1", "r22"):
+        tombstone = await redis.hgetall(review_key(schema, review_id))
+        assert tombstone[b"deleted_by"] == b"del-a" and b"vector" not in tombstone
+    replayed = await reviews.apply(posts[:2])
+    assert [o.status for o in replayed] == ["listing_deleted"] * 2
+    assert not await redis.exists(aggregate_key(schema, "a"))
+
+
+async def test_a_stale_listing_delete_keeps_the_review_aggregate(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
+    reviews = ReviewStore(redis, schema)
+    await reviews.apply([review("a", "r1", DELETED_AT)])
+    await store.write([embedding("a", 5)])
+
+    assert await store.write([ListingDeletion("a", 4, "t", "del-a", DELETED_AT)]) == [STALE]
+
+    assert (await reviews.aggregates(["a"]))["a"].count == 1
+
+
+async def test_a_review_posted_after_the_listing_delete_waits_for_a_newer_version(
+    store: EmbeddingStore, redis: Redis, schema: IndexSchema
+) -> None:
+    reviews = ReviewStore(redis, schema)
+    await store.write([embedding("a", 1), ListingDeletion("a", 2, "t", "del-a", DELETED_AT)])
+
+    outcomes = await reviews.apply(
+        [review("a", "r1", DELETED_AT), review("a", "r22", DELETED_AT + timedelta(seconds=1))]
+    )
+
+    assert [o.status for o in outcomes] == ["listing_deleted", "added"]
+    assert await store.write([embedding("a", 3)]) == [APPLIED]
+    assert (await reviews.aggregates(["a"]))["a"].count == 1

@@ -49,12 +49,12 @@ def contribution(review_id: str, seed: int, days: int = 0, votes: int = 1) -> Re
     return ReviewContribution(review_id, uuid.uuid4().hex, weight, vector)
 
 
-def post(listing_id: str, review: ReviewContribution) -> ReviewPosted:
-    return ReviewPosted(listing_id, review)
+def post(listing_id: str, review: ReviewContribution, at: datetime = START) -> ReviewPosted:
+    return ReviewPosted(listing_id, review, at)
 
 
-def delete(listing_id: str, review_id: str) -> ReviewDeleted:
-    return ReviewDeleted(listing_id, review_id, uuid.uuid4().hex)
+def delete(listing_id: str, review_id: str, at: datetime = START + timedelta(days=1)) -> ReviewDeleted:
+    return ReviewDeleted(listing_id, review_id, uuid.uuid4().hex, at)
 
 
 def expected_mean(reviews: list[ReviewContribution]) -> np.ndarray:
@@ -142,7 +142,9 @@ async def test_removing_every_review_leaves_no_vector(
     await store.apply([delete("toy-1", "r1"), delete("toy-1", "r2")])
 
     assert await store.review_vectors(["toy-1", "toy-never"]) == {"toy-1": None, "toy-never": None}
-    assert not await redis.exists(review_key(schema, "r1"))
+    assert set(await redis.hkeys(review_key(schema, "r1"))) == {b"deleted_by", b"deleted_us"}, (
+        "only a tombstone"
+    )
     stored = await redis.hgetall(aggregate_key(schema, "toy-1"))
     assert stored == {b"count": b"0", b"seq": b"4"}
 
@@ -226,3 +228,90 @@ async def test_unreachable_redis_is_reported_as_unavailable(schema: IndexSchema)
     with pytest.raises(StoreUnavailable, match="Redis unreachable while reading 1 review sums"):
         await store.review_vectors(["toy-1"])
     await client.aclose()
+
+
+FAR_FUTURE = datetime(2523, 1, 1, tzinfo=UTC)
+
+
+async def test_reviews_dated_far_in_the_future_keep_the_aggregate_finite(store: ReviewStore) -> None:
+    keep = contribution("keep", seed=9)
+    future = [
+        ReviewContribution(
+            f"f{i}", f"e{i}", review_weight(40, True, FAR_FUTURE), contribution("x", seed=i).vector
+        )
+        for i in range(4)
+    ]
+    await store.apply([post("toy-1", keep)] + [post("toy-1", review, FAR_FUTURE) for review in future])
+
+    stored = (await store.aggregates(["toy-1"]))["toy-1"]
+    vector = (await store.review_vectors(["toy-1"]))["toy-1"]
+    assert np.isfinite(stored.weight_sum) and np.isfinite(stored.weighted_sum).all()
+    assert vector is not None and np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+    await store.apply([delete("toy-1", review.review_id, FAR_FUTURE) for review in future])
+
+    np.testing.assert_allclose((await store.review_vectors(["toy-1"]))["toy-1"], keep.vector, atol=1e-6)
+
+
+async def test_a_sum_that_overflowed_before_is_rebuilt_when_a_review_is_removed(
+    store: ReviewStore, redis: Redis, schema: IndexSchema
+) -> None:
+    keep, gone = contribution("keep", seed=1), contribution("gone", seed=2)
+    await store.apply([post("toy-1", keep), post("toy-1", gone)])
+    inf = np.full(DIMS, np.inf).astype("<f8").tobytes()
+    await redis.hset(aggregate_key(schema, "toy-1"), mapping={"sum": inf, "weight": "inf"})
+
+    await store.apply([delete("toy-1", "gone")])
+
+    stored = (await store.aggregates(["toy-1"]))["toy-1"]
+    assert stored.weight_sum == keep.weight and stored.count == 1
+    np.testing.assert_allclose((await store.review_vectors(["toy-1"]))["toy-1"], keep.vector, atol=1e-6)
+
+
+async def test_a_replayed_post_cannot_resurrect_a_deleted_review(
+    store: ReviewStore, redis: Redis, schema: IndexSchema
+) -> None:
+    posted = post("toy-1", contribution("r1", seed=1))
+    removal = delete("toy-1", "r1")
+    await store.apply([posted, removal])
+
+    [outcome] = await store.apply([posted])
+
+    assert outcome.status == "deleted" and not outcome.changed
+    assert await store.review_vectors(["toy-1"]) == {"toy-1": None}
+    tombstone = await redis.hgetall(review_key(schema, "r1"))
+    assert tombstone[b"deleted_by"] == removal.event_id.encode() and b"vector" not in tombstone
+
+
+async def test_a_post_older_than_a_delete_that_came_first_stays_out(store: ReviewStore) -> None:
+    outcomes = await store.apply(
+        [delete("toy-1", "r1", START + timedelta(days=1)), post("toy-1", contribution("r1", seed=1), START)]
+    )
+
+    assert [o.status for o in outcomes] == ["unknown", "deleted"]
+    assert (await store.aggregates(["toy-1"]))["toy-1"].count == 0
+
+
+async def test_a_post_after_the_deletion_adds_the_review_again(store: ReviewStore) -> None:
+    later = contribution("r1", seed=2)
+    await store.apply([post("toy-1", contribution("r1", seed=1)), delete("toy-1", "r1")])
+
+    [outcome] = await store.apply([post("toy-1", later, START + timedelta(days=2))])
+
+    assert outcome.status == "added"
+    np.testing.assert_allclose((await store.review_vectors(["toy-1"]))["toy-1"], later.vector, atol=1e-6)
+
+
+async def test_a_delete_older_than_the_post_it_removes_still_buries_that_post(store: ReviewStore) -> None:
+    posted = post("toy-1", contribution("r1", seed=1), START + timedelta(days=5))
+    await store.apply([posted, delete("toy-1", "r1", START)])
+
+    assert [o.status for o in await store.apply([posted])] == ["deleted"]
+
+
+async def test_a_deleted_review_id_can_be_posted_under_another_listing_later(store: ReviewStore) -> None:
+    await store.apply([post("toy-1", contribution("r1", seed=1)), delete("toy-1", "r1")])
+
+    [outcome] = await store.apply([post("toy-2", contribution("r1", seed=2), START + timedelta(days=3))])
+
+    assert outcome.status == "added"

@@ -225,6 +225,35 @@ async def test_replay_changes_nothing_but_is_refused_again(
     )
 
 
+async def test_a_post_replayed_after_its_delete_stays_deleted(
+    store: ReviewStore, schemas_dir: Path, review_factory: ReviewFactory
+) -> None:
+    refuser, sink, posted = RecordingRefuser(), RecordingSink(), review_factory()
+    run = pipeline(store, HashEncoder(), sink, refuser, schemas_dir, [])
+    await run.process([message(posted)])
+    await run.process([message(deletion(posted), 1)])
+
+    await run.process([message(posted, 2)])  # e.g. replayed from the dead-letter topic
+
+    assert (await store.review_vectors(["toy-0001"]))["toy-0001"] is None
+    assert refuser.calls == [["toy-0001"], ["toy-0001"]] and sink.on("dlq") == []
+
+
+async def test_a_review_text_with_a_lone_surrogate_is_dead_lettered(
+    store: ReviewStore, schemas_dir: Path, review_factory: ReviewFactory
+) -> None:
+    sink, good, bad = RecordingSink(), review_factory(), review_factory(text="Nice \ud800 toy")
+    value = json.dumps(bad).encode()  # the valid JSON escape "\ud800"
+
+    await pipeline(store, HashEncoder(), sink, RecordingRefuser(), schemas_dir, []).process(
+        [RawMessage("toys.reviews.v1", 0, 0, 1, b"toy-0001", value), message(good, 1)]
+    )
+
+    [dead] = sink.on("dlq")
+    assert dead["reason"] == "invalid_field" and "surrogate" in dead["message"]
+    assert (await store.aggregates(["toy-0001"]))["toy-0001"].count == 1
+
+
 async def test_delete_of_unknown_review_is_not_refused(
     store: ReviewStore, schemas_dir: Path, review_factory: ReviewFactory
 ) -> None:
