@@ -24,7 +24,7 @@ from stream.store.listing_scripts import (
     STALE_CODE,
     UPSERT_SCRIPT,
 )
-from stream.store.redis_errors import redis_errors
+from stream.store.redis_errors import pipelined
 from stream.store.reviews import aggregate_key, review_key_prefix, time_key
 
 VECTOR_FIELD_PREFIX = "vec:"
@@ -189,10 +189,7 @@ class EmbeddingStore:
             if isinstance(change, ListingEmbedding):
                 self._check_vectors(change)
         with metrics.redis_write_seconds.time():
-            async with (
-                redis_errors(f"writing {len(changes)} listings"),
-                self._redis.pipeline(transaction=False) as pipe,
-            ):
+            async with pipelined(self._redis, f"writing {len(changes)} listings") as pipe:
                 for change in changes:
                     await self._queue(pipe, change)
                 results = await pipe.execute()
@@ -268,10 +265,7 @@ class EmbeddingStore:
             check_vector(self._schema, refusion.listing_id, search, refusion.fused)
             if refusion.reviews is not None:
                 check_vector(self._schema, refusion.listing_id, "reviews", refusion.reviews)
-        async with (
-            redis_errors(f"re-fusing {len(refusions)} listings"),
-            self._redis.pipeline(transaction=False) as pipe,
-        ):
+        async with pipelined(self._redis, f"re-fusing {len(refusions)} listings") as pipe:
             for refusion in refusions:
                 await self._queue_refusion(pipe, refusion)
             return [OUTCOME_OF_CODE[int(result)] for result in await pipe.execute()]
@@ -310,10 +304,7 @@ class EmbeddingStore:
             StoreUnavailable: Redis could not be reached (retry later).
         """
         fields = ["version", "source_event_id", "modalities", "deleted_at"]
-        async with (
-            redis_errors(f"reading {len(listing_ids)} versions"),
-            self._redis.pipeline(transaction=False) as pipe,
-        ):
+        async with pipelined(self._redis, f"reading {len(listing_ids)} versions") as pipe:
             for listing_id in listing_ids:
                 pipe.hmget(self._schema.listing_key(listing_id), fields)
             replies = await pipe.execute()
@@ -352,10 +343,7 @@ class EmbeddingStore:
         Raises:
             StoreUnavailable: Redis could not be reached (retry later).
         """
-        async with (
-            redis_errors(f"reading {len(listing_ids)} listings"),
-            self._redis.pipeline(transaction=False) as pipe,
-        ):
+        async with pipelined(self._redis, f"reading {len(listing_ids)} listings") as pipe:
             for listing_id in listing_ids:
                 pipe.hgetall(self._schema.listing_key(listing_id))
             replies = await pipe.execute()

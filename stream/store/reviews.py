@@ -15,7 +15,7 @@ from stream.errors import EmbeddingDimMismatch, StoreError
 from stream.features.reviews import ReviewAggregate, ReviewContribution, aggregate_vector
 from stream.features.vectors import FloatArray, to_redis_bytes
 from stream.retry import NO_RETRY, RetryPolicy, retried
-from stream.store.redis_errors import redis_errors
+from stream.store.redis_errors import pipelined
 from stream.store.review_scripts import DELETE_SCRIPT, POST_SCRIPT
 
 REVIEWS_VECTOR = "reviews"  # the schemas/embedding_index.yaml vector the aggregate feeds
@@ -154,10 +154,7 @@ class ReviewStore:
             if isinstance(change, ReviewPosted):
                 self._check(change.contribution)
         with metrics.redis_write_seconds.time():
-            async with (
-                redis_errors(f"applying {len(changes)} review changes"),
-                self._redis.pipeline(transaction=False) as pipe,
-            ):
+            async with pipelined(self._redis, f"applying {len(changes)} review changes") as pipe:
                 for change in changes:
                     await self._queue(pipe, change)
                 replies = await pipe.execute()
@@ -172,10 +169,7 @@ class ReviewStore:
             StoreError: Redis refused the read.
             EmbeddingDimMismatch: a stored sum has another dimension than the layout declares.
         """
-        async with (
-            redis_errors(f"reading {len(listing_ids)} review sums"),
-            self._redis.pipeline(transaction=False) as pipe,
-        ):
+        async with pipelined(self._redis, f"reading {len(listing_ids)} review sums") as pipe:
             for listing_id in listing_ids:
                 pipe.hmget(aggregate_key(self._schema, listing_id), ["sum", "weight", "count"])
             replies = await pipe.execute()
