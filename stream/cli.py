@@ -25,6 +25,10 @@ LAZY_COMMANDS = {
         "stream.train.evaluate",
         "Retrieval metrics per modality, early concatenation and learned fusion on a catalog's test split.",
     ),
+    "evalset": (
+        "stream.evalsets.command",
+        "Evaluation catalogs built from real material (never used to train the shipped model).",
+    ),
 }
 
 

