@@ -1,9 +1,14 @@
-"""``toyfuse eval``: same-product retrieval on a test split, per modality, early concatenation and fusion."""
+"""``toyfuse eval``: same-product retrieval per modality, early concatenation and fusion, catalogs side by side.
+
+Each catalog is evaluated on one product split of its own, or whole (``--split all``: every listing is a
+query); the summary puts every catalog's Recall@1 next to the others' and says how much of the gap to 1.0
+left by the best other row (a single modality or early concatenation) the learned fusion closes.
+"""
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import numpy as np
@@ -33,7 +38,9 @@ PRESENCE = {
     "video": 2,
     "reviews": 3,
 }  # column in modality_mask
-REMOVABLE = ("image", "video", "reviews")
+REMOVABLE = ("text", "image", "video", "reviews")
+WHOLE = "all"  # --split all: the whole catalog, every listing a query
+BASELINES = ("text", "text_multilingual", "image", "video", "reviews", "early_concat")
 SECOND_LANGUAGE = "zh"
 
 
@@ -100,7 +107,7 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
         "fusion": embed(model, take(features.query_batch(), sources))[0],
     }
     missing = {f"without_{name}": _fused_without(model, features, [name]) for name in REMOVABLE}
-    missing["text_only"] = _fused_without(model, features, REMOVABLE)
+    missing["text_only"] = _fused_without(model, features, [name for name in REMOVABLE if name != "text"])
     second = np.flatnonzero(np.char.startswith(features.locales.astype(str), SECOND_LANGUAGE)).astype(
         np.int64
     )
@@ -140,31 +147,59 @@ def load_model(checkpoint: Path | None, repository: Path) -> ListingModel:
     return load_checkpoint(checkpoint) if checkpoint is not None else load_exported(repository)
 
 
+def evaluated_rows(features: FeatureSet, split: str, split_seed: int) -> NDArray[np.int64]:
+    """The rows of ``split`` (``all``: every row)."""
+    if split == WHOLE:
+        return np.arange(len(features), dtype=np.int64)
+    return split_rows(list(features.families), split_seed)[cast(Split, split)]
+
+
+def gap_closed(report: dict[str, Any], table: str = "listing_to_listing") -> dict[str, Any]:
+    """Fusion's Recall@1 against the best other row: the share of that row's gap to 1.0 it closes."""
+    rows = report[table]
+    best = max((name for name in BASELINES if name in rows), key=lambda name: rows[name]["recall@1"])
+    fused, other = rows["fusion"]["recall@1"], rows[best]["recall@1"]
+    share = (fused - other) / (1.0 - other) if other < 1.0 else 0.0
+    return {"best_other": best, "best_other_recall@1": other, "fusion_recall@1": fused, "gap_closed": share}
+
+
 def run(
-    features: FeatureSet, model: ListingModel, split: Split, split_seed: int, out_dir: Path
+    catalogs: dict[str, FeatureSet], model: ListingModel, split: str, split_seed: int, out_dir: Path
 ) -> dict[str, Any]:
-    """Evaluate one split and write ``eval.json`` and ``eval.png`` into ``out_dir``."""
-    rows = split_rows(list(features.families), split_seed)[split]
-    report = {"split": split, "split_seed": split_seed, **evaluate(features.subset(rows), model)}
+    """Evaluate every catalog on ``split``; write ``eval.json`` and one ``eval-<catalog>.png`` each."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "eval.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    plot_report(report, out_dir / "eval.png")
-    return report
+    reports = {}
+    for name, features in catalogs.items():
+        rows = evaluated_rows(features, split, split_seed)
+        report = {"split": split, "split_seed": split_seed, **evaluate(features.subset(rows), model)}
+        report["summary"] = {
+            table: gap_closed(report, table) for table in ("listing_to_listing", "query_to_listing")
+        }
+        plot_report(report, out_dir / f"eval-{name}.png")
+        reports[name] = report
+    (out_dir / "eval.json").write_text(json.dumps({"catalogs": reports}, indent=2) + "\n", encoding="utf-8")
+    return reports
 
 
-def features_path(catalog: Path | None, features: Path | None, settings: Settings) -> Path:
-    """The feature cache to evaluate: ``features``, or the catalog's (extracted through Triton when stale).
+def feature_sources(
+    catalogs: Sequence[Path], features: Sequence[Path], settings: Settings
+) -> dict[str, Path]:
+    """Each evaluated catalog's feature cache by name: ``features`` files, and each catalog's own cache
+    (extracted through Triton when stale).
 
     Raises:
-        click.UsageError: not exactly one of ``catalog`` and ``features`` is given.
+        click.UsageError: neither is given, or two share a name.
     """
-    if catalog is None and features is not None:
-        return features
-    if catalog is None or features is not None:
-        raise click.UsageError("give exactly one of --catalog and --features")
-    path = default_features_path(settings.run_dir, catalog)
-    extract_catalog_features(catalog, path, settings)
-    return path
+    paths = {path.stem: path for path in features}
+    for catalog in catalogs:
+        path = default_features_path(settings.run_dir, catalog)
+        extract_catalog_features(catalog, path, settings)
+        paths[catalog.resolve().name] = path
+    if not paths:
+        raise click.UsageError("give at least one --catalog or --features")
+    if len(paths) < len(catalogs) + len(features):
+        raise click.UsageError("two --catalog/--features share a name; name their folders or files apart")
+    return paths
 
 
 FOLDER = click.Path(file_okay=False, path_type=Path)
@@ -172,31 +207,50 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.command("eval", context_settings={"show_default": True})
-@click.option("--catalog", type=FOLDER, help="Catalog folder (its features are extracted through Triton).")
-@click.option("--features", type=FILE, help="Features cached by `toyfuse features` (instead of --catalog).")
+@click.option(
+    "--catalog",
+    "catalogs",
+    type=FOLDER,
+    multiple=True,
+    help="Catalog folder (its features are extracted through Triton); repeat for side-by-side tables.",
+)
+@click.option(
+    "--features",
+    "feature_files",
+    type=FILE,
+    multiple=True,
+    help="Features cached by `toyfuse features`; repeatable, and mixable with --catalog.",
+)
 @click.option("--checkpoint", type=FILE, help="Evaluate this checkpoint instead of the exported model.")
 @click.option("--out", type=FOLDER, default=Path("eval"), help="Folder for eval.json and eval.png.")
-@click.option("--split", type=click.Choice(SPLITS), default="test", help="The product split to evaluate.")
+@click.option(
+    "--split",
+    type=click.Choice((*SPLITS, WHOLE)),
+    default="test",
+    help="The product split to evaluate; `all`: the whole catalog (every listing a query).",
+)
 @click.option("--split-seed", type=int, default=0, help="Must match the training run's --split-seed.")
 @click.pass_obj
 def command(
     settings: Settings,
-    catalog: Path | None,
-    features: Path | None,
+    catalogs: tuple[Path, ...],
+    feature_files: tuple[Path, ...],
     checkpoint: Path | None,
     out: Path,
-    split: Split,
+    split: str,
     split_seed: int,
 ) -> None:
-    """Retrieval metrics per modality, early concatenation and learned fusion on a catalog's test split.
+    """Retrieval metrics per modality, early concatenation and learned fusion, every catalog side by side.
 
-    Give exactly one of --catalog and --features. Settings give the Triton address, the run dir and the
-    model repository.
+    Settings give the Triton address, the run dir and the model repository.
     """
-    path = features_path(catalog, features, settings)
-    report = run(cache.load(path), load_model(checkpoint, settings.model_repository), split, split_seed, out)
-    click.echo(format_tables(report))
-    click.echo(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+    sources = feature_sources(catalogs, feature_files, settings)
+    model = load_model(checkpoint, settings.model_repository)
+    reports = run({name: cache.load(path) for name, path in sources.items()}, model, split, split_seed, out)
+    for name, report in reports.items():
+        click.echo(f"\n== {name} ==" + format_tables(report))
+    click.echo("\n" + format_side_by_side(reports))
+    click.echo(f"wrote {out / 'eval.json'} and eval-<catalog>.png for each catalog")
 
 
 def main(argv: list[str], settings: Settings) -> int:
@@ -209,6 +263,25 @@ def main(argv: list[str], settings: Settings) -> int:
         SystemExit: on invalid arguments (click prints the reason).
     """
     return cli.run(["eval", *argv], settings)
+
+
+def format_side_by_side(reports: dict[str, dict[str, Any]]) -> str:
+    """Recall@1 of every method (rows) on every catalog (columns), per table, with fusion's gap closed."""
+    names = list(reports)
+    width = max(12, *(len(name) + 2 for name in names))
+    lines = []
+    for table in ("listing_to_listing", "query_to_listing", "missing_modality"):
+        methods = list(dict.fromkeys(method for report in reports.values() for method in report[table]))
+        lines += ["", f"{table}: recall@1", f"{'method':<18}" + "".join(f"{name:>{width}}" for name in names)]
+        for method in methods:
+            cells = [reports[name][table].get(method, {}).get("recall@1") for name in names]
+            lines.append(
+                f"{method:<18}" + "".join(f"{'-' if c is None else f'{c:.3f}':>{width}}" for c in cells)
+            )
+        if table in reports[names[0]]["summary"]:
+            gaps = [reports[name]["summary"][table]["gap_closed"] for name in names]
+            lines.append(f"{'gap closed':<18}" + "".join(f"{gap:>{width}.2f}" for gap in gaps))
+    return "\n".join(lines)
 
 
 def format_tables(report: dict[str, Any]) -> str:

@@ -11,7 +11,15 @@ import torch
 from stream.config import Settings
 from stream.model.fusion import FusionConfig, ListingModel
 from stream.train import cache
-from stream.train.evaluate import early_concat, evaluate, format_tables, main, run
+from stream.train.evaluate import (
+    early_concat,
+    evaluate,
+    format_side_by_side,
+    format_tables,
+    gap_closed,
+    main,
+    run,
+)
 from stream.train.retrieval import query_sources
 from tests.stream.train.conftest import FeatureSetFactory
 
@@ -31,6 +39,7 @@ def test_report_has_every_table_and_method(
     assert list(report["query_to_listing"]) == ["text", "text_multilingual", "early_concat", "fusion"]
     assert list(report["missing_modality"]) == [
         "all",
+        "without_text",
         "without_image",
         "without_video",
         "without_reviews",
@@ -72,15 +81,54 @@ def test_query_sources_prefer_an_english_listing_of_each_product(
     assert len({features.families[s] for s in sources}) == 4
 
 
-def test_run_writes_json_and_plot(
+def test_run_writes_json_and_a_plot_per_catalog(
     feature_set_factory: FeatureSetFactory, tiny_config: FusionConfig, tmp_path: Path
 ) -> None:
-    report = run(feature_set_factory(families=30), _model(tiny_config), "test", 0, tmp_path)
+    catalogs = {"generated": feature_set_factory(families=30), "other": feature_set_factory(families=12)}
 
-    assert json.loads((tmp_path / "eval.json").read_text())["split"] == "test"
-    assert (tmp_path / "eval.png").read_bytes().startswith(b"\x89PNG")
-    assert report["products"] == 5
-    assert "query_to_listing (test split" in format_tables(report)
+    reports = run(catalogs, _model(tiny_config), "test", 0, tmp_path)
+
+    written = json.loads((tmp_path / "eval.json").read_text())["catalogs"]
+    assert list(written) == ["generated", "other"]
+    assert written["generated"]["split"] == "test"
+    assert (tmp_path / "eval-other.png").read_bytes().startswith(b"\x89PNG")
+    assert reports["generated"]["products"] == 5
+    assert "query_to_listing (test split" in format_tables(reports["generated"])
+
+
+def test_the_whole_catalog_makes_every_listing_a_query(
+    feature_set_factory: FeatureSetFactory, tiny_config: FusionConfig, tmp_path: Path
+) -> None:
+    reports = run({"whole": feature_set_factory(families=12)}, _model(tiny_config), "all", 0, tmp_path)
+
+    assert reports["whole"]["listings"] == 36
+    assert reports["whole"]["listing_to_listing"]["fusion"]["queries"] == 36.0
+
+
+def test_gap_closed_is_the_share_of_the_best_other_rows_gap_to_one() -> None:
+    rows = {"text": 0.4, "image": 0.7, "early_concat": 0.6, "fusion": 0.8}
+    report = {"listing_to_listing": {name: {"recall@1": value} for name, value in rows.items()}}
+
+    summary = gap_closed(report)
+
+    assert summary["best_other"] == "image"
+    assert summary["gap_closed"] == pytest.approx(1 / 3)
+
+
+def test_side_by_side_puts_each_catalog_in_a_column(
+    feature_set_factory: FeatureSetFactory, tiny_config: FusionConfig, tmp_path: Path
+) -> None:
+    catalogs = {"first": feature_set_factory(families=12), "second": feature_set_factory(families=9)}
+    reports = run(catalogs, _model(tiny_config), "all", 0, tmp_path)
+
+    table = format_side_by_side(reports)
+
+    header = next(line for line in table.splitlines() if line.startswith("method"))
+    assert header.split() == ["method", "first", "second"]
+    fusion = next(line for line in table.splitlines() if line.startswith("fusion"))
+    expected = [f"{reports[name]['listing_to_listing']['fusion']['recall@1']:.3f}" for name in catalogs]
+    assert fusion.split()[1:] == expected
+    assert "gap closed" in table
 
 
 def test_main_evaluates_a_checkpoint_on_cached_features(
@@ -111,7 +159,7 @@ def test_main_evaluates_a_checkpoint_on_cached_features(
 
     assert status == 0
     assert "listing_to_listing (val split" in capsys.readouterr().out
-    assert json.loads((tmp_path / "eval" / "eval.json").read_text())["split"] == "val"
+    assert json.loads((tmp_path / "eval" / "eval.json").read_text())["catalogs"]["features"]["split"] == "val"
 
 
 def test_main_without_an_exported_model_says_to_export(
