@@ -1,7 +1,7 @@
 """On-disk cache of frozen-encoder features of a catalog: one ``.npz`` of arrays plus a JSON index."""
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,11 @@ from stream.model.fusion import ListingBatch
 FEATURES_FORMAT = 1  # bump when the arrays below change meaning, so old caches are re-extracted
 Floats = NDArray[np.float32]
 Strings = NDArray[np.str_]
+OPTIONAL_ARRAYS = frozenset({"weak_keys"})  # arrays a cache written before them may lack
+
+
+def _no_keys() -> Strings:
+    return np.array([], dtype=np.str_)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,11 @@ class FeatureSet:
     modality_mask: Floats  # [N, 4] presence of (text, image, video, reviews)
     query_text: Floats  # [N, 384] MiniLM vector of the query written from the listing's title
     query_text_multilingual: Floats  # [N, 512] USE vector of that query
+    weak_keys: Strings = field(default_factory=_no_keys)  # [N] weak product key (weak_labels), "" when none
+
+    def __post_init__(self) -> None:
+        if not len(self.weak_keys):  # not given, or read from a cache older than weak keys
+            object.__setattr__(self, "weak_keys", np.full(len(self.listing_ids), "", dtype=np.str_))
 
     def __len__(self) -> int:
         return len(self.listing_ids)
@@ -92,14 +102,17 @@ def read_index(npz_path: Path) -> dict[str, Any] | None:
 
 
 def load(npz_path: Path) -> FeatureSet:
-    """Read a feature file written by :func:`save`.
+    """Read a feature file written by :func:`save`; a file without ``weak_keys`` gives "" for every listing.
 
     Raises:
         CatalogError: the file is missing or lacks an array.
     """
     try:
         with np.load(npz_path) as data:
-            return FeatureSet(**{f.name: data[f.name] for f in fields(FeatureSet)})
+            names = [
+                f.name for f in fields(FeatureSet) if f.name in data.files or f.name not in OPTIONAL_ARRAYS
+            ]
+            return FeatureSet(**{name: data[name] for name in names})
     except (OSError, KeyError, ValueError) as exc:
         raise CatalogError(
             f"cannot read cached features {npz_path}: {exc}; extract them again with `toyfuse features`"

@@ -34,6 +34,7 @@ from stream.media.video import sample_frames
 from stream.train import cache
 from stream.train.cache import FeatureSet
 from stream.train.catalog_io import CatalogRecords, fingerprint, media_path, query_text, read_catalog
+from stream.train.weak_labels import weak_key
 
 log = logging.getLogger(__name__)
 ENCODERS = {
@@ -237,6 +238,7 @@ def extract(records: CatalogRecords, encoder: Encoders, schema: IndexSchema, pro
         modality_mask=np.stack([np.ones_like(has_image), has_image, has_video, has_reviews], axis=1),
         query_text=query,
         query_text_multilingual=query_multilingual,
+        weak_keys=np.array([weak_key(event) for event in records.listings], dtype=np.str_),
     )
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from stream.features.text import text_of
 from stream.train import cache
 from stream.train.catalog_io import CatalogRecords, media_path, query_text, read_catalog
 from stream.train.features import extract, extract_cached
+from stream.train.weak_labels import weak_key
 
 SCHEMA = IndexSchema.from_yaml(REPO_ROOT / "schemas" / "embedding_index.yaml")
 DECODER = EventDecoder(REPO_ROOT / "schemas")
@@ -140,3 +142,28 @@ def test_the_cache_is_reused_until_the_catalog_or_an_encoder_changes(catalog: Pa
     assert extract_cached(catalog, path, OtherImageModel(), DECODER, SCHEMA, progress=False)
     index = cache.read_index(path)
     assert index is not None and index["encoders"]["image"] == "image_encoder:other"
+
+
+def test_weak_keys_come_from_the_listing_events(records: CatalogRecords) -> None:
+    features = extract(records, FakeEncoders(), SCHEMA, progress=False)
+
+    assert list(features.weak_keys) == [weak_key(event) for event in records.listings]
+    assert any(key.startswith("model:") for key in features.weak_keys)
+
+
+def test_a_cache_written_before_weak_keys_loads_with_none(records: CatalogRecords, tmp_path: Path) -> None:
+    features = extract(records, FakeEncoders(), SCHEMA, progress=False)
+    arrays = {f.name: getattr(features, f.name) for f in fields(features) if f.name != "weak_keys"}
+    np.savez_compressed(tmp_path / "old.npz", **arrays)
+
+    loaded = cache.load(tmp_path / "old.npz")
+
+    assert loaded.weak_keys.tolist() == [""] * 8
+    assert loaded.subset(np.array([2, 0], dtype=np.int64)).weak_keys.tolist() == ["", ""]
+
+
+def test_weak_keys_round_trip_through_the_cache(records: CatalogRecords, tmp_path: Path) -> None:
+    features = extract(records, FakeEncoders(), SCHEMA, progress=False)
+    cache.save(features, tmp_path / "f.npz", {"catalog": "x"})
+
+    assert cache.load(tmp_path / "f.npz").weak_keys.tolist() == features.weak_keys.tolist()
