@@ -50,6 +50,7 @@ SELLERS_PER_PRODUCT = (2, 4)
 CHINESE_SHARE = 0.25
 NO_PHOTO_SHARE = 0.15
 REVIEWS_PER_LISTING = 1.4
+ARTISTS = "artists.json"  # listing_id -> the vendor whose artwork its photo shows
 START = datetime(2008, 1, 2, 9, 0, tzinfo=UTC)
 _NAMESPACE = uuid.UUID("0c9b8f5e-3a41-4d7e-b7f2-5e0a91c4d2b6")
 
@@ -325,8 +326,12 @@ def _event_id(name: str, seed: int, key: str) -> str:
 
 def _listings(
     name: str, seed: int, products: list[Product], material: Material, out_dir: Path, base_url: str
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    rng, events, owners = random.Random(f"{name}/{seed}/listings"), [], {}
+) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
+    """The listing events (shuffled), each listing's product, and whose artwork each photo shows."""
+    rng = random.Random(f"{name}/{seed}/listings")
+    events: list[dict[str, Any]] = []
+    owners: dict[str, str] = {}
+    artists: dict[str, str] = {}
     for product in products:
         count = rng.randint(SELLERS_PER_PRODUCT[0], min(SELLERS_PER_PRODUCT[1], len(product.vendors)))
         for vendor in rng.sample(product.vendors, count):
@@ -340,6 +345,7 @@ def _listings(
                 )
                 image.save(out_dir / "media" / "images" / photo, format="PNG")
                 fields["images"] = [{"uri": f"{base_url}/images/{photo}"}]
+                artists[listing_id] = vendor
             event = {
                 "event_id": _event_id(name, seed, listing_id),
                 "type": "listing.upserted",
@@ -354,7 +360,7 @@ def _listings(
             owners[listing_id] = product.product_id
     order = list(range(len(events)))
     rng.shuffle(order)
-    return [events[i] for i in order], owners
+    return [events[i] for i in order], owners, artists
 
 
 def _reviews(
@@ -427,13 +433,12 @@ def build_evalset(
     images.mkdir(parents=True, exist_ok=True)
     for stale in images.glob(f"{name}-*.png"):
         stale.unlink()
-    listings, owners = _listings(name, seed, products, material, out_dir, base_url)
+    listings, owners, artists = _listings(name, seed, products, material, out_dir, base_url)
     reviews = _reviews(name, seed, listings, material.reviews)
     _write_jsonl(out_dir / "listings.jsonl", listings)
     _write_jsonl(out_dir / "reviews.jsonl", reviews)
-    (out_dir / "products.json").write_text(
-        json.dumps(owners, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    for file, mapping in (("products.json", owners), (ARTISTS, artists)):
+        (out_dir / file).write_text(json.dumps(mapping, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     counts = {
         "products": len(products),
         "listings": len(listings),
