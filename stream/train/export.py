@@ -5,6 +5,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -27,21 +28,43 @@ class Exported:
     weight_bytes: int
 
 
+def _unreadable(path: Path, exc: Exception) -> SettingsError:
+    return SettingsError(f"cannot load checkpoint {path}: {exc}; pass a best.pt written by `toyfuse train`")
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from exc
+    return state
+
+
 def load_checkpoint(path: Path) -> ListingModel:
     """The trained network saved by ``toyfuse train`` (best.pt / last.pt), in evaluation mode.
 
     Raises:
         SettingsError: the file is missing or is not a toyfuse checkpoint.
     """
+    state = _read_checkpoint(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         model = ListingModel(FusionConfig(**state["config"]))
         model.load_state_dict(state["model"])
-    except (OSError, KeyError, TypeError, RuntimeError) as exc:
-        raise SettingsError(
-            f"cannot load checkpoint {path}: {exc}; pass a best.pt written by `toyfuse train`"
-        ) from exc
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from exc
     return model.eval()
+
+
+def checkpoint_params(path: Path) -> dict[str, Any]:
+    """The ``toyfuse train`` parameters saved in a checkpoint (features, split_seed, ...), as JSON values.
+
+    Raises:
+        SettingsError: the file is missing, is not a toyfuse checkpoint or records no parameters.
+    """
+    params = _read_checkpoint(path).get("params")
+    if not isinstance(params, dict):
+        raise _unreadable(path, KeyError("params"))
+    return params
 
 
 def model_version(model: ListingModel, today: date) -> str:
