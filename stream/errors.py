@@ -16,7 +16,10 @@ FeatureServiceError
 │   └── StoreUnavailable
 ├── ListingNotFound
 ├── MediaError
-└── DeadLetterError
+├── DeadLetterError
+├── ExportRefused
+└── RolloutError
+    └── ReembedRequired
 """
 
 from typing import Literal
@@ -122,3 +125,15 @@ class MediaError(FeatureServiceError):
 
 class DeadLetterError(FeatureServiceError):
     """The dead-letter topic could not be read or replayed (Kafka down, topic missing, ledger busy)."""
+
+
+class ExportRefused(FeatureServiceError):
+    """``toyfuse export`` kept a model out of the repository: it loses to a baseline on validation."""
+
+
+class RolloutError(FeatureServiceError):
+    """A fusion model rollout cannot start, switch or finish in the state it is in."""
+
+
+class ReembedRequired(RolloutError):
+    """The new model changes what the stored vectors are (video pooling or an encoder): re-embed instead."""
