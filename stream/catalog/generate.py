@@ -11,17 +11,21 @@ from typing import Any
 
 import numpy as np
 
+from stream.catalog import reviews as review_text
 from stream.catalog import text
-from stream.catalog.render import draw_toy, render_image, write_video
-from stream.catalog.text import Product
+from stream.catalog.product import Product, Sibling, make_product, siblings
+from stream.catalog.render import draw_toy, photo_style, render_image, write_video
+from stream.catalog.seller import draw_seller
 from stream.catalog.vocab import COLOURS, KINDS, Colour, ToyKind, Words
 from stream.contracts.schemas import format_rfc3339
 from stream.errors import CatalogError
 
-CATALOG_FORMAT = 1  # bump when the generator's output changes, so old catalogs are regenerated
+CATALOG_FORMAT = 2  # bump when the generator's output changes, so old catalogs are regenerated
 LISTINGS_PER_PRODUCT = (2, 5)
 CHINESE_SHARE = 0.1
 VIDEO_SHARE = 0.7
+NO_PHOTO_SHARE = 0.15  # listings whose seller uploaded no photo
+GROUPED_SHARE = 1 / 3  # products with a near-identical sibling: another subject or another model number
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 _NAMESPACE = uuid.UUID("6f1d0c3e-5b7a-4c1e-9a53-2d0b8e7f4a10")
 
@@ -84,19 +88,75 @@ def _designs(kind: ToyKind, rng: random.Random) -> list[tuple[Words, Colour]]:
     return [(subjects[j % n], colours[(j % n + j // n) % len(colours)]) for j in range(n * len(colours))]
 
 
-def _plan_products(rng: random.Random, families: int) -> list[Product]:
-    """Products dealt round-robin over the kinds, so products of one kind look different."""
+Design = tuple[ToyKind, Words, Colour]
+
+
+def _design_order(rng: random.Random) -> list[Design]:
+    """Every design dealt round-robin over the kinds, so neighbouring designs look different."""
     kinds = rng.sample(KINDS, len(KINDS))
     designs = [_designs(kind, rng) for kind in kinds]
-    plan: list[tuple[ToyKind, tuple[Words, Colour]]] = []
+    plan: list[Design] = []
     for turn in range(max(len(options) for options in designs)):
         plan.extend(
-            (kind, options[turn]) for kind, options in zip(kinds, designs, strict=True) if turn < len(options)
+            (kind, *options[turn])
+            for kind, options in zip(kinds, designs, strict=True)
+            if turn < len(options)
         )
-    return [
-        text.make_product(f"fam-{index:03d}", kind, subject, colour, rng)
-        for index, (kind, (subject, colour)) in enumerate(plan[:families], start=1)
-    ]
+    return plan
+
+
+def _group_plan(rng: random.Random, families: int) -> list[tuple[int, Sibling | None]]:
+    """Size and kind of every near-identical group (1 for a product on its own), in a random order.
+
+    About GROUPED_SHARE of the products are in groups of 2-3, half told apart by subject, half by model.
+    """
+    grouped = round(families * GROUPED_SHARE)
+    sizes = [2] * (grouped // 2)
+    if grouped % 2 and sizes:
+        sizes[-1] = 3
+    order: tuple[Sibling, Sibling] = ("subject", "model") if rng.random() < 0.5 else ("model", "subject")
+    plan: list[tuple[int, Sibling | None]] = [(n, order[i % 2]) for i, n in enumerate(sizes)]
+    plan += [(1, None)] * (families - sum(sizes))
+    rng.shuffle(plan)
+    return plan
+
+
+def _key(kind: ToyKind, subject: Words, colour: Colour) -> tuple[str, str, str]:
+    return kind.shape, subject[0], colour.en
+
+
+def _group(
+    rng: random.Random, base: Product, size: int, differs_by: Sibling, used: set[tuple[str, str, str]]
+) -> list[Product]:
+    """``base`` and its ``size - 1`` near-identical siblings; by model when no free subject is left."""
+    kind, colour, number = base.kind, base.colour, int(base.family_id.removeprefix("fam-"))
+    free = [s for s in kind.subjects if _key(kind, s, colour) not in used]
+    if differs_by == "subject" and len(free) < size - 1:
+        differs_by = "model"
+    subjects = rng.sample(free, size - 1) if differs_by == "subject" else []
+    used.update(_key(kind, subject, colour) for subject in subjects)
+    ids = [f"fam-{number + k:03d}" for k in range(1, size)]
+    return siblings(base, ids, differs_by, subjects, rng)
+
+
+def plan_products(rng: random.Random, families: int) -> list[Product]:
+    """Products of distinct designs, about a third of them in groups that look or read nearly the same.
+
+    Args:
+        rng: source of every choice.
+        families: number of products.
+
+    Returns:
+        ``families`` products, ids ``fam-001`` on; a group's products have consecutive ids.
+    """
+    designs, used = _design_order(rng), set[tuple[str, str, str]]()
+    products: list[Product] = []
+    for size, differs_by in _group_plan(rng, families):
+        kind, subject, colour = next(d for d in designs if _key(*d) not in used)
+        used.add(_key(kind, subject, colour))
+        base = make_product(f"fam-{len(products) + 1:03d}", kind, subject, colour, rng)
+        products.extend([base] if differs_by is None else _group(rng, base, size, differs_by, used))
+    return products
 
 
 def _assign_listings(rng: random.Random, products: list[Product], listings: int) -> list[Product]:
@@ -134,20 +194,20 @@ def _listing_event(
     media: dict[str, list[dict[str, str]]],
 ) -> dict[str, Any]:
     listing_id, rng = f"toy-{number:04d}", random.Random(f"{seed}/listing/{number}")
-    kind = product.kind
+    kind, seller = product.kind, draw_seller(product, rng, chinese=chinese)
     event: dict[str, Any] = {
         "event_id": _event_id(seed, f"{listing_id}/1"),
         "type": "listing.upserted",
         "listing_id": listing_id,
         "version": 1,
         "occurred_at": format_rfc3339(START + timedelta(minutes=7 * number + rng.randint(0, 6))),
-        "title": text.title_zh(product, style) if chinese else text.title_en(product, style),
-        "description": text.description_zh(product, rng) if chinese else text.description_en(product, rng),
-        "brand": product.brand if rng.random() < 0.85 else None,
+        "title": text.title_zh(product, style, seller) if chinese else text.title_en(product, style, seller),
+        "description": (text.description_zh if chinese else text.description_en)(product, seller, rng),
+        "brand": seller.brand,
         "categories": ["玩具", kind.category_zh] if chinese else list(kind.categories[rng.randint(0, 1) :]),
-        "attributes": text.attributes(product, rng, chinese=chinese),
-        "age_min_months": product.age_min_months,
-        "age_max_months": product.age_max_months if rng.random() < 0.7 else None,
+        "attributes": text.attributes(product, seller, rng, chinese=chinese),
+        "age_min_months": product.age_min_months if seller.age else None,
+        "age_max_months": product.age_max_months if seller.age and rng.random() < 0.7 else None,
         "price": text.price(product, rng, chinese=chinese),
         **media,
         "locale": "zh-CN" if chinese else rng.choice(("en-US", "en-US", "en-GB")),
@@ -158,14 +218,18 @@ def _listing_event(
 def _write_media(
     out_dir: Path, seed: int, number: int, product: Product, video: bool, base_url: str
 ) -> dict[str, list[dict[str, str]]]:
-    """Render a listing's 1-3 photos and, if ``video``, a clip; return their ``images``/``videos`` fields."""
+    """Render a listing's 0-3 photos and, if ``video``, a clip; return their ``images``/``videos`` fields.
+
+    A listing without photos has no ``images`` field.
+    """
     rng = np.random.default_rng([seed, number])
     toy = draw_toy(product.kind.shape, product.colour.rgb, product.kind.subjects.index(product.subject))
-    media: dict[str, list[dict[str, str]]] = {"images": []}
-    for index in range(1, int(rng.integers(1, 4)) + 1):
+    photos = 0 if rng.random() < NO_PHOTO_SHARE else int(rng.integers(1, 4))
+    style, media = photo_style(rng), dict[str, list[dict[str, str]]]()
+    for index in range(1, photos + 1):
         name = f"toy-{number:04d}-{index}.png"
-        render_image(toy, rng).save(out_dir / "media" / "images" / name, format="PNG")
-        media["images"].append({"uri": f"{base_url}/images/{name}"})
+        render_image(toy, rng, style).save(out_dir / "media" / "images" / name, format="PNG")
+        media.setdefault("images", []).append({"uri": f"{base_url}/images/{name}"})
     if video:
         name = f"toy-{number:04d}.mp4"
         write_video(out_dir / "media" / "videos" / name, toy, rng)
@@ -196,8 +260,9 @@ def _listings(
 def _review_event(seed: int, number: int, listing: dict[str, Any], product: Product) -> dict[str, Any]:
     review_id, rng = f"rev-{number:05d}", random.Random(f"{seed}/review/{number}")
     chinese = listing["locale"] == "zh-CN" and rng.random() < 0.8
-    stars = text.rating(product, rng)
-    title, body = text.review_zh(product, stars, rng) if chinese else text.review_en(product, stars, rng)
+    stars = review_text.rating(product, rng)
+    write = review_text.review_zh if chinese else review_text.review_en
+    title, body = write(product, stars, rng)
     posted = datetime.fromisoformat(listing["occurred_at"]) + timedelta(
         days=rng.randint(1, 120), minutes=rng.randint(0, 1439)
     )
@@ -274,7 +339,8 @@ def generate_catalog(
         out_dir: where ``listings.jsonl``, ``reviews.jsonl``, ``products.json``, ``manifest.json``
             and ``media/`` go; created if missing.
         seed: seed of every random choice.
-        families: number of distinct products; each is sold as 2-5 listings.
+        families: number of distinct products; each is sold as 2-5 listings. About a third are in
+            groups of near-identical products that differ only in their photo or their model number.
         listings: number of listing events.
         reviews: number of review events.
         media_base_url: URL at which ``out_dir/media`` will be served, e.g. ``http://127.0.0.1:8765``.
@@ -299,7 +365,7 @@ def generate_catalog(
         return found
     _clear(out_dir)
     rng = random.Random(seed)
-    owners = _assign_listings(rng, _plan_products(rng, families), listings)
+    owners = _assign_listings(rng, plan_products(rng, families), listings)
     events = _listings(out_dir, seed, rng, owners, base_url)
     _write_jsonl(out_dir / "listings.jsonl", events)
     _write_jsonl(out_dir / "reviews.jsonl", _reviews(rng, seed, reviews, events, owners))
@@ -310,7 +376,7 @@ def generate_catalog(
         "families": families,
         "listings": listings,
         "reviews": reviews,
-        "images": sum(len(event["images"]) for event in events),
+        "images": sum(len(event.get("images", ())) for event in events),
         "videos": sum(len(event.get("videos", ())) for event in events),
     }
     _write_json(out_dir / "manifest.json", {"format": CATALOG_FORMAT, "params": params, "counts": counts})

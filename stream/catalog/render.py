@@ -1,13 +1,15 @@
 """Draw toy-like PNG pictures and rotating MP4 clips for the sample catalog with Pillow and PyAV."""
 
+import io
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 RGB = tuple[int, int, int]
 Shape = Callable[[ImageDraw.ImageDraw, RGB, RGB], None]
@@ -19,6 +21,32 @@ VIDEO_FRAMES = 12
 VIDEO_FPS = 8
 ACCENTS: tuple[RGB, ...] = ((250, 250, 245), (30, 30, 35), (245, 200, 40), (220, 50, 50), (60, 120, 220))
 _BLACK, _GREY, _SKIN, _GLASS = (25, 25, 30), (150, 150, 155), (240, 200, 170), (170, 215, 240)
+SHOPS = ("toyland", "BEST-DEALS", "kidzone shop", "HappyMart", "superstore")  # watermarks
+
+
+@dataclass(frozen=True)
+class PhotoStyle:
+    """How one seller photographs its listing: the same for each of its photos."""
+
+    studio: bool  # white seamless background, else a cluttered room
+    scale: tuple[float, float]  # range of the toy's size as a share of the frame
+    blur: float  # Gaussian blur radius in pixels; 0 for a sharp photo
+    jpeg_quality: int | None  # re-encoded at this JPEG quality, None for a clean photo
+    watermark: str | None  # shop name printed on a band across the photo
+    tint: tuple[float, float, float]  # colour cast of the light
+
+
+def photo_style(rng: np.random.Generator) -> PhotoStyle:
+    """A seller's photo style: half studio shots, half lifestyle shots, some of them degraded."""
+    studio = bool(rng.random() < 0.5)
+    return PhotoStyle(
+        studio=studio,
+        scale=(0.6, 1.0) if studio else (0.35, 0.8),
+        blur=float(rng.uniform(0.6, 1.8)) if rng.random() < 0.25 else 0.0,
+        jpeg_quality=int(rng.integers(8, 36)) if rng.random() < 0.3 else None,
+        watermark=str(rng.choice(SHOPS)) if rng.random() < 0.15 else None,
+        tint=(1.0 + float(rng.uniform(-0.08, 0.08)), 1.0, 1.0 + float(rng.uniform(-0.08, 0.08))),
+    )
 
 
 def _shade(rgb: RGB, factor: float) -> RGB:
@@ -156,53 +184,134 @@ SHAPES: dict[str, Shape] = {
 }
 
 
+def _decal(d: ImageDraw.ImageDraw, variant: int, a: RGB) -> None:
+    """A printed mark in the middle of the toy, one design per variant, so subjects look different."""
+    x, y, r = 128, 128, 22
+    match variant % 6:
+        case 0:
+            d.ellipse((x - r, y - r, x + r, y + r), fill=a, outline=_BLACK, width=2)
+        case 1:
+            d.polygon([(x, y - r), (x + r, y + r), (x - r, y + r)], fill=a, outline=_BLACK)
+        case 2:
+            d.regular_polygon((x, y, r), 5, rotation=90, fill=a, outline=_BLACK)
+        case 3:
+            for dy in (-14, 0, 14):
+                d.line((x - r, y + dy, x + r, y + dy), fill=a, width=6)
+        case 4:
+            d.line((x - r, y - r, x + r, y + r), fill=a, width=9)
+            d.line((x - r, y + r, x + r, y - r), fill=a, width=9)
+        case _:
+            d.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=a, outline=_BLACK)
+
+
 @lru_cache(maxsize=64)
 def draw_toy(shape: str, colour: RGB, variant: int) -> Image.Image:
-    """The toy on a transparent 128x128 canvas (drawn at 256 for smooth edges); ``variant`` picks its accent."""
+    """The toy on a transparent 128x128 canvas (drawn at 256 for smooth edges).
+
+    ``variant`` picks its accent colour and the mark printed on it.
+    """
     accent = ACCENTS[variant % len(ACCENTS)]
     if sum(abs(x - y) for x, y in zip(accent, colour, strict=True)) < 90:
         accent = ACCENTS[(variant + 1) % len(ACCENTS)]
     image = Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 0))
-    SHAPES[shape](ImageDraw.Draw(image), colour, accent)
+    draw = ImageDraw.Draw(image)
+    SHAPES[shape](draw, colour, accent)
+    _decal(draw, variant, accent)
     return image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
 
 
+def _rgb(rng: np.random.Generator, low: int, high: int) -> RGB:
+    r, g, b = (int(v) for v in rng.integers(low, high, size=3))
+    return r, g, b
+
+
 def _background(rng: np.random.Generator, size: int) -> Image.Image:
-    r, g, b = (int(v) for v in rng.integers(170, 256, size=3))
-    return Image.new("RGB", (size, size), (r, g, b))
+    return Image.new("RGB", (size, size), _rgb(rng, 170, 256))
 
 
-def _light(image: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Apply a random directional light and overall brightness."""
+def _studio(rng: np.random.Generator, size: int) -> Image.Image:
+    """A white seamless backdrop, a shade darker towards the floor."""
+    top, bottom = int(rng.integers(246, 256)), int(rng.integers(226, 242))
+    ramp = np.linspace(top, bottom, size, dtype=np.float32)[:, None, None]
+    return Image.fromarray(np.broadcast_to(ramp, (size, size, 3)).astype(np.uint8))
+
+
+def _room(rng: np.random.Generator, size: int) -> Image.Image:
+    """A cluttered room: wall and floor, furniture and other things in the way, a little grain."""
+    room = Image.new("RGB", (size, size), _rgb(rng, 40, 230))
+    draw = ImageDraw.Draw(room)
+    draw.rectangle((0, int(size * rng.uniform(0.45, 0.75)), size, size), fill=_rgb(rng, 40, 230))
+    for _ in range(int(rng.integers(4, 10))):
+        x, y = (int(v) for v in rng.integers(-20, size, size=2))
+        w, h = (int(v) for v in rng.integers(10, size // 2, size=2))
+        shape = draw.ellipse if rng.random() < 0.4 else draw.rectangle
+        shape((x, y, x + w, y + h), fill=_rgb(rng, 0, 256))
+    room = room.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 2.0))))
+    grain = rng.normal(0, 8, size=(size, size, 1))
+    return Image.fromarray(np.clip(np.asarray(room, dtype=np.float32) + grain, 0, 255).astype(np.uint8))
+
+
+def _watermark(photo: Image.Image, text: str, rng: np.random.Generator) -> Image.Image:
+    """A translucent band with the shop's name across the top or bottom of the photo."""
+    band = Image.new("RGBA", photo.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(band)
+    top = 4 if rng.random() < 0.5 else photo.height - 22
+    draw.rectangle((0, top, photo.width, top + 18), fill=(255, 255, 255, 150))
+    draw.text((6, top + 2), text, fill=(200, 30, 30, 220), font=ImageFont.load_default(size=13))
+    return Image.alpha_composite(photo.convert("RGBA"), band).convert("RGB")
+
+
+def _degrade(photo: Image.Image, style: PhotoStyle) -> Image.Image:
+    """Blur and JPEG blocking, as from a cheap camera or a re-uploaded photo."""
+    if style.blur:
+        photo = photo.filter(ImageFilter.GaussianBlur(style.blur))
+    if style.jpeg_quality is not None:
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG", quality=style.jpeg_quality)
+        photo = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return photo
+
+
+def _light(image: Image.Image, rng: np.random.Generator, style: PhotoStyle) -> Image.Image:
+    """Apply a random directional light, overall brightness and the style's colour cast.
+
+    Studio light is even and bright; room light varies more.
+    """
     size = image.width
-    direction, strength = rng.uniform(0, 2 * math.pi), rng.uniform(0.1, 0.4)
+    direction = rng.uniform(0, 2 * math.pi)
+    strength = rng.uniform(0.0, 0.1) if style.studio else rng.uniform(0.1, 0.4)
+    brightness = rng.uniform(1.0, 1.1) if style.studio else rng.uniform(0.75, 1.15)
     yy, xx = np.mgrid[0:size, 0:size] / size - 0.5
-    gain = rng.uniform(0.85, 1.15) * (1 + strength * (xx * math.cos(direction) + yy * math.sin(direction)))
-    pixels = np.asarray(image, dtype=np.float32) * gain[..., None]
+    gain = brightness * (1 + strength * (xx * math.cos(direction) + yy * math.sin(direction)))
+    pixels = np.asarray(image, dtype=np.float32) * gain[..., None] * np.array(style.tint, dtype=np.float32)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
-def render_image(toy: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """A 128x128 product photo of ``toy`` with a random pose, crop, background and lighting.
+def render_image(toy: Image.Image, rng: np.random.Generator, style: PhotoStyle) -> Image.Image:
+    """A 128x128 product photo of ``toy`` in a seller's ``style``, with a random pose, crop and lighting.
+
+    The toy may sit off centre and partly out of frame.
 
     Args:
         toy: the toy from :func:`draw_toy`.
-        rng: source of every variation.
+        rng: source of the pose, crop, backdrop and light.
+        style: the seller's photo style, from :func:`photo_style`.
 
     Returns:
         An RGB image.
     """
-    side = int(IMAGE_SIZE * rng.uniform(0.55, 1.0))
+    side = int(IMAGE_SIZE * rng.uniform(*style.scale))
     posed = toy.resize((side, side), Image.Resampling.LANCZOS).rotate(
         rng.uniform(-35, 35), resample=Image.Resampling.BILINEAR
     )
-    slack = (IMAGE_SIZE - side) // 2 + 10
+    slack = (IMAGE_SIZE - side) // 2 + side // 4
     shift = rng.integers(-slack, slack + 1, size=2)
-    photo = _background(rng, IMAGE_SIZE)
+    photo = _studio(rng, IMAGE_SIZE) if style.studio else _room(rng, IMAGE_SIZE)
     photo.paste(
         posed, ((IMAGE_SIZE - side) // 2 + int(shift[0]), (IMAGE_SIZE - side) // 2 + int(shift[1])), posed
     )
-    return _light(photo, rng)
+    photo = _degrade(_light(photo, rng, style), style)
+    return _watermark(photo, style.watermark, rng) if style.watermark else photo
 
 
 def _spin_frames(toy: Image.Image, rng: np.random.Generator) -> list[Image.Image]:

@@ -12,6 +12,8 @@ class Colour:
     en: str
     zh: str
     rgb: tuple[int, int, int]
+    synonyms: tuple[str, ...]  # other English names sellers use for it
+    synonyms_zh: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -36,17 +38,18 @@ class ToyKind:
 
 
 COLOURS = (
-    Colour("red", "红色", (205, 45, 45)),
-    Colour("blue", "蓝色", (45, 90, 210)),
-    Colour("green", "绿色", (50, 165, 75)),
-    Colour("yellow", "黄色", (240, 205, 45)),
-    Colour("pink", "粉色", (240, 135, 185)),
-    Colour("purple", "紫色", (135, 65, 185)),
-    Colour("orange", "橙色", (245, 135, 35)),
-    Colour("black", "黑色", (45, 45, 50)),
-    Colour("white", "白色", (240, 240, 235)),
-    Colour("brown", "棕色", (135, 85, 45)),
-    Colour("teal", "青色", (35, 155, 155)),
+    Colour("red", "红色", (205, 45, 45), ("crimson", "scarlet"), ("大红", "酒红")),
+    Colour("blue", "蓝色", (45, 90, 210), ("navy", "royal blue"), ("深蓝", "宝蓝")),
+    Colour("green", "绿色", (50, 165, 75), ("lime", "forest green"), ("草绿", "墨绿")),
+    Colour("yellow", "黄色", (240, 205, 45), ("lemon", "mustard"), ("明黄", "柠檬黄")),
+    Colour("pink", "粉色", (240, 135, 185), ("rose", "blush"), ("粉红", "樱花粉")),
+    Colour("purple", "紫色", (135, 65, 185), ("violet", "lilac"), ("紫罗兰", "浅紫")),
+    Colour("orange", "橙色", (245, 135, 35), ("tangerine", "amber"), ("橘色", "橘黄")),
+    Colour("black", "黑色", (45, 45, 50), ("jet black", "ebony"), ("炫黑", "曜石黑")),
+    Colour("white", "白色", (240, 240, 235), ("ivory", "off-white"), ("米白", "象牙白")),
+    Colour("brown", "棕色", (135, 85, 45), ("chocolate", "tan"), ("咖啡色", "褐色")),
+    Colour("grey", "灰色", (135, 135, 140), ("gray", "charcoal"), ("浅灰", "深灰")),
+    Colour("teal", "青色", (35, 155, 155), ("turquoise", "aqua"), ("湖蓝", "蓝绿")),
 )
 
 SIZES: tuple[Words, ...] = (("small", "小号"), ("medium", "中号"), ("large", "大号"))
