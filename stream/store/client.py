@@ -58,9 +58,10 @@ class EmbeddingClient:
             return await self._store.get(listing_id)
 
     async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
-        """Stored records of several listings in one round trip (None when absent or deleted)."""
+        """Records of several listings in one round trip, in the active fusion version (None when absent,
+        deleted, or not fused by that version yet)."""
         async with _store_errors(f"reading {len(listing_ids)} listings"):
-            return await self._store.get_many(listing_ids)
+            return await self._store.lookup_many(listing_ids)
 
     async def stored_versions(self, listing_ids: Sequence[str]) -> dict[str, int | None]:
         """The embedded version of each listing (None when absent or deleted), in one round trip."""

@@ -1,4 +1,10 @@
-"""Lua scripts that make each listing write atomic and version-guarded inside Redis."""
+"""Lua scripts that make each listing write atomic and version-guarded inside Redis.
+
+Every write also keeps the fusion versions apart (stream.store.versions): the listing's fused vector goes
+to the vector set of the version its record names, leaves every other version's set and loses its
+shadow fields; it bumps the listing's ``stamp``; and while a rollout is registered it adds the listing to
+the rollout's changed set, so the rollout's catch-up recomputes its shadow vector.
+"""
 
 # Script results, as integers (stream.store.listings names them): the change was written, the same
 # event had already written it (a replay), or a same-or-newer version is stored (stale or duplicate).
@@ -38,21 +44,57 @@ end
 """
 )
 
-# KEYS: listing hash, vector set. ARGV: version, listing id, search vector (FP32 bytes),
-# attributes JSON, quantization, source event id, then the hash's field/value pairs.
+# Routing shared by the three scripts. R is the index in KEYS of the first routing key
+# (VersionKeys.routing: legacy set, version registry, rollout hash, changed set).
+ROUTE = """
+local function target_set(version)
+  local set = version ~= '' and redis.call('HGET', KEYS[R + 1], version)
+  return set or KEYS[R]
+end
+local function leave_sets(listing_id, kept)
+  local sets = redis.call('HVALS', KEYS[R + 1])
+  table.insert(sets, KEYS[R])
+  for _, set in ipairs(sets) do
+    if set ~= kept then redis.call('VREM', set, listing_id) end
+  end
+end
+local function drop_shadows()
+  for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.match(name, '^vec:[^@]*@') then redis.call('HDEL', KEYS[1], name) end
+  end
+end
+local function track(listing_id)
+  if redis.call('EXISTS', KEYS[R + 2]) == 1 then redis.call('SADD', KEYS[R + 3], listing_id) end
+end
+"""
+
+
+def _routed(first_routing_key: int) -> str:
+    return f"local R = {first_routing_key}" + ROUTE
+
+
+# KEYS: listing hash, then the routing keys. ARGV: version, listing id, search vector (FP32 bytes),
+# attributes JSON, quantization, source event id, fusion version ('' when the record names none),
+# then the hash's field/value pairs.
 UPSERT_SCRIPT = (
     "local EVENT_ID = ARGV[6]"
     + GUARD
+    + _routed(2)
     + """
+local stamp = redis.call('HINCRBY', KEYS[1], 'stamp', 1)
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'source_event_id', ARGV[6], unpack(ARGV, 7))
-redis.call('VADD', KEYS[2], 'FP32', ARGV[3], ARGV[2], ARGV[5], 'SETATTR', ARGV[4])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'source_event_id', ARGV[6], 'stamp', stamp, unpack(ARGV, 8))
+local set = target_set(ARGV[7])
+redis.call('VADD', set, 'FP32', ARGV[3], ARGV[2], ARGV[5], 'SETATTR', ARGV[4])
+leave_sets(ARGV[2], set)
+track(ARGV[2])
 return 1
 """
 )
 
-# KEYS: listing hash, vector set, the listing's review aggregate. ARGV: version, listing id, deleted_at,
-# source event id, key prefix of review hashes, the delete's occurred_at (stream.store.reviews.time_key).
+# KEYS: listing hash, the listing's review aggregate, then the routing keys. ARGV: version, listing id,
+# deleted_at, source event id, key prefix of review hashes, the delete's occurred_at
+# (stream.store.reviews.time_key).
 # Leaves a tombstone (version, deleted_at, deleted_us) so an older upsert arriving late cannot resurrect
 # the listing and a review posted before the delete cannot start a new aggregate (review_scripts). The
 # review aggregate goes with the listing; each of its reviews becomes a review tombstone, so a replayed
@@ -60,8 +102,9 @@ return 1
 DELETE_SCRIPT = (
     "local EVENT_ID = ARGV[4]"
     + GUARD
+    + _routed(3)
     + """
-for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
   local member = string.match(field, '^r:(.*)$')
   if member then
     local review = ARGV[5] .. member
@@ -71,28 +114,47 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
     redis.call('HSET', review, 'deleted_by', ARGV[4], 'deleted_us', deleted_us)
   end
 end
-redis.call('DEL', KEYS[3])
+redis.call('DEL', KEYS[2])
+local stamp = redis.call('HINCRBY', KEYS[1], 'stamp', 1)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'deleted_at', ARGV[3], 'source_event_id', ARGV[4],
-  'deleted_us', ARGV[6])
-redis.call('VREM', KEYS[2], ARGV[2])
+  'deleted_us', ARGV[6], 'stamp', stamp)
+leave_sets(ARGV[2], nil)
+track(ARGV[2])
 return 1
 """
 )
 
-# KEYS: listing hash, vector set. ARGV: expected version, listing id, new search vector, quantization,
-# how many fields to delete (n), those n field names, then field/value pairs to set.
+# KEYS: listing hash, then the routing keys. ARGV: expected version, listing id, new search vector,
+# quantization, fusion version ('' when the record names none), how many fields to delete (n), those n
+# field names, then field/value pairs to set.
 # Writes only if the listing is still at the expected version and not deleted: a re-fusion computed
 # from an older version's vectors must not land on a newer one. Versions are canonical decimal strings
-# (written from Python ints), so equality of the strings is exact equality of the versions.
-REFUSE_SCRIPT = """
+# (written from Python ints), so equality of the strings is exact equality of the versions. The
+# listing's filter attributes move with it when it changes vector set.
+REFUSE_SCRIPT = (
+    _routed(2)
+    + """
 local current = redis.call('HGET', KEYS[1], 'version')
 if not current or current ~= ARGV[1] or redis.call('HEXISTS', KEYS[1], 'deleted_at') == 1 then
   return 0
 end
-local deletions = tonumber(ARGV[5])
-for i = 1, deletions do redis.call('HDEL', KEYS[1], ARGV[5 + i]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6 + deletions))
-redis.call('VADD', KEYS[2], 'FP32', ARGV[3], ARGV[2], ARGV[4])
+local deletions = tonumber(ARGV[6])
+for i = 1, deletions do redis.call('HDEL', KEYS[1], ARGV[6 + i]) end
+drop_shadows()
+redis.call('HINCRBY', KEYS[1], 'stamp', 1)
+redis.call('HSET', KEYS[1], unpack(ARGV, 7 + deletions))
+local set = target_set(ARGV[5])
+local attributes = redis.call('VGETATTR', set, ARGV[2])
+local sets = redis.call('HVALS', KEYS[R + 1])
+table.insert(sets, KEYS[R])
+for _, other in ipairs(sets) do
+  attributes = attributes or redis.call('VGETATTR', other, ARGV[2])
+end
+redis.call('VADD', set, 'FP32', ARGV[3], ARGV[2], ARGV[4])
+if attributes then redis.call('VSETATTR', set, ARGV[2], attributes) end
+leave_sets(ARGV[2], set)
+track(ARGV[2])
 return 1
 """
+)

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -24,8 +24,16 @@ from stream.store.listing_scripts import (
     STALE_CODE,
     UPSERT_SCRIPT,
 )
-from stream.store.redis_errors import pipelined
+from stream.store.redis_errors import pipelined, redis_errors
 from stream.store.reviews import aggregate_key, review_key_prefix, time_key
+from stream.store.rollout_scripts import SIMILAR_SCRIPT
+from stream.store.versions import (
+    SHADOW_MARK,
+    VersionKeys,
+    fusion_version_of,
+    shadow_field,
+    with_fusion_version,
+)
 
 VECTOR_FIELD_PREFIX = "vec:"
 # What a version-guarded write did: stored, recognised as a replay of the event that wrote it, or refused.
@@ -51,6 +59,7 @@ __all__ = [
     "StoredListing",
     "WriteOutcome",
     "check_vector",
+    "search_attributes",
     "similarity_filter",
 ]
 
@@ -169,6 +178,8 @@ class EmbeddingStore:
         self._upsert = redis.register_script(UPSERT_SCRIPT)
         self._delete = redis.register_script(DELETE_SCRIPT)
         self._refuse = redis.register_script(REFUSE_SCRIPT)
+        self._similar = redis.register_script(SIMILAR_SCRIPT)
+        self._keys = VersionKeys.of(schema)
 
     @retried("redis")
     async def write(self, changes: Sequence[ListingEmbedding | ListingDeletion]) -> list[WriteOutcome]:
@@ -205,7 +216,7 @@ class EmbeddingStore:
             check_vector(self._schema, change.listing_id, name, vector)
 
     async def _queue(self, pipe: Any, change: ListingEmbedding | ListingDeletion) -> None:
-        keys = [self._schema.listing_key(change.listing_id), self._schema.vector_set_key]
+        listing_key = self._schema.listing_key(change.listing_id)
         if isinstance(change, ListingDeletion):
             args: list[Any] = [
                 change.version,
@@ -215,23 +226,21 @@ class EmbeddingStore:
                 review_key_prefix(self._schema),
                 time_key(change.occurred_at),
             ]
-            keys.append(aggregate_key(self._schema, change.listing_id))
+            keys = [listing_key, aggregate_key(self._schema, change.listing_id), *self._keys.routing()]
             await self._delete(keys=keys, args=args, client=pipe)
             return
-        attributes = {
-            name: change.metadata[name] for name in self._schema.search.attributes if name in change.metadata
-        }
         search_vector = to_redis_bytes(change.vectors[self._schema.search.vector])
         args = [
             change.version,
             change.listing_id,
             search_vector,
-            json.dumps(attributes),
+            search_attributes(self._schema, change.metadata),
             self._schema.search.quantization,
             change.source_event_id,
+            fusion_version_of(change.model_version) or "",
             *self._hash_fields(change),
         ]
-        await self._upsert(keys=keys, args=args, client=pipe)
+        await self._upsert(keys=[listing_key, *self._keys.routing()], args=args, client=pipe)
 
     @staticmethod
     def _hash_fields(change: ListingEmbedding) -> list[str | bytes]:
@@ -289,11 +298,12 @@ class EmbeddingStore:
             refusion.listing_id,
             to_redis_bytes(refusion.fused),
             self._schema.search.quantization,
+            fusion_version_of(refusion.model_version) or "",
             len(deletions),
             *deletions,
             *fields,
         ]
-        keys = [self._schema.listing_key(refusion.listing_id), self._schema.vector_set_key]
+        keys = [self._schema.listing_key(refusion.listing_id), *self._keys.routing()]
         await self._refuse(keys=keys, args=args, client=pipe)
 
     @retried("redis")
@@ -338,7 +348,10 @@ class EmbeddingStore:
 
     @retried("redis")
     async def get_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
-        """Stored records of several listings in one round trip (None when absent or deleted).
+        """Stored records of several listings in one round trip, as written (None when absent or deleted).
+
+        The worker's read: each record's ``fused`` is the one its ``model_version`` names. Look-ups use
+        :meth:`lookup_many`, which answers in the active fusion version.
 
         Raises:
             StoreUnavailable: Redis could not be reached (retry later).
@@ -352,19 +365,76 @@ class EmbeddingStore:
             for listing_id, raw in zip(listing_ids, replies, strict=True)
         }
 
-    async def get(self, listing_id: str) -> StoredListing:
-        """Read one listing's stored embedding.
+    async def _read_active(self, listing_ids: Sequence[str]) -> tuple[str | None, list[dict[bytes, bytes]]]:
+        """The active fusion version and the listings' hashes, read in one transaction (one snapshot)."""
+        action = f"reading {len(listing_ids)} listings"
+        async with redis_errors(action), self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(self._keys.active)
+            for listing_id in listing_ids:
+                pipe.hgetall(self._schema.listing_key(listing_id))
+            active, *replies = await pipe.execute()
+        return (None if active is None else active.decode()), replies
+
+    @retried("redis")
+    async def lookup_many(self, listing_ids: Sequence[str]) -> dict[str, StoredListing | None]:
+        """Records of several listings in the active fusion version (None when absent, deleted or not
+        available in that version yet), from one snapshot.
 
         Raises:
-            ListingNotFound: nothing is stored, or the listing was deleted.
+            StoreUnavailable: Redis could not be reached (retry later).
         """
-        raw: dict[bytes, bytes] = await self._redis.hgetall(self._schema.listing_key(listing_id))  # type: ignore[assignment]
+        active, replies = await self._read_active(listing_ids)
+        return {
+            listing_id: self._at_version(listing_id, raw, active)
+            for listing_id, raw in zip(listing_ids, replies, strict=True)
+        }
+
+    async def active_version(self) -> str | None:
+        """The fusion version look-ups answer in, or None before the first rollout switch."""
+        active, _ = await self._read_active([])
+        return active
+
+    async def get(self, listing_id: str) -> StoredListing:
+        """Read one listing's stored embedding, its fused vector in the active fusion version.
+
+        Raises:
+            ListingNotFound: nothing is stored, the listing was deleted, or it has no fused vector of
+                the active version yet.
+        """
+        active, (raw,) = await self._read_active([listing_id])
         if not _is_live(raw):
             raise ListingNotFound(
                 f"no embedding stored for listing {listing_id!r}; it was never embedded, was deleted, "
                 "or the worker has not caught up (check `toyfuse stack status` and the worker log)"
             )
-        return self._decode(listing_id, raw)
+        record = self._at_version(listing_id, raw, active)
+        if record is None:
+            raise ListingNotFound(
+                f"listing {listing_id!r} has no fused vector of the active fusion version {active} yet (its "
+                f"record names {raw[b'model_version'].decode()!r}): a worker still serves the old model; "
+                "restart the worker once Triton serves the new one, then run `toyfuse rollout catch-up`"
+            )
+        return record
+
+    def _at_version(
+        self, listing_id: str, raw: dict[bytes, bytes], active: str | None
+    ) -> StoredListing | None:
+        """The record with its fused vector of ``active`` (None: no such vector), or as stored if None."""
+        if not _is_live(raw):
+            return None
+        record = self._decode(listing_id, raw)
+        if active is None:
+            return record
+        shadow = raw.get(shadow_field(self._schema, active).encode())
+        if shadow is None:
+            return record if fusion_version_of(record.model_version) == active else None
+        search = self._schema.search.vector
+        fused = from_redis_bytes(shadow, self._schema.vectors[search].dims, f"{listing_id} {search}@{active}")
+        return replace(
+            record,
+            model_version=with_fusion_version(record.model_version, active),
+            vectors={**record.vectors, search: fused},
+        )
 
     def _decode(self, listing_id: str, raw: dict[bytes, bytes]) -> StoredListing:
         text = {
@@ -382,7 +452,7 @@ class EmbeddingStore:
             for name, value in (
                 (key.decode()[len(VECTOR_FIELD_PREFIX) :], value)
                 for key, value in raw.items()
-                if key.startswith(VECTOR_FIELD_PREFIX.encode())
+                if key.startswith(VECTOR_FIELD_PREFIX.encode()) and SHADOW_MARK.encode() not in key
             )
         }
         return StoredListing(
@@ -398,7 +468,10 @@ class EmbeddingStore:
     async def similar(
         self, listing_id: str, k: int = 10, *, category: str | None = None, max_price: float | None = None
     ) -> list[SimilarListing]:
-        """Nearest listings to a stored listing, best first, excluding itself.
+        """Nearest listings to a stored listing, best first, excluding itself, in the active fusion version.
+
+        The active version and its vector set are read in the same step as the search, so a
+        ``toyfuse rollout switch`` never gives a mix of versions.
 
         Args:
             listing_id: the query listing (must be stored).
@@ -410,20 +483,10 @@ class EmbeddingStore:
             ListingNotFound: the query listing is not in the similarity index.
             StoreError: Redis rejected the query.
         """
-        command: list[Any] = [
-            "VSIM",
-            self._schema.vector_set_key,
-            "ELE",
-            listing_id,
-            "COUNT",
-            k + 1,
-            "WITHSCORES",
-        ]
-        expression = similarity_filter(category, max_price)
-        if expression:
-            command += ["FILTER", expression]
+        keys = [self._keys.active, self._keys.registry, self._keys.legacy_set]
+        args: list[str | int] = [listing_id, k + 1, similarity_filter(category, max_price) or ""]
         try:
-            reply = await self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
+            _, reply = await self._similar(keys=keys, args=args)
         except ResponseError as exc:
             if "not found" in str(exc) or "key does not exist" in str(exc).lower():
                 raise ListingNotFound(f"listing {listing_id!r} is not in the similarity index") from exc
@@ -433,6 +496,11 @@ class EmbeddingStore:
             for element, score in _pairs(reply)
             if element.decode() != listing_id
         ][:k]
+
+
+def search_attributes(schema: IndexSchema, metadata: Mapping[str, Any]) -> str:
+    """The JSON filter attributes of a listing in the vector sets (``VSIM ... FILTER``), pure."""
+    return json.dumps({name: metadata[name] for name in schema.search.attributes if name in metadata})
 
 
 def check_vector(schema: IndexSchema, listing_id: str, name: str, vector: FloatArray) -> None:
