@@ -6,7 +6,7 @@ import sys
 from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import click
 from click.utils import make_default_short_help
@@ -14,6 +14,9 @@ from click.utils import make_default_short_help
 from stream import stack
 from stream.config import Settings
 from stream.errors import DeadLetterReason, FeatureServiceError
+
+if TYPE_CHECKING:
+    from stream.rollout.registry import RolloutState
 
 # Commands whose module imports torch (seconds) load on first use; the summary here keeps --help fast.
 LAZY_COMMANDS = {
@@ -363,6 +366,109 @@ def import_amazon(settings: Settings, meta: Path, reviews: Path, out: Path) -> N
         f"{summary.reviews} reviews to {summary.reviews_path}"
     )
     click.echo(f"skipped {summary.skipped_listings} listings and {summary.skipped_reviews} reviews")
+
+
+batch_option = click.option("--batch", default=256, show_default=True, help="Listings per Redis round trip.")
+
+
+@main.group("rollout")
+def rollout_group() -> None:
+    """Roll out a new fusion model without downtime: shadow set, catch-up, compare, atomic switch."""
+
+
+def _echo_state(state: "RolloutState") -> None:
+    click.echo(
+        f"rollout {state.version}: {state.phase}, {state.applied} listings applied by the scan, "
+        f"{state.pending} changed listings waiting for the catch-up"
+    )
+
+
+@rollout_group.command("start")
+@click.option(
+    "--model-repository",
+    "repository",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="An exported repository holding fusion/ and video_pooling/ (as `toyfuse export` writes).",
+)
+@batch_option
+@click.pass_obj
+def rollout_start(settings: Settings, repository: Path, batch: int) -> None:
+    """Fuse every stored listing with the new model into a shadow set, then catch up (resumable)."""
+    from stream.rollout import service
+
+    _echo_state(asyncio.run(service.start(settings, repository, batch=batch, progress=True)))
+
+
+@rollout_group.command("catch-up")
+@batch_option
+@click.pass_obj
+def rollout_catch_up(settings: Settings, batch: int) -> None:
+    """Apply the new model to the listings written since the rollout started."""
+    from stream.rollout import service
+
+    _echo_state(asyncio.run(service.catch_up(settings, batch=batch, progress=True)))
+
+
+@rollout_group.command("status")
+@click.pass_obj
+def rollout_status(settings: Settings) -> None:
+    """Show the registered rollout: its phase, the scan's progress and the listings waiting."""
+    from stream.rollout import service
+
+    _echo_state(asyncio.run(service.status(settings)))
+
+
+@rollout_group.command("compare")
+@click.option("--sample", default=200, show_default=True, help="Listings whose neighbours are compared.")
+@click.option(
+    "--features",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Cached features of an evaluation catalog (`toyfuse features`): adds Recall@1 of each model.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def rollout_compare(settings: Settings, sample: int, features: Path | None, as_json: bool) -> None:
+    """Neighbour overlap@10 between live and shadow sets, and Recall@1 of each on an evaluation catalog."""
+    from stream.rollout import service
+    from stream.rollout.compare import format_table
+
+    report = asyncio.run(service.compare(settings, sample=sample, features=features))
+    click.echo(json.dumps(report) if as_json else format_table(report))
+
+
+@rollout_group.command("switch")
+@click.pass_obj
+def rollout_switch(settings: Settings) -> None:
+    """Make the shadow set and its version the live ones, atomically."""
+    from stream.rollout import service
+
+    version, previous = asyncio.run(service.switch(settings))
+    click.echo(
+        f"look-ups now answer in {version} (before: {previous or 'the unversioned set'}); serve the new model "
+        "(export it into the Triton repository, restart Triton and the worker), then `toyfuse rollout cleanup`"
+    )
+
+
+@rollout_group.command("cleanup")
+@batch_option
+@click.pass_obj
+def rollout_cleanup(settings: Settings, batch: int) -> None:
+    """After the switch and the worker restart: make the new vectors the records' own, drop old sets."""
+    from stream.rollout import service
+
+    version = asyncio.run(service.cleanup(settings, batch=batch, progress=True))
+    click.echo(f"rollout of {version} finished; the other versions' vector sets are dropped")
+
+
+@rollout_group.command("abort")
+@batch_option
+@click.pass_obj
+def rollout_abort(settings: Settings, batch: int) -> None:
+    """Abandon a rollout that was not switched: drop its shadow set and shadow vectors."""
+    from stream.rollout import service
+
+    click.echo(f"rollout of {asyncio.run(service.abort(settings, batch=batch))} aborted")
 
 
 @main.command()
