@@ -15,6 +15,7 @@ from stream.contracts.shapes import FRAMES_PER_VIDEO, MODALITIES
 from stream.errors import SettingsError
 
 VideoPoolingKind = Literal["attention", "netvlad"]
+FusionKind = Literal["blocks", "attention"]
 INPUTS = ("text", "text_multilingual", "image", "video", "reviews")  # fusion inputs, in token order
 TOKEN_MODALITY = (0, 0, 1, 2, 3)  # each input's index in MODALITIES: "text" covers both text vectors
 
@@ -45,6 +46,28 @@ class FusionConfig:
     pooling_hidden: int = 128  # hidden width of the attention-pooling frame scorer
     netvlad_clusters: int = 8  # NetVLAD cluster count
     netvlad_dim: int = 64  # frames are projected to this width before NetVLAD residuals
+    fusion_kind: FusionKind = "blocks"  # blocks: one block of the fused vector per modality; attention: mixed
+    block_shares: tuple[int, ...] = (
+        3,
+        4,
+        5,
+        2,
+        2,
+    )  # blocks: each input's share of the fused width (INPUTS order)
+
+    def __post_init__(self) -> None:
+        if len(self.block_shares) != len(INPUTS) or min(self.block_widths()) < 1:
+            raise SettingsError(
+                f"block_shares {list(self.block_shares)} must give each of {', '.join(INPUTS)} a share that "
+                f"leaves it at least one of the {self.shared_dim} fused dims; change them or shared_dim"
+            )
+
+    def block_widths(self) -> tuple[int, ...]:
+        """Each input's block width: ``shared_dim`` split by ``block_shares``, the remainder to the first."""
+        total = sum(self.block_shares)
+        widths = [self.shared_dim * share // total for share in self.block_shares]
+        widths[0] += self.shared_dim - sum(widths)
+        return tuple(widths)
 
     @classmethod
     def from_schema(cls, schema: IndexSchema, **overrides: Any) -> "FusionConfig":
@@ -82,8 +105,11 @@ class FusionConfig:
 
     @classmethod
     def read_json(cls, path: Path) -> "FusionConfig":
-        """Load a configuration saved by :meth:`write_json`."""
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        """Load a configuration saved by :meth:`write_json` (one saved before blocks existed is attention)."""
+        fields = json.loads(path.read_text(encoding="utf-8"))
+        fields.setdefault("fusion_kind", "attention")
+        fields["block_shares"] = tuple(fields.get("block_shares", cls.block_shares))
+        return cls(**fields)
 
 
 class ListingBatch(NamedTuple):
@@ -190,19 +216,37 @@ class TokenLayer(nn.Module):
 
 
 class FusionModel(nn.Module):
-    """Five modality vectors and a presence mask -> one L2-normalised vector and per-modality weights."""
+    """Five modality vectors and a presence mask -> one L2-normalised vector and per-modality weights.
+
+    ``blocks`` (the default): each input is projected into its own block of the fused vector, scaled by the
+    square root of a learned weight (softmax over the present inputs), so the cosine of two listings is a
+    weighted sum of per-modality cosines. No cross-modal term can pull two listings together or apart, an
+    input the training taught to distrust keeps a small weight, and a missing one hands its weight to the
+    rest. ``attention``: tokens in one shared space mixed by attention pooling (the first shipped model).
+    """
 
     token_modality: Tensor
 
     def __init__(self, config: FusionConfig) -> None:
         super().__init__()
+        self.kind = config.fusion_kind
         width = config.shared_dim
+        widths = dict(
+            zip(
+                INPUTS, config.block_widths() if self.kind == "blocks" else [width] * len(INPUTS), strict=True
+            )
+        )
         self.projections = nn.ModuleDict(
             {
-                name: ModalityProjection(dims, config.hidden_dim, width, config.dropout)
+                name: ModalityProjection(dims, config.hidden_dim, widths[name], config.dropout)
                 for name, dims in config.input_dims().items()
             }
         )
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
+        self.register_buffer("token_modality", torch.tensor(TOKEN_MODALITY), persistent=False)
+        if self.kind == "blocks":
+            self.input_logits = nn.Parameter(torch.zeros(len(INPUTS)))
+            return
         self.modality_embedding = nn.Parameter(torch.randn(len(INPUTS), width) * 0.02)
         self.layers = nn.ModuleList(
             TokenLayer(width, config.heads, config.dropout) for _ in range(config.layers)
@@ -210,8 +254,6 @@ class FusionModel(nn.Module):
         self.pool_norm = nn.LayerNorm(width)
         self.pool_query = nn.Parameter(torch.randn(width) * 0.02)
         self.output = nn.Linear(width, width)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
-        self.register_buffer("token_modality", torch.tensor(TOKEN_MODALITY), persistent=False)
 
     def forward(
         self,
@@ -233,11 +275,13 @@ class FusionModel(nn.Module):
             weights [B, 4] (summing to 1 over the present modalities, 0 for absent ones).
         """
         inputs = (text, text_multilingual, image, video, reviews)
+        present = modality_mask[:, self.token_modality] > 0
+        if self.kind == "blocks":
+            return self._blocks(inputs, present)
         tokens = torch.stack(
             [self.projections[name](x) for name, x in zip(INPUTS, inputs, strict=True)], dim=1
         )
         tokens = tokens + self.modality_embedding
-        present = modality_mask[:, self.token_modality] > 0
         attendable = present | ~present.any(
             dim=1, keepdim=True
         )  # a row with nothing present must not give NaN
@@ -246,10 +290,25 @@ class FusionModel(nn.Module):
         scores = self.pool_norm(tokens) @ self.pool_query / math.sqrt(tokens.shape[-1])
         weights = masked_softmax(scores, present)
         fused = self.output((weights.unsqueeze(-1) * tokens).sum(dim=1)) * present.any(dim=1, keepdim=True)
-        per_modality = weights.new_zeros(weights.shape[0], len(MODALITIES)).index_add(
+        return F.normalize(fused, dim=-1), self._per_modality(weights)
+
+    def _blocks(self, inputs: tuple[Tensor, ...], present: Tensor) -> tuple[Tensor, Tensor]:
+        weights = masked_softmax(self.input_logits.expand(len(present), -1), present)
+        scales = (
+            torch.where(present, weights, torch.ones_like(weights)).sqrt() * present
+        )  # no inf gradient at 0
+        blocks = [
+            F.normalize(self.projections[name](x), dim=-1) * scales[:, i, None]
+            for i, (name, x) in enumerate(zip(INPUTS, inputs, strict=True))
+        ]
+        return F.normalize(torch.cat(blocks, dim=1), dim=-1), self._per_modality(weights)
+
+    def _per_modality(self, weights: Tensor) -> Tensor:
+        """Input weights [B, 5] summed into modality weights [B, 4] (both text vectors are "text")."""
+        per_modality: Tensor = weights.new_zeros(weights.shape[0], len(MODALITIES)).index_add(
             1, self.token_modality, weights
         )
-        return F.normalize(fused, dim=-1), per_modality
+        return per_modality
 
 
 class ListingModel(nn.Module):

@@ -1,6 +1,8 @@
 """The fusion network: mask handling, unit-norm output, modality weights, video pooling."""
 
 import itertools
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from stream.contracts.index import IndexSchema
 from stream.errors import SettingsError
 from stream.model.fusion import (
     FusionConfig,
+    FusionKind,
     FusionModel,
     ListingBatch,
     ListingModel,
@@ -18,6 +21,7 @@ from stream.model.fusion import (
     masked_softmax,
 )
 
+KINDS = [("blocks", 0), ("attention", 0), ("attention", 1)]
 SUBSETS = [mask for mask in itertools.product([0.0, 1.0], repeat=4) if any(mask)]
 
 
@@ -61,11 +65,11 @@ def test_config_json_round_trip(tmp_path: Path, tiny_config: FusionConfig) -> No
     assert FusionConfig.read_json(tmp_path / "config.json") == config
 
 
-@pytest.mark.parametrize("layers", [0, 1])
+@pytest.mark.parametrize(("kind", "layers"), KINDS)
 def test_every_subset_of_modalities_gives_a_unit_vector_and_weights_over_the_present_ones(
-    tiny_config: FusionConfig, layers: int
+    tiny_config: FusionConfig, kind: FusionKind, layers: int
 ) -> None:
-    model = _fusion(tiny_config.with_changes(layers=layers))
+    model = _fusion(tiny_config.with_changes(fusion_kind=kind, layers=layers))
     mask = torch.tensor(SUBSETS)
     fused, weights = model(*_inputs(tiny_config, len(SUBSETS)), mask)
 
@@ -75,9 +79,11 @@ def test_every_subset_of_modalities_gives_a_unit_vector_and_weights_over_the_pre
     assert torch.all(weights[mask == 1] > 0)
 
 
-@pytest.mark.parametrize("layers", [0, 1])
-def test_absent_modalities_do_not_change_the_output(tiny_config: FusionConfig, layers: int) -> None:
-    model = _fusion(tiny_config.with_changes(layers=layers))
+@pytest.mark.parametrize(("kind", "layers"), KINDS)
+def test_absent_modalities_do_not_change_the_output(
+    tiny_config: FusionConfig, kind: FusionKind, layers: int
+) -> None:
+    model = _fusion(tiny_config.with_changes(fusion_kind=kind, layers=layers))
     text, multilingual, image, video, reviews = _inputs(tiny_config, 3)
     mask = torch.tensor([[1.0, 1.0, 0.0, 0.0]] * 3)
     other_video, other_reviews = torch.randn_like(video), torch.randn_like(reviews)
@@ -99,16 +105,67 @@ def test_text_only_is_what_a_search_text_goes_through(tiny_config: FusionConfig)
     torch.testing.assert_close(fused.norm(dim=1), torch.ones(2))
 
 
-def test_weights_depend_on_the_input(tiny_config: FusionConfig) -> None:
-    model = _fusion(tiny_config)
-    _, weights = model(*_inputs(tiny_config, 2), torch.ones(2, 4))
+def test_attention_weights_depend_on_the_input(tiny_config: FusionConfig) -> None:
+    config = tiny_config.with_changes(fusion_kind="attention")
+    model = _fusion(config)
+    _, weights = model(*_inputs(config, 2), torch.ones(2, 4))
 
     assert not torch.allclose(weights[0], weights[1])
 
 
-@pytest.mark.parametrize("layers", [0, 1])
-def test_a_row_with_nothing_present_gives_zeros_not_nan(tiny_config: FusionConfig, layers: int) -> None:
-    model = _fusion(tiny_config.with_changes(layers=layers))
+def test_block_weights_depend_only_on_what_is_present(tiny_config: FusionConfig) -> None:
+    model = _fusion(tiny_config)
+    with torch.no_grad():
+        model.input_logits.copy_(torch.tensor([0.0, 1.0, 2.0, -1.0, -3.0]))
+
+    _, weights = model(*_inputs(tiny_config, 3), torch.tensor([[1.0] * 4, [1.0] * 4, [1.0, 1.0, 0.0, 0.0]]))
+
+    torch.testing.assert_close(weights[0], weights[1])
+    expected = torch.softmax(torch.tensor([0.0, 1.0, 2.0, -1.0, -3.0]), dim=0)
+    torch.testing.assert_close(weights[0], torch.stack([expected[0] + expected[1], *expected[2:]]))
+    assert float(weights[2, 2:].sum()) == 0 and float(weights[2].sum()) == pytest.approx(1.0)
+
+
+def test_block_cosine_is_the_weighted_sum_of_each_inputs_cosine(tiny_config: FusionConfig) -> None:
+    model = _fusion(tiny_config)
+    first, second = _inputs(tiny_config, 1, seed=1), _inputs(tiny_config, 1, seed=2)
+    present = torch.ones(1, 4)
+
+    fused = [model(*inputs, present)[0] for inputs in (first, second)]
+
+    weights = torch.softmax(model.input_logits, dim=0)
+    cosines = torch.stack(
+        [
+            torch.nn.functional.cosine_similarity(model.projections[name](a), model.projections[name](b))[0]
+            for name, a, b in zip(model.projections, first, second, strict=True)
+        ]
+    )
+    torch.testing.assert_close((fused[0] * fused[1]).sum(), (weights * cosines).sum())
+
+
+def test_block_shares_must_leave_every_input_a_dim(tiny_config: FusionConfig) -> None:
+    assert sum(tiny_config.block_widths()) == tiny_config.shared_dim
+    with pytest.raises(SettingsError, match="block_shares"):
+        tiny_config.with_changes(block_shares=(1, 1, 1))
+    with pytest.raises(SettingsError, match="at least one of the 8 fused dims"):
+        tiny_config.with_changes(block_shares=(100, 1, 1, 1, 1))
+
+
+def test_a_config_saved_before_blocks_existed_loads_as_attention(
+    tiny_config: FusionConfig, tmp_path: Path
+) -> None:
+    fields = json.loads(json.dumps(asdict(tiny_config)))
+    del fields["fusion_kind"], fields["block_shares"]
+    (tmp_path / "config.json").write_text(json.dumps(fields))
+
+    assert FusionConfig.read_json(tmp_path / "config.json").fusion_kind == "attention"
+
+
+@pytest.mark.parametrize(("kind", "layers"), KINDS)
+def test_a_row_with_nothing_present_gives_zeros_not_nan(
+    tiny_config: FusionConfig, kind: FusionKind, layers: int
+) -> None:
+    model = _fusion(tiny_config.with_changes(fusion_kind=kind, layers=layers))
     fused, weights = model(*_inputs(tiny_config, 2), torch.tensor([[0.0] * 4, [1.0] * 4]))
 
     assert torch.all(fused[0] == 0) and torch.all(weights[0] == 0)

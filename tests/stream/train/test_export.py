@@ -48,7 +48,8 @@ def _collapsed(config: FusionConfig) -> ListingModel:
     """A model that gives every listing the same vector."""
     model = _untrained(config)
     with torch.no_grad():
-        model.fusion.output.weight.zero_()
+        for projection in model.fusion.projections.values():
+            projection[-1].weight.zero_()  # each input's token (or block) is its bias, whatever the listing
     return model
 
 
