@@ -132,7 +132,7 @@ def attributes(product: Product, seller: Seller, rng: random.Random, *, chinese:
         items.append(("颜色" if chinese else rng.choice(("colour", "color", "Color")), seller.colour))
     if seller.model_place in ("attributes", "both"):
         items.append(
-            ("型号" if chinese else rng.choice(("model_number", "model", "Model No.")), seller.model)
+            ("型号" if chinese else rng.choice(("model_number", "model", "Item model number")), seller.model)
         )
     if seller.gtin:
         items.append(("gtin", product.gtin))

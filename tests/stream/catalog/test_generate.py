@@ -126,7 +126,7 @@ def test_sellers_word_one_product_differently(catalog: CatalogSummary) -> None:
 def test_listings_of_one_family_share_facts(medium: CatalogSummary) -> None:
     products = {p.family_id: p for p in plan_products(random.Random(MEDIUM["seed"]), MEDIUM["families"])}
     family_of = json.loads(medium.products_path.read_text())
-    model_keys = ("model_number", "model", "Model No.", "型号")
+    model_keys = ("model_number", "model", "Item model number", "型号")
     for group in _by_family(medium).values():
         models = {
             str(v).upper().replace("-", "")
@@ -336,7 +336,7 @@ def test_sellers_omit_garble_and_rename_attributes(medium: CatalogSummary) -> No
         for e in events
     ]
     canonical = [products[family[e["listing_id"]]].colour.en for e in events]
-    model_keys = {"model_number", "model", "Model No."}
+    model_keys = {"model_number", "model", "Item model number"}
     in_title = [
         products[family[e["listing_id"]]].model.replace("-", "") in e["title"].upper().replace("-", "")
         for e in events
