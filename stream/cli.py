@@ -28,6 +28,10 @@ LAZY_COMMANDS = {
         "stream.train.evaluate",
         "Retrieval metrics per modality, early concatenation and learned fusion on a catalog's test split.",
     ),
+    "export": (
+        "stream.train.gate",
+        "Gate a trained checkpoint on the validation split, then write it into the Triton model repository.",
+    ),
     "evalset": (
         "stream.evalsets.command",
         "Evaluation catalogs built from real material (never used to train the shipped model).",
@@ -310,25 +314,6 @@ def features(settings: Settings, catalog_dir: Path, out: Path | None) -> None:
     path = out or default_features_path(settings.run_dir, catalog_dir)
     fresh = extract_catalog_features(catalog_dir, path, settings)
     click.echo(f"{'extracted' if fresh else 'cache up to date'}: {path}")
-
-
-@main.command("export")
-@click.option(
-    "--checkpoint",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A checkpoint written by `toyfuse train` (e.g. RUN/best.pt).",
-)
-@click.pass_obj
-def export_model(settings: Settings, checkpoint: Path) -> None:
-    """Write a trained checkpoint into the Triton model repository (fusion + video_pooling)."""
-    from stream.train.export import export
-
-    exported = export(checkpoint, settings.model_repository)
-    click.echo(
-        f"exported {exported.model_version} ({exported.weight_bytes} bytes) to {settings.model_repository}; "
-        "restart Triton (toyfuse stack down && toyfuse stack up) to serve it"
-    )
 
 
 @main.group("import")
