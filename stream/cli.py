@@ -26,7 +26,7 @@ LAZY_COMMANDS = {
     ),
     "eval": (
         "stream.train.evaluate",
-        "Retrieval metrics per modality, early concatenation and learned fusion on a catalog's test split.",
+        "Retrieval metrics per modality, early concatenation and learned fusion, every catalog side by side.",
     ),
     "export": (
         "stream.train.gate",

@@ -102,9 +102,28 @@ def test_train_and_eval_print_a_feature_service_error_in_one_line(command: str, 
     assert f"cannot read cached features {missing}" in _fails_in_one_line(result)
 
 
-@pytest.mark.parametrize("sources", [[], ["--catalog", "c", "--features", "f.npz"]])
-def test_eval_wants_exactly_one_of_catalog_and_features(sources: list[str]) -> None:
-    result = CliRunner().invoke(main, ["eval", *sources])
+def test_eval_wants_a_catalog_or_features() -> None:
+    result = CliRunner().invoke(main, ["eval"])
 
     assert result.exit_code == 2
-    assert "give exactly one of --catalog and --features" in result.output
+    assert "give at least one --catalog or --features" in result.output
+
+
+def test_eval_refuses_two_sources_of_one_name(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "same.npz").touch()
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--features",
+            str(tmp_path / "a" / "same.npz"),
+            "--features",
+            str(tmp_path / "b" / "same.npz"),
+        ],
+    )
+
+    assert result.exit_code == 2
+    assert "share a name" in result.output
