@@ -6,7 +6,7 @@ left by the best other row (a single modality or early concatenation) the learne
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -164,14 +164,21 @@ def gap_closed(report: dict[str, Any], table: str = "listing_to_listing") -> dic
 
 
 def run(
-    catalogs: dict[str, FeatureSet], model: ListingModel, split: str, split_seed: int, out_dir: Path
+    catalogs: dict[str, FeatureSet],
+    model: ListingModel,
+    split: str,
+    split_seed: int,
+    out_dir: Path,
+    whole: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Evaluate every catalog on ``split``; write ``eval.json`` and one ``eval-<catalog>.png`` each."""
+    """Evaluate every catalog on ``split`` (those named in ``whole``: all of it); write ``eval.json`` and
+    one ``eval-<catalog>.png`` each."""
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = {}
     for name, features in catalogs.items():
-        rows = evaluated_rows(features, split, split_seed)
-        report = {"split": split, "split_seed": split_seed, **evaluate(features.subset(rows), model)}
+        chosen = WHOLE if name in whole else split
+        rows = evaluated_rows(features, chosen, split_seed)
+        report = {"split": chosen, "split_seed": split_seed, **evaluate(features.subset(rows), model)}
         report["summary"] = {
             table: gap_closed(report, table) for table in ("listing_to_listing", "query_to_listing")
         }
@@ -179,6 +186,20 @@ def run(
         reports[name] = report
     (out_dir / "eval.json").write_text(json.dumps({"catalogs": reports}, indent=2) + "\n", encoding="utf-8")
     return reports
+
+
+def built_evalsets(run_dir: Path) -> list[Path]:
+    """The evaluation catalogs under ``<run_dir>/evalsets`` (see ``toyfuse evalset build``), by name.
+
+    Raises:
+        click.UsageError: none is built there.
+    """
+    folders = sorted(path.parent for path in (run_dir / "evalsets").glob("*/manifest.json"))
+    if not folders:
+        raise click.UsageError(
+            f"no evaluation catalog under {run_dir / 'evalsets'}; run `toyfuse evalset build`"
+        )
+    return folders
 
 
 def feature_sources(
@@ -221,6 +242,11 @@ FILE = click.Path(dir_okay=False, path_type=Path)
     multiple=True,
     help="Features cached by `toyfuse features`; repeatable, and mixable with --catalog.",
 )
+@click.option(
+    "--evalsets",
+    is_flag=True,
+    help="Add every evaluation catalog built by `toyfuse evalset build`, each evaluated whole.",
+)
 @click.option("--checkpoint", type=FILE, help="Evaluate this checkpoint instead of the exported model.")
 @click.option("--out", type=FOLDER, default=Path("eval"), help="Folder for eval.json and eval.png.")
 @click.option(
@@ -235,6 +261,7 @@ def command(
     settings: Settings,
     catalogs: tuple[Path, ...],
     feature_files: tuple[Path, ...],
+    evalsets: bool,
     checkpoint: Path | None,
     out: Path,
     split: str,
@@ -244,9 +271,11 @@ def command(
 
     Settings give the Triton address, the run dir and the model repository.
     """
-    sources = feature_sources(catalogs, feature_files, settings)
+    built = built_evalsets(settings.run_dir) if evalsets else []
+    sources = feature_sources([*catalogs, *built], feature_files, settings)
     model = load_model(checkpoint, settings.model_repository)
-    reports = run({name: cache.load(path) for name, path in sources.items()}, model, split, split_seed, out)
+    features = {name: cache.load(path) for name, path in sources.items()}
+    reports = run(features, model, split, split_seed, out, whole={folder.name for folder in built})
     for name, report in reports.items():
         click.echo(f"\n== {name} ==" + format_tables(report))
     click.echo("\n" + format_side_by_side(reports))

@@ -4,6 +4,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import torch
@@ -12,6 +13,7 @@ from stream.config import Settings
 from stream.model.fusion import FusionConfig, ListingModel
 from stream.train import cache
 from stream.train.evaluate import (
+    built_evalsets,
     early_concat,
     evaluate,
     format_side_by_side,
@@ -172,3 +174,25 @@ def test_main_without_an_exported_model_says_to_export(
         main(["--features", str(tmp_path / "features.npz"), "--out", str(tmp_path / "eval")], settings) == 1
     )
     assert "has no exported fusion, video_pooling; run `toyfuse export` first" in capsys.readouterr().err
+
+
+def test_catalogs_named_whole_are_evaluated_whole_beside_a_split(
+    feature_set_factory: FeatureSetFactory, tiny_config: FusionConfig, tmp_path: Path
+) -> None:
+    catalogs = {"generated": feature_set_factory(families=30), "evalset": feature_set_factory(families=12)}
+
+    reports = run(catalogs, _model(tiny_config), "test", 0, tmp_path, whole={"evalset"})
+
+    assert (reports["generated"]["split"], reports["generated"]["products"]) == ("test", 5)
+    assert (reports["evalset"]["split"], reports["evalset"]["products"]) == ("all", 12)
+
+
+def test_built_evaluation_catalogs_are_found_by_their_manifest(tmp_path: Path) -> None:
+    for name in ("toy-art", "flags", "half-built"):
+        (tmp_path / "evalsets" / name).mkdir(parents=True)
+    for name in ("toy-art", "flags"):
+        (tmp_path / "evalsets" / name / "manifest.json").write_text("{}")
+
+    assert [folder.name for folder in built_evalsets(tmp_path)] == ["flags", "toy-art"]
+    with pytest.raises(click.UsageError, match="run `toyfuse evalset build`"):
+        built_evalsets(tmp_path / "empty")
