@@ -1,8 +1,10 @@
 """``toyfuse train``: fit video pooling and fusion on cached features; keep the best epoch by validation."""
 
 import json
+import logging
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -14,18 +16,35 @@ from tqdm import tqdm
 
 from stream import cli
 from stream.contracts.index import IndexSchema
-from stream.errors import EmbeddingDimMismatch
+from stream.contracts.shapes import MODALITIES
+from stream.errors import EmbeddingDimMismatch, SettingsError
 from stream.model.fusion import FusionConfig, ListingBatch, ListingModel
 from stream.train import cache
 from stream.train.cache import FeatureSet
-from stream.train.data import PairBatchSampler, Rows, drop_modalities, split_rows, take
+from stream.train.data import (
+    PairBatchSampler,
+    Rows,
+    donor_pools,
+    draw_donors,
+    drop_modalities,
+    listing_view,
+    positive_groups,
+    split_modalities,
+    split_rows,
+    swap_modalities,
+    take,
+)
 from stream.train.loss import fusion_loss
 from stream.train.params import TrainParams, from_options, train_options
-from stream.train.retrieval import fusion_scores, keep_modalities
+from stream.train.ranking import retrieval_metrics
+from stream.train.retrieval import embed, fusion_scores, keep_modalities
 
+log = logging.getLogger(__name__)
 BEST = "best.pt"
 LAST = "last.pt"
 MAX_LOGIT_SCALE = math.log(100.0)  # as in CLIP: the temperature never drops below 0.01
+MEDIA = ("image", "video")  # the other side of the label-free validation's text-only view
+REVIEWS = MODALITIES.index("reviews")
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,26 @@ def check_dims(config: FusionConfig, features: FeatureSet) -> None:
             )
 
 
+def check_labels(params: TrainParams, features: FeatureSet) -> None:
+    """Refuse a label-free validation that cannot run; warn when weak labels find no key.
+
+    Raises:
+        SettingsError: ``val_labels`` is none but the allowed modalities lack text or both image and video.
+    """
+    if params.val_labels == "none" and (
+        "text" not in params.modalities or not set(MEDIA) & set(params.modalities)
+    ):
+        raise SettingsError(
+            f"label-free validation retrieves a listing's image/video view from its text, but --modalities is "
+            f"{','.join(params.modalities)}; allow text and image or video, or pass --val-labels product"
+        )
+    if params.labels == "weak" and not any(features.weak_keys):
+        log.warning(
+            "no listing has a weak key (GTIN, brand + model number, parent_asin); every listing is trained "
+            "as in --labels none. A cache written before weak keys has none: extract it again"
+        )
+
+
 def optimizer_for(model: ListingModel, params: TrainParams) -> torch.optim.AdamW:
     """AdamW, decaying weight matrices only (not norms, biases, embeddings or the logit scale)."""
     named = list(model.named_parameters())
@@ -85,6 +124,36 @@ def concat(batches: list[ListingBatch]) -> ListingBatch:
     return ListingBatch(*(torch.cat(tensors) for tensors in zip(*batches, strict=True)))
 
 
+def select(rows: torch.Tensor, chosen: ListingBatch, other: ListingBatch) -> ListingBatch:
+    """Row ``i`` of ``chosen`` where ``rows[i]``, else of ``other``."""
+    return ListingBatch(
+        *(torch.where(rows.view(-1, *[1] * (a.ndim - 1)), a, b) for a, b in zip(chosen, other, strict=True))
+    )
+
+
+def crossmodal_scores(
+    model: ListingModel, features: FeatureSet, modalities: Sequence[str]
+) -> dict[str, float]:
+    """Label-free validation: each listing's text-only view must retrieve its own image/video view, and back.
+
+    Only listings with text and an allowed image or video take part; ``score`` is the mean Recall@1.
+    """
+    batch = keep_modalities(features.listing_batch(), modalities)
+    text_side = torch.tensor([name == "text" for name in MODALITIES], dtype=batch.modality_mask.dtype)
+    media_side = torch.tensor([name in MEDIA for name in MODALITIES], dtype=batch.modality_mask.dtype)
+    mask = batch.modality_mask
+    rows = np.flatnonzero(((mask * text_side).sum(1) > 0) & ((mask * media_side).sum(1) > 0)).astype(np.int64)
+    listings = take(batch, rows)
+    texts, _ = embed(model, listings._replace(modality_mask=listings.modality_mask * text_side))
+    media, _ = embed(model, listings._replace(modality_mask=listings.modality_mask * media_side))
+    ids = list(features.listing_ids[rows])
+    scores = {
+        "text_to_media_recall@1": retrieval_metrics(texts, ids, media, ids).get("recall@1", 0.0),
+        "media_to_text_recall@1": retrieval_metrics(media, ids, texts, ids).get("recall@1", 0.0),
+    }
+    return scores | {"score": float(np.mean(list(scores.values())))}
+
+
 class Trainer:
     """One training run: the data, the model, the optimiser and the step loop."""
 
@@ -93,16 +162,20 @@ class Trainer:
         self.rows = split_rows(list(features.families), params.split_seed)
         self.listings = keep_modalities(features.listing_batch(), params.modalities)
         self.queries = features.query_batch()
+        self.photos = torch.from_numpy(features.photos.astype(np.float32))
+        self.photo_mask = torch.from_numpy(features.photo_mask.astype(np.float32))
         present = self.listings.modality_mask.sum(dim=1).numpy() > 0
         train_rows = self.rows["train"][present[self.rows["train"]]]
         self.sampler = PairBatchSampler(
-            list(features.families),
+            positive_groups(list(features.families), list(features.weak_keys), params.labels),
             list(features.categories),
             train_rows,
             params.batch_products,
             params.seed,
             params.group_by_category,
+            singletons=params.labels != "product",
         )
+        self.donors = donor_pools(self.listings.modality_mask, train_rows)
         self.model = ListingModel(config)
         self.optimizer = optimizer_for(self.model, params)
         total = params.epochs * len(self.sampler)
@@ -112,17 +185,60 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(params.seed)
         self.steps = 0
 
-    def view(self, rows: Rows) -> ListingBatch:
-        """Listings at ``rows`` with modality dropout applied."""
-        batch = take(self.listings, rows)
+    def noise_rates(self) -> torch.Tensor | None:
+        """This batch's chance of swapping in another listing's vector, per modality; None when never."""
+        if not (self.params.noise_rate or self.params.noisy_reviews_rate):
+            return None
+        rates = torch.full((len(MODALITIES),), self.params.noise_rate)
+        if self.params.noisy_reviews_rate and float(torch.rand(1, generator=self.generator)) < (
+            self.params.noisy_reviews_rate
+        ):
+            rates[REVIEWS] = 1.0
+        return rates
+
+    def noisy(self, batch: ListingBatch, rows: Rows, rates: torch.Tensor | None) -> ListingBatch:
+        """The view with modalities swapped for other training listings' at ``rates``."""
+        if rates is None:
+            return batch
+        donors = draw_donors(rows, batch.modality_mask, self.donors, rates, self.generator)
+        return swap_modalities(batch, donors, self.listings)
+
+    def view(self, rows: Rows, rates: torch.Tensor | None = None) -> ListingBatch:
+        """Listings at ``rows`` with noise and modality dropout applied."""
+        batch = self.noisy(take(self.listings, rows), rows, rates)
         mask = drop_modalities(batch.modality_mask, self.config.modality_dropout, self.generator)
         return batch._replace(modality_mask=mask)
+
+    def self_views(self, rows: Rows, rates: torch.Tensor | None) -> tuple[ListingBatch, ListingBatch]:
+        """Two views of each listing at ``rows``: disjoint modality subsets where it has several, augmented."""
+        batch, index = take(self.listings, rows), torch.from_numpy(rows)
+        masks = split_modalities(batch.modality_mask, self.generator)
+        photos, photo_mask = self.photos[index], self.photo_mask[index]
+        first, second = (
+            self.noisy(
+                listing_view(batch, mask, photos, photo_mask, self.params.augment, self.generator),
+                rows,
+                rates,
+            )
+            for mask in masks
+        )
+        return first, second
+
+    def views(self, first: Rows, second: Rows) -> tuple[ListingBatch, ListingBatch]:
+        """The two views of a batch of pairs; a listing paired with itself gets :meth:`self_views`."""
+        rates = self.noise_rates()
+        pair = self.view(first, rates), self.view(second, rates)
+        alone = torch.from_numpy(first == second)
+        if not alone.any():
+            return pair
+        own = self.self_views(first, rates)
+        return select(alone, own[0], pair[0]), select(alone, own[1], pair[1])
 
     def step(self, first: Rows, second: Rows) -> dict[str, float]:
         """One optimiser step on a batch of listing pairs (and the queries written from ``first``)."""
         self.model.train()
         with_queries = "text" in self.params.modalities and self.params.loss.query > 0
-        views = [self.view(first), self.view(second)] + ([take(self.queries, first)] if with_queries else [])
+        views = [*self.views(first, second)] + ([take(self.queries, first)] if with_queries else [])
         fused, _ = self.model(concat(views))
         parts = fused.split(len(first))
         loss, values = fusion_loss(
@@ -161,8 +277,11 @@ class Trainer:
         return {name: float(np.mean(values)) for name, values in totals.items()}
 
     def validate(self) -> dict[str, float]:
-        """Validation retrieval scores (see :func:`fusion_scores`)."""
-        return fusion_scores(self.model, self.features.subset(self.rows["val"]), self.params.modalities)
+        """Validation scores: :func:`fusion_scores` by product, or the label-free :func:`crossmodal_scores`."""
+        val = self.features.subset(self.rows["val"])
+        if self.params.val_labels == "none":
+            return crossmodal_scores(self.model, val, self.params.modalities)
+        return fusion_scores(self.model, val, self.params.modalities)
 
     def save(self, path: Path, epoch: int, val: dict[str, float]) -> None:
         """Write a checkpoint: weights, architecture, run parameters and validation scores."""
@@ -186,6 +305,7 @@ def train(params: TrainParams, config: FusionConfig, features: FeatureSet) -> Tr
     """Train until ``params.epochs`` or early stopping; the best epoch by validation score is ``best.pt``."""
     seed_everything(params.seed)
     check_dims(config, features)
+    check_labels(params, features)
     params.out_dir.mkdir(parents=True, exist_ok=True)
     config.write_json(params.out_dir / "config.json")
     trainer = Trainer(params, config, features)

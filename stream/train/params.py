@@ -3,15 +3,17 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import click
 
 from stream.config import REPO_ROOT
 from stream.contracts.shapes import MODALITIES
 from stream.model.fusion import FusionConfig, VideoPoolingKind
+from stream.train.data import LabelMode, ViewAugment
 from stream.train.loss import LossWeights
 
+ValLabelMode = Literal["product", "none"]  # how validation (early stopping) decides what a hit is
 ARCHITECTURE_FLAGS = (
     "shared_dim",
     "hidden_dim",
@@ -45,6 +47,13 @@ class TrainParams:
     )
     group_by_category: bool = True  # batch products of one category together (hard in-batch negatives)
     loss: LossWeights = field(default_factory=LossWeights)
+    noise_rate: float = (
+        0.15  # chance per present modality per view of showing another training listing's vector
+    )
+    noisy_reviews_rate: float = 0.25  # chance per batch that every listing shows another listing's reviews
+    labels: LabelMode = "product"  # positives: same product, same weak key, or two views of one listing
+    val_labels: ValLabelMode = "product"  # validation by product, or label-free (text view -> media view)
+    augment: ViewAugment = field(default_factory=ViewAugment)  # views of one listing (weak and none labels)
     steps: int | None = None  # stop after this many optimiser steps in total (smoke tests)
     progress: bool = True  # show tqdm progress bars
 
@@ -139,6 +148,49 @@ OPTIONS = (
         help="Weight of the text-query -> listing InfoNCE term.",
     ),
     click.option(
+        "--noise-rate",
+        type=click.FloatRange(0.0, 1.0),
+        default=TrainParams.noise_rate,
+        help="Chance per present modality per view of showing another training listing's vector instead.",
+    ),
+    click.option(
+        "--noisy-reviews-rate",
+        type=click.FloatRange(0.0, 1.0),
+        default=TrainParams.noisy_reviews_rate,
+        help="Chance per batch that every listing shows another training listing's reviews.",
+    ),
+    click.option(
+        "--labels",
+        type=click.Choice(get_args(LabelMode)),
+        default=TrainParams.labels,
+        help="Positives: listings of one product, listings sharing a weak key (GTIN, brand + model number, "
+        "parent_asin; the rest as none), or none: two views of one listing (product ids unused).",
+    ),
+    click.option(
+        "--val-labels",
+        type=click.Choice(get_args(ValLabelMode)),
+        default=TrainParams.val_labels,
+        help="Validation by product, or none: a listing's text-only view retrieves its image/video view.",
+    ),
+    click.option(
+        "--view-noise",
+        type=click.FloatRange(0.0),
+        default=ViewAugment.noise,
+        help="Views of one listing: gaussian noise on each vector, relative to its RMS.",
+    ),
+    click.option(
+        "--view-dim-dropout",
+        type=click.FloatRange(0.0, 1.0, max_open=True),
+        default=ViewAugment.dim_dropout,
+        help="Views of one listing: chance that each vector dimension is zeroed.",
+    ),
+    click.option(
+        "--view-photo-keep",
+        type=click.FloatRange(0.0, 1.0),
+        default=ViewAugment.photo_keep,
+        help="Views of one listing: chance that each photo is pooled into the image (one at least).",
+    ),
+    click.option(
         "--modalities",
         default=",".join(MODALITIES),
         callback=_modalities,
@@ -187,6 +239,15 @@ def from_options(options: dict[str, Any]) -> tuple[TrainParams, dict[str, Any]]:
         group_by_category=not options["no_category_batches"],
         loss=LossWeights(
             triplet=options["triplet_weight"], margin=options["margin"], query=options["query_weight"]
+        ),
+        noise_rate=options["noise_rate"],
+        noisy_reviews_rate=options["noisy_reviews_rate"],
+        labels=options["labels"],
+        val_labels=options["val_labels"],
+        augment=ViewAugment(
+            noise=options["view_noise"],
+            dim_dropout=options["view_dim_dropout"],
+            photo_keep=options["view_photo_keep"],
         ),
         steps=options["steps"],
         progress=not options["no_progress"],

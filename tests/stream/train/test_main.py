@@ -1,10 +1,11 @@
-"""CPU smoke test of `toyfuse train` and `toyfuse export`: synthetic features -> checkpoint -> models."""
+"""CPU tests of `toyfuse train` (every label mode) and `toyfuse export`: synthetic features -> checkpoint -> models."""
 
 import importlib.util
 import json
 import re
 import sys
 import types
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,16 @@ import yaml
 from numpy.typing import NDArray
 
 from stream.config import REPO_ROOT
+from stream.contracts.shapes import MODALITIES
+from stream.model.fusion import FusionConfig
 from stream.train import cache
+from stream.train.cache import FeatureSet
+from stream.train.data import LabelMode
 from stream.train.export import export, load_checkpoint
-from stream.train.main import cosine_lr, main
+from stream.train.loss import LossWeights
+from stream.train.main import Trainer, cosine_lr, main, seed_everything
+from stream.train.params import TrainParams
+from stream.train.retrieval import fusion_scores
 from tests.stream.conftest import DIMS
 from tests.stream.train.conftest import FeatureSetFactory
 
@@ -213,3 +221,124 @@ def test_a_video_only_run_scores_listings_that_have_a_video(small_run: list[str]
 def test_unknown_modalities_are_refused(small_run: list[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main([*small_run, "--out", str(tmp_path / "run"), "--modalities", "smell"])
+
+
+def _shared_latent_features(products: int, seed: int = 0, rank: int = 6, nuisance: float = 2.0) -> FeatureSet:
+    """Two listings per product: every vector is the product's latent through that vector's own random map,
+    plus as strong a listing-specific nuisance that no other modality shares (label-free training must learn
+    to ignore it). Odd products carry one GTIN per product as their weak key."""
+    rng = np.random.default_rng(seed)
+    owner = np.repeat(np.arange(products), 2)
+    latent = rng.standard_normal((products, rank))[owner]
+
+    def vectors(dims: int) -> NDArray[np.float32]:
+        own = nuisance * rng.standard_normal((len(owner), rank)) @ rng.standard_normal((rank, dims))
+        return (latent @ rng.standard_normal((rank, dims)) + own).astype(np.float32)
+
+    def copies(base: NDArray[np.float32], count: int) -> NDArray[np.float32]:
+        noise = 0.3 * rng.standard_normal((len(owner), count, base.shape[1]))
+        return (base[:, None] + noise).astype(np.float32)
+
+    photos = copies(vectors(DIMS["image"]), 4)
+    image = photos.sum(axis=1) / np.linalg.norm(photos.sum(axis=1), axis=1, keepdims=True)
+    text, multilingual = vectors(DIMS["text"]), vectors(DIMS["text_multilingual"])
+    ones = np.ones((len(owner), 1), np.float32)
+    return FeatureSet(
+        listing_ids=np.array([f"toy-{i:04d}" for i in range(len(owner))]),
+        families=np.array([f"fam-{f:03d}" for f in owner]),
+        categories=np.array([f"cat-{f % 3}" for f in owner]),
+        locales=np.array(["en-US"] * len(owner)),
+        text=text,
+        text_multilingual=multilingual,
+        photos=photos,
+        photo_mask=ones.repeat(4, axis=1),
+        image=image.astype(np.float32),
+        frames=copies(vectors(DIMS["image"]), 8),
+        frame_mask=ones.repeat(8, axis=1),
+        reviews=vectors(DIMS["reviews"]),
+        modality_mask=ones.repeat(4, axis=1),
+        query_text=copies(text, 1)[:, 0],
+        query_text_multilingual=copies(multilingual, 1)[:, 0],
+        weak_keys=np.array([f"gtin:{f:014d}" if f % 2 else "" for f in owner]),
+    )
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Train on one thread: on shared cores two threads contend and run many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("labels", ["none", "weak"])
+@pytest.mark.usefixtures("one_thread")
+def test_training_without_product_labels_finds_held_out_products(labels: LabelMode, tmp_path: Path) -> None:
+    seed_everything(0)
+    features = _shared_latent_features(products=150)
+    dims = (DIMS["text"], DIMS["text_multilingual"], DIMS["image"], DIMS["reviews"])
+    config = FusionConfig(*dims, shared_dim=16, hidden_dim=32, heads=2)
+    params = TrainParams(
+        tmp_path / "features.npz",
+        tmp_path / "run",
+        epochs=100,
+        batch_products=16,
+        warmup_steps=10,
+        loss=LossWeights(query=0.0),  # only the views' agreement can teach it
+        labels=labels,
+        steps=120,
+        progress=False,
+    )
+    trainer = Trainer(params, config, features)
+    held_out = features.subset(trainer.rows["test"])
+    before = fusion_scores(trainer.model, held_out, MODALITIES)
+
+    for epoch in range(params.epochs):
+        if trainer.steps >= 120:
+            break
+        trainer.run_epoch(epoch)
+
+    after = fusion_scores(trainer.model, held_out, MODALITIES)
+    assert after["listing_mrr"] > before["listing_mrr"] + 0.07
+    assert after["listing_recall@1"] > before["listing_recall@1"]
+
+
+def test_a_label_free_run_records_its_modes_and_validates_without_labels(
+    small_run: list[str], tmp_path: Path
+) -> None:
+    args = ["--out", str(tmp_path / "run"), "--epochs", "1", "--labels", "none", "--val-labels", "none"]
+
+    assert main([*small_run, *args]) == 0
+
+    val = json.loads((tmp_path / "run" / "history.json").read_text())[0]["val"]
+    assert set(val) == {"text_to_media_recall@1", "media_to_text_recall@1", "score"}
+    params = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["params"]
+    assert (params["labels"], params["val_labels"]) == ("none", "none")
+    assert params["noise_rate"] == 0.15 and params["augment"]["photo_keep"] == 0.5
+
+
+def test_label_free_validation_needs_text_and_media(
+    small_run: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--out", str(tmp_path / "run"), "--val-labels", "none", "--modalities", "text,reviews"]
+
+    assert main([*small_run, *args]) == 1
+    assert "allow text and image or video, or pass --val-labels product" in capsys.readouterr().err
+
+
+def test_weak_labels_without_any_key_warn(
+    small_run: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert main([*small_run, "--out", str(tmp_path / "run"), "--epochs", "1", "--labels", "weak"]) == 0
+    assert "no listing has a weak key" in caplog.text
+
+
+def test_noise_changes_training_and_stays_reproducible(small_run: list[str], tmp_path: Path) -> None:
+    runs = {"quiet": ["--noise-rate", "0", "--noisy-reviews-rate", "0"], "a": [], "b": []}
+    for name, extra in runs.items():
+        assert main([*small_run, "--out", str(tmp_path / name), "--epochs", "1", "--steps", "2", *extra]) == 0
+
+    quiet, first, second = (torch.load(tmp_path / n / "last.pt", weights_only=True)["model"] for n in runs)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert not all(torch.equal(first[key], quiet[key]) for key in first)
