@@ -9,7 +9,7 @@ import click
 
 from stream.config import REPO_ROOT
 from stream.contracts.shapes import MODALITIES
-from stream.model.fusion import FusionConfig, VideoPoolingKind
+from stream.model.fusion import FusionConfig, FusionKind, VideoPoolingKind
 from stream.train.data import LabelMode, ViewAugment
 from stream.train.loss import LossWeights
 
@@ -23,6 +23,7 @@ ARCHITECTURE_FLAGS = (
     "modality_dropout",
     "temperature",
     "video_pooling",
+    "fusion_kind",
 )
 
 
@@ -210,6 +211,11 @@ OPTIONS = (
     _override("modality_dropout", float, "Chance that each present modality is hidden from a training view."),
     _override("temperature", float, "Initial InfoNCE temperature (learned)."),
     _override("video_pooling", click.Choice(get_args(VideoPoolingKind)), "Temporal pooling of video frames."),
+    _override(
+        "fusion_kind",
+        click.Choice(get_args(FusionKind)),
+        "blocks: a block of the fused vector per modality; attention: tokens mixed in one space.",
+    ),
 )
 
 
