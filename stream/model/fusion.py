@@ -54,6 +54,10 @@ class FusionConfig:
         2,
         2,
     )  # blocks: each input's share of the fused width (INPUTS order)
+    gate_scale: float = (
+        10.0  # blocks: input weights are softmax(gate_scale * logits), so they learn that faster
+    )
+    center_blocks: bool = True  # blocks: subtract each block's mean over listings that have the input
 
     def __post_init__(self) -> None:
         if len(self.block_shares) != len(INPUTS) or min(self.block_widths()) < 1:
@@ -215,6 +219,31 @@ class TokenLayer(nn.Module):
         return updated
 
 
+class PresentCentering(nn.Module):
+    """Subtracts the mean of a block over the rows that have its input: the batch's while training (and a
+    running mean updated from it), the running mean in evaluation. A projection that maps every input to
+    one direction then contributes nothing, instead of pulling together every listing that has the input."""
+
+    running_mean: Tensor
+
+    def __init__(self, width: int, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("running_mean", torch.zeros(width))
+
+    def forward(self, block: Tensor, present: Tensor) -> Tensor:
+        if not self.training:
+            return block - self.running_mean
+        rows = present.unsqueeze(-1).to(block.dtype)
+        count = rows.sum()
+        if count == 0:
+            return block - self.running_mean
+        mean = (block * rows).sum(dim=0) / count
+        with torch.no_grad():
+            self.running_mean.lerp_(mean.detach(), self.momentum)
+        return block - mean
+
+
 class FusionModel(nn.Module):
     """Five modality vectors and a presence mask -> one L2-normalised vector and per-modality weights.
 
@@ -245,7 +274,11 @@ class FusionModel(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
         self.register_buffer("token_modality", torch.tensor(TOKEN_MODALITY), persistent=False)
         if self.kind == "blocks":
+            self.gate_scale = config.gate_scale
             self.input_logits = nn.Parameter(torch.zeros(len(INPUTS)))
+            self.centering = nn.ModuleDict(
+                {name: PresentCentering(widths[name]) for name in INPUTS} if config.center_blocks else {}
+            )
             return
         self.modality_embedding = nn.Parameter(torch.randn(len(INPUTS), width) * 0.02)
         self.layers = nn.ModuleList(
@@ -293,15 +326,19 @@ class FusionModel(nn.Module):
         return F.normalize(fused, dim=-1), self._per_modality(weights)
 
     def _blocks(self, inputs: tuple[Tensor, ...], present: Tensor) -> tuple[Tensor, Tensor]:
-        weights = masked_softmax(self.input_logits.expand(len(present), -1), present)
+        weights = masked_softmax((self.gate_scale * self.input_logits).expand(len(present), -1), present)
         scales = (
             torch.where(present, weights, torch.ones_like(weights)).sqrt() * present
         )  # no inf gradient at 0
         blocks = [
-            F.normalize(self.projections[name](x), dim=-1) * scales[:, i, None]
+            F.normalize(self._centred(name, self.projections[name](x), present[:, i]), dim=-1)
+            * scales[:, i, None]
             for i, (name, x) in enumerate(zip(INPUTS, inputs, strict=True))
         ]
         return F.normalize(torch.cat(blocks, dim=1), dim=-1), self._per_modality(weights)
+
+    def _centred(self, name: str, block: Tensor, present: Tensor) -> Tensor:
+        return self.centering[name](block, present) if name in self.centering else block
 
     def _per_modality(self, weights: Tensor) -> Tensor:
         """Input weights [B, 5] summed into modality weights [B, 4] (both text vectors are "text")."""

@@ -24,6 +24,8 @@ ARCHITECTURE_FLAGS = (
     "temperature",
     "video_pooling",
     "fusion_kind",
+    "gate_scale",
+    "center_blocks",
 )
 
 
@@ -215,6 +217,10 @@ OPTIONS = (
         "fusion_kind",
         click.Choice(get_args(FusionKind)),
         "blocks: a block of the fused vector per modality; attention: tokens mixed in one space.",
+    ),
+    _override("gate_scale", float, "Blocks: input weights are softmax(gate_scale * logits)."),
+    _override(
+        "center_blocks", bool, "Blocks: subtract each block's mean over the listings that have its input."
     ),
 )
 

@@ -17,6 +17,7 @@ from stream.model.fusion import (
     FusionModel,
     ListingBatch,
     ListingModel,
+    PresentCentering,
     VideoPooling,
     masked_softmax,
 )
@@ -114,7 +115,7 @@ def test_attention_weights_depend_on_the_input(tiny_config: FusionConfig) -> Non
 
 
 def test_block_weights_depend_only_on_what_is_present(tiny_config: FusionConfig) -> None:
-    model = _fusion(tiny_config)
+    model = _fusion(tiny_config.with_changes(gate_scale=1.0))
     with torch.no_grad():
         model.input_logits.copy_(torch.tensor([0.0, 1.0, 2.0, -1.0, -3.0]))
 
@@ -133,7 +134,7 @@ def test_block_cosine_is_the_weighted_sum_of_each_inputs_cosine(tiny_config: Fus
 
     fused = [model(*inputs, present)[0] for inputs in (first, second)]
 
-    weights = torch.softmax(model.input_logits, dim=0)
+    weights = torch.softmax(model.gate_scale * model.input_logits, dim=0)
     cosines = torch.stack(
         [
             torch.nn.functional.cosine_similarity(model.projections[name](a), model.projections[name](b))[0]
@@ -227,3 +228,28 @@ def test_masked_softmax() -> None:
     )
 
     torch.testing.assert_close(weights, torch.tensor([[0.5, 0.0, 0.5], [0.0, 0.0, 0.0]]))
+
+
+def test_centering_uses_only_the_rows_that_have_the_input() -> None:
+    centering = PresentCentering(2, momentum=0.5).train()
+    block = torch.tensor([[1.0, 3.0], [3.0, 5.0], [100.0, 100.0]])
+
+    centred = centering(block, torch.tensor([True, True, False]))
+
+    torch.testing.assert_close(centred[:2], torch.tensor([[-1.0, -1.0], [1.0, 1.0]]))
+    torch.testing.assert_close(centering.running_mean, torch.tensor([1.0, 2.0]))
+    torch.testing.assert_close(
+        centering.eval()(block, torch.ones(3, dtype=torch.bool))[0], torch.tensor([0.0, 1.0])
+    )
+
+
+def test_a_centred_block_that_ignores_its_input_adds_nothing(tiny_config: FusionConfig) -> None:
+    model = _fusion(tiny_config).train()
+    with torch.no_grad():
+        model.projections["reviews"][-1].weight.zero_()  # every review becomes the same (bias) vector
+    inputs = _inputs(tiny_config, 4)
+
+    with_reviews, _ = model(*inputs, torch.ones(4, 4))
+
+    reviews_block = with_reviews[:, -tiny_config.block_widths()[-1] :]
+    torch.testing.assert_close(reviews_block, torch.zeros_like(reviews_block))
