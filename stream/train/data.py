@@ -16,7 +16,7 @@ from stream.errors import CatalogError
 from stream.model.fusion import ListingBatch
 
 Split = Literal["train", "val", "test"]
-LabelMode = Literal["product", "weak", "none"]  # what makes two training listings positives
+LabelMode = Literal["product", "weak", "agreement", "none"]  # what makes two training listings positives
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.70, 0.15)  # train, val; the rest is test
 Rows = NDArray[np.int64]
@@ -231,6 +231,23 @@ def split_modalities(modality_mask: Tensor, generator: torch.Generator) -> tuple
     first, second = (first | to_first) & ~to_second, (second | to_second) & ~to_first
     single = present & ~several
     return (first | single).to(modality_mask.dtype), (second | single).to(modality_mask.dtype)
+
+
+def shared_text_views(modality_mask: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Two views for block fusion: both keep the text; each keeps every other present modality by a coin.
+
+    Block fusion puts each modality in its own block, so views must share one to have any similarity.
+
+    Returns:
+        the [B, M] masks of the first and the second view.
+    """
+    present = modality_mask > 0
+    text = torch.zeros_like(present)
+    text[:, 0] = present[:, 0]
+    first, second = (
+        text | (present & (torch.rand(modality_mask.shape, generator=generator) < 0.5)) for _ in range(2)
+    )
+    return first.to(modality_mask.dtype), second.to(modality_mask.dtype)
 
 
 def pool_photo_subset(

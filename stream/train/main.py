@@ -5,7 +5,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from stream.contracts.shapes import MODALITIES
 from stream.errors import EmbeddingDimMismatch, SettingsError
 from stream.model.fusion import FusionConfig, ListingBatch, ListingModel
 from stream.train import cache
+from stream.train.agreement import agreement_groups
 from stream.train.cache import FeatureSet
 from stream.train.data import (
     PairBatchSampler,
@@ -29,6 +30,7 @@ from stream.train.data import (
     drop_modalities,
     listing_view,
     positive_groups,
+    shared_text_views,
     split_modalities,
     split_rows,
     swap_modalities,
@@ -90,12 +92,18 @@ def check_dims(config: FusionConfig, features: FeatureSet) -> None:
             )
 
 
-def check_labels(params: TrainParams, features: FeatureSet) -> None:
+def check_labels(params: TrainParams, config: FusionConfig, features: FeatureSet) -> None:
     """Refuse a label-free validation that cannot run; warn when weak labels find no key.
 
     Raises:
-        SettingsError: ``val_labels`` is none but the allowed modalities lack text or both image and video.
+        SettingsError: ``val_labels`` is none but the allowed modalities lack text or both image and video,
+            or the fusion keeps text and media in separate blocks (their cosine is always 0).
     """
+    if params.val_labels == "none" and config.fusion_kind == "blocks":
+        raise SettingsError(
+            "--val-labels none compares a text-only view with an image/video-only view, which block fusion "
+            "keeps in separate blocks (cosine 0); pass --val-labels agreement or --fusion-kind attention"
+        )
     if params.val_labels == "none" and (
         "text" not in params.modalities or not set(MEDIA) & set(params.modalities)
     ):
@@ -166,8 +174,13 @@ class Trainer:
         self.photo_mask = torch.from_numpy(features.photo_mask.astype(np.float32))
         present = self.listings.modality_mask.sum(dim=1).numpy() > 0
         train_rows = self.rows["train"][present[self.rows["train"]]]
+        groups = (
+            agreement_groups(features, train_rows.tolist())
+            if params.labels == "agreement"
+            else positive_groups(list(features.families), list(features.weak_keys), params.labels)
+        )
         self.sampler = PairBatchSampler(
-            positive_groups(list(features.families), list(features.weak_keys), params.labels),
+            groups,
             list(features.categories),
             train_rows,
             params.batch_products,
@@ -212,7 +225,8 @@ class Trainer:
     def self_views(self, rows: Rows, rates: torch.Tensor | None) -> tuple[ListingBatch, ListingBatch]:
         """Two views of each listing at ``rows``: disjoint modality subsets where it has several, augmented."""
         batch, index = take(self.listings, rows), torch.from_numpy(rows)
-        masks = split_modalities(batch.modality_mask, self.generator)
+        split = shared_text_views if self.config.fusion_kind == "blocks" else split_modalities
+        masks = split(batch.modality_mask, self.generator)
         photos, photo_mask = self.photos[index], self.photo_mask[index]
         first, second = (
             self.noisy(
@@ -279,6 +293,9 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Validation scores: :func:`fusion_scores` by product, or the label-free :func:`crossmodal_scores`."""
         val = self.features.subset(self.rows["val"])
+        if self.params.val_labels == "agreement":
+            pseudo = np.array(agreement_groups(val, list(range(len(val)))))
+            return fusion_scores(self.model, replace(val, families=pseudo), self.params.modalities)
         if self.params.val_labels == "none":
             return crossmodal_scores(self.model, val, self.params.modalities)
         return fusion_scores(self.model, val, self.params.modalities)
@@ -305,7 +322,7 @@ def train(params: TrainParams, config: FusionConfig, features: FeatureSet) -> Tr
     """Train until ``params.epochs`` or early stopping; the best epoch by validation score is ``best.pt``."""
     seed_everything(params.seed)
     check_dims(config, features)
-    check_labels(params, features)
+    check_labels(params, config, features)
     params.out_dir.mkdir(parents=True, exist_ok=True)
     config.write_json(params.out_dir / "config.json")
     trainer = Trainer(params, config, features)

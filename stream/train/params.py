@@ -13,7 +13,9 @@ from stream.model.fusion import FusionConfig, FusionKind, VideoPoolingKind
 from stream.train.data import LabelMode, ViewAugment
 from stream.train.loss import LossWeights
 
-ValLabelMode = Literal["product", "none"]  # how validation (early stopping) decides what a hit is
+ValLabelMode = Literal[
+    "product", "agreement", "none"
+]  # how validation (early stopping) decides what a hit is
 ARCHITECTURE_FLAGS = (
     "shared_dim",
     "hidden_dim",
@@ -55,7 +57,7 @@ class TrainParams:
     )
     noisy_reviews_rate: float = 0.25  # chance per batch that every listing shows another listing's reviews
     labels: LabelMode = "product"  # positives: same product, same weak key, or two views of one listing
-    val_labels: ValLabelMode = "product"  # validation by product, or label-free (text view -> media view)
+    val_labels: ValLabelMode = "product"  # by product, by agreement pairs, or text view -> media view
     augment: ViewAugment = field(default_factory=ViewAugment)  # views of one listing (weak and none labels)
     steps: int | None = None  # stop after this many optimiser steps in total (smoke tests)
     progress: bool = True  # show tqdm progress bars
@@ -167,13 +169,16 @@ OPTIONS = (
         type=click.Choice(get_args(LabelMode)),
         default=TrainParams.labels,
         help="Positives: listings of one product, listings sharing a weak key (GTIN, brand + model number, "
-        "parent_asin; the rest as none), or none: two views of one listing (product ids unused).",
+        "parent_asin; the rest as none), agreement: listings whose photos and texts are both mutual nearest "
+        "neighbours (the rest as none), or none: two views of one listing (product ids unused).",
     ),
     click.option(
         "--val-labels",
         type=click.Choice(get_args(ValLabelMode)),
         default=TrainParams.val_labels,
-        help="Validation by product, or none: a listing's text-only view retrieves its image/video view.",
+        help="Validation by product; agreement: by the pairs of --labels agreement found among the "
+        "validation listings; none: a listing's text-only view retrieves its image/video view (attention "
+        "fusion only).",
     ),
     click.option(
         "--view-noise",

@@ -14,6 +14,7 @@ from stream.train.data import (
     jitter,
     pool_photo_subset,
     positive_groups,
+    shared_text_views,
     split_families,
     split_modalities,
     split_rows,
@@ -260,3 +261,14 @@ def test_jitter_scales_noise_to_the_vector_and_keeps_zeros() -> None:
     dropped = shaken[0] == 0
     assert abs(float(dropped.float().mean()) - 0.2) < 0.04
     assert abs(float(shaken[0][~dropped].std()) - 10.0 * 0.1 / 0.8) < 0.2
+
+
+def test_shared_text_views_keep_the_text_in_both_and_only_present_modalities() -> None:
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0]] * 200 + [[1.0, 0.0, 0.0, 0.0]])
+
+    first, second = shared_text_views(mask, torch.Generator().manual_seed(0))
+
+    assert torch.all(first[:, 0] == 1) and torch.all(second[:, 0] == 1)
+    assert torch.all(first[-1, 1:] == 0) and torch.all(second[-1, 1:] == 0)
+    assert 0.35 < float(first[:200, 1:].mean()) < 0.65
+    assert not torch.equal(first, second)

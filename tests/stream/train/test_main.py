@@ -278,7 +278,9 @@ def test_training_without_product_labels_finds_held_out_products(labels: LabelMo
     seed_everything(0)
     features = _shared_latent_features(products=150)
     dims = (DIMS["text"], DIMS["text_multilingual"], DIMS["image"], DIMS["reviews"])
-    config = FusionConfig(*dims, shared_dim=16, hidden_dim=32, heads=2)
+    config = FusionConfig(
+        *dims, shared_dim=16, hidden_dim=32, heads=2, fusion_kind="attention"
+    )  # cross-modal views
     params = TrainParams(
         tmp_path / "features.npz",
         tmp_path / "run",
@@ -309,7 +311,7 @@ def test_a_label_free_run_records_its_modes_and_validates_without_labels(
 ) -> None:
     args = ["--out", str(tmp_path / "run"), "--epochs", "1", "--labels", "none", "--val-labels", "none"]
 
-    assert main([*small_run, *args]) == 0
+    assert main([*small_run, *args, "--fusion-kind", "attention"]) == 0
 
     val = json.loads((tmp_path / "run" / "history.json").read_text())[0]["val"]
     assert set(val) == {"text_to_media_recall@1", "media_to_text_recall@1", "score"}
@@ -323,8 +325,35 @@ def test_label_free_validation_needs_text_and_media(
 ) -> None:
     args = ["--out", str(tmp_path / "run"), "--val-labels", "none", "--modalities", "text,reviews"]
 
-    assert main([*small_run, *args]) == 1
+    assert main([*small_run, *args, "--fusion-kind", "attention"]) == 1
     assert "allow text and image or video, or pass --val-labels product" in capsys.readouterr().err
+
+
+def test_block_fusion_refuses_the_cross_modal_validation(
+    small_run: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*small_run, "--out", str(tmp_path / "run"), "--val-labels", "none"]) == 1
+    assert "pass --val-labels agreement or --fusion-kind attention" in capsys.readouterr().err
+
+
+def test_an_agreement_run_validates_on_agreement_pairs(small_run: list[str], tmp_path: Path) -> None:
+    args = [
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "1",
+        "--labels",
+        "agreement",
+        "--val-labels",
+        "agreement",
+    ]
+
+    assert main([*small_run, *args]) == 0
+
+    val = json.loads((tmp_path / "run" / "history.json").read_text())[0]["val"]
+    assert {"listing_recall@1", "score"} <= set(val)
+    params = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["params"]
+    assert (params["labels"], params["val_labels"]) == ("agreement", "agreement")
 
 
 def test_weak_labels_without_any_key_warn(
