@@ -19,6 +19,7 @@ from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import MODALITIES
 from stream.errors import EmbeddingDimMismatch, SettingsError
 from stream.model.fusion import FusionConfig, ListingBatch, ListingModel
+from stream.model.loading import load_exported
 from stream.train import cache
 from stream.train.agreement import agreement_groups
 from stream.train.cache import FeatureSet
@@ -36,6 +37,7 @@ from stream.train.data import (
     swap_modalities,
     take,
 )
+from stream.train.export import load_checkpoint
 from stream.train.loss import fusion_loss
 from stream.train.params import TrainParams, from_options, train_options
 from stream.train.ranking import retrieval_metrics
@@ -90,6 +92,15 @@ def check_dims(config: FusionConfig, features: FeatureSet) -> None:
                 f"cached {name} features are {found[name]}-d but the embedding layout says {dims}; "
                 "re-extract features with `toyfuse features` or fix schemas/embedding_index.yaml"
             )
+
+
+def starting_model(path: Path) -> ListingModel:
+    """The network to adapt: a checkpoint file, or the model exported into a repository folder.
+
+    Raises:
+        SettingsError: nothing loadable is there.
+    """
+    return load_exported(path) if path.is_dir() else load_checkpoint(path)
 
 
 def check_labels(params: TrainParams, config: FusionConfig, features: FeatureSet) -> None:
@@ -190,6 +201,8 @@ class Trainer:
         )
         self.donors = donor_pools(self.listings.modality_mask, train_rows)
         self.model = ListingModel(config)
+        if params.init is not None:
+            self.model.load_state_dict(starting_model(params.init).state_dict())
         self.optimizer = optimizer_for(self.model, params)
         total = params.epochs * len(self.sampler)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -351,6 +364,13 @@ def command(**options: Any) -> None:
     """Train video pooling and fusion on cached features; keep the best epoch by validation."""
     params, overrides = from_options(options)
     config = FusionConfig.from_schema(IndexSchema.from_yaml(params.schema), **overrides)
+    if params.init is not None:
+        config = starting_model(params.init).config
+        changed = [name for name, value in overrides.items() if getattr(config, name) != value]
+        if changed:
+            raise click.UsageError(
+                f"--init keeps the architecture of {params.init}; drop {', '.join(changed)}"
+            )
     summary = train(params, config, cache.load(params.features))
     scores = ", ".join(f"{name} {value:.3f}" for name, value in summary.best_val.items())
     click.echo(f"trained {summary.epochs_run} epochs; best epoch {summary.best_epoch}: {scores}")

@@ -59,6 +59,7 @@ class TrainParams:
     labels: LabelMode = "product"  # positives: same product, same weak key, or two views of one listing
     val_labels: ValLabelMode = "product"  # by product, by agreement pairs, or text view -> media view
     augment: ViewAugment = field(default_factory=ViewAugment)  # views of one listing (weak and none labels)
+    init: Path | None = None  # start from this checkpoint or exported model repository (adaptation)
     steps: int | None = None  # stop after this many optimiser steps in total (smoke tests)
     progress: bool = True  # show tqdm progress bars
 
@@ -135,6 +136,12 @@ OPTIONS = (
         type=int,
         default=TrainParams.split_seed,
         help="Seeds the product-level train/val/test split (`toyfuse eval` must use the same).",
+    ),
+    click.option(
+        "--init",
+        type=click.Path(exists=True, path_type=Path),
+        help="Start from this checkpoint (best.pt) or exported model repository (e.g. triton_models) and "
+        "keep its architecture: adapt the shipped model to a catalog.",
     ),
     click.option("--steps", type=int, help="Stop after this many optimiser steps in total (smoke tests)."),
     click.option(
@@ -266,6 +273,7 @@ def from_options(options: dict[str, Any]) -> tuple[TrainParams, dict[str, Any]]:
             dim_dropout=options["view_dim_dropout"],
             photo_keep=options["view_photo_keep"],
         ),
+        init=options["init"],
         steps=options["steps"],
         progress=not options["no_progress"],
     )

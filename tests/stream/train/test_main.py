@@ -371,3 +371,22 @@ def test_noise_changes_training_and_stays_reproducible(small_run: list[str], tmp
     quiet, first, second = (torch.load(tmp_path / n / "last.pt", weights_only=True)["model"] for n in runs)
     assert all(torch.equal(first[key], second[key]) for key in first)
     assert not all(torch.equal(first[key], quiet[key]) for key in first)
+
+
+def test_a_run_can_start_from_a_trained_model_and_keeps_its_architecture(
+    small_run: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*small_run, "--out", str(tmp_path / "first"), "--epochs", "1"]) == 0
+    start = tmp_path / "first" / "best.pt"
+
+    still = ["--out", str(tmp_path / "adapted"), "--init", str(start), "--lr", "0", "--epochs", "1"]
+    assert main([*small_run, *still]) == 0
+
+    before, after = (
+        torch.load(path, weights_only=True)["model"] for path in (start, tmp_path / "adapted" / "last.pt")
+    )
+    assert all(torch.equal(before[key], after[key]) for key in before if "running_mean" not in key)
+    with pytest.raises(SystemExit):
+        main([*small_run, "--out", str(tmp_path / "x"), "--init", str(start), "--hidden-dim", "4"])
+    error = capsys.readouterr().err
+    assert "--init keeps the architecture" in error and "drop hidden_dim" in error
