@@ -29,6 +29,7 @@ from stream.media.guard import HostPolicy, media_session
 from stream.retry import RetryPolicy
 from stream.store.listings import EmbeddingStore
 from stream.store.reviews import ReviewStore
+from stream.store.versions import fusion_version_of
 from stream.worker.batch import describe
 from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
 from stream.worker.health import health_report
@@ -108,7 +109,14 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
     review_encoder = TritonEncoder(
         triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s, retry
     )
-    refuser = Refuser(encoder=encoder, store=store, reviews=reviews, delivery=delivery, locks=locks)
+    refuser = Refuser(
+        encoder=encoder,
+        store=store,
+        reviews=reviews,
+        delivery=delivery,
+        locks=locks,
+        served_fusion=fusion_version_of(model_version),
+    )
     http = media_session(HostPolicy.from_settings(settings))  # every media connection checked
     media = MediaFetcher.from_settings(http, settings)
     return Pipelines(

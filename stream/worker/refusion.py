@@ -12,6 +12,7 @@ from stream.contracts.shapes import MODALITIES, Modality
 from stream.features.vectors import FloatArray
 from stream.inference.listing import FUSION_INPUTS, ListingEncoder
 from stream.store.listings import APPLIED, EmbeddingStore, Refusion, StoredListing, WriteOutcome
+from stream.store.versions import with_fusion_version
 from stream.worker.delivery import Delivery
 from stream.worker.listings import ReviewSource
 from stream.worker.locks import ListingLocks
@@ -27,6 +28,17 @@ def fusion_inputs(stored: StoredListing, reviews: FloatArray | None) -> dict[str
     if reviews is not None:
         vectors["reviews"] = reviews
     return vectors
+
+
+def refused_model_version(stored: str, served_fusion: str | None) -> str:
+    """A re-fused record's ``model_version``: its stored encoders, and the fusion that fused it now (pure).
+
+    >>> refused_model_version("listing_embedder/1 fusion=fusion-a", "fusion-b")
+    'listing_embedder/1 fusion=fusion-b'
+    >>> refused_model_version("listing_embedder/1 fusion=fusion-a", None)
+    'listing_embedder/1 fusion=fusion-a'
+    """
+    return stored if served_fusion is None else with_fusion_version(stored, served_fusion)
 
 
 def modalities_of(vectors: dict[str, FloatArray]) -> list[Modality]:
@@ -45,7 +57,9 @@ class Refuser:
         reviews: ReviewSource,
         delivery: Delivery,
         locks: ListingLocks,
+        served_fusion: str | None,
     ) -> None:
+        self._served_fusion = served_fusion  # the fusion Triton serves: what re-fused vectors come from
         self._encoder = encoder
         self._store = store
         self._reviews = reviews
@@ -67,7 +81,7 @@ class Refuser:
                 Refusion(
                     record.listing_id,
                     record.version,
-                    record.model_version,
+                    refused_model_version(record.model_version, self._served_fusion),
                     format_rfc3339(now),
                     vector,
                     vectors.get("reviews"),
