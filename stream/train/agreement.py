@@ -51,10 +51,14 @@ def components(pairs: NDArray[np.bool_]) -> list[int]:
     return [root(row) for row in range(len(pairs))]
 
 
-def agreement_groups(features: FeatureSet, rows: Sequence[int], k: int = AGREEMENT_K) -> list[str]:
+def agreement_groups(
+    features: FeatureSet, rows: Sequence[int], k: int = AGREEMENT_K, fused: FloatArray | None = None
+) -> list[str]:
     """A group per listing: ``agree:<n>`` shared by listings paired through ``rows``, else ``listing:<row>``.
 
-    Product labels are never read: only the listings' own image and text vectors.
+    Without ``fused``: photos and texts must both be mutual top-k neighbours. With ``fused`` (a model's
+    vectors of every listing, for a second round): the fused vectors must be, and photos or texts too.
+    Product labels are never read.
     """
     index = np.asarray(rows, dtype=np.int64)
     has_image = features.modality_mask[index, 1] > 0
@@ -62,7 +66,11 @@ def agreement_groups(features: FeatureSet, rows: Sequence[int], k: int = AGREEME
     texts = np.zeros_like(photos)
     for name in TEXTS:
         texts |= mutual_top_k(getattr(features, name)[index], np.ones(len(index), dtype=bool), k)
-    pairs = photos & texts
+    pairs = (
+        photos & texts
+        if fused is None
+        else mutual_top_k(fused[index], np.ones(len(index), bool), k) & (photos | texts)
+    )
     component = components(pairs)
     paired = pairs.any(axis=1)
     groups = [f"listing:{row}" for row in range(len(features))]

@@ -12,6 +12,7 @@ from typing import Any
 import click
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from stream import cli
@@ -186,7 +187,7 @@ class Trainer:
         present = self.listings.modality_mask.sum(dim=1).numpy() > 0
         train_rows = self.rows["train"][present[self.rows["train"]]]
         groups = (
-            agreement_groups(features, train_rows.tolist())
+            agreement_groups(features, train_rows.tolist(), fused=self.mining_vectors())
             if params.labels == "agreement"
             else positive_groups(list(features.families), list(features.weak_keys), params.labels)
         )
@@ -210,6 +211,12 @@ class Trainer:
         )
         self.generator = torch.Generator().manual_seed(params.seed)
         self.steps = 0
+
+    def mining_vectors(self) -> NDArray[np.float32] | None:
+        """Fused vectors of every listing under ``--agreement-from`` (None without it)."""
+        if self.params.agreement_from is None:
+            return None
+        return embed(starting_model(self.params.agreement_from), self.features.listing_batch())[0]
 
     def noise_rates(self) -> torch.Tensor | None:
         """This batch's chance of swapping in another listing's vector, per modality; None when never."""

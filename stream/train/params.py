@@ -60,6 +60,7 @@ class TrainParams:
     val_labels: ValLabelMode = "product"  # by product, by agreement pairs, or text view -> media view
     augment: ViewAugment = field(default_factory=ViewAugment)  # views of one listing (weak and none labels)
     init: Path | None = None  # start from this checkpoint or exported model repository (adaptation)
+    agreement_from: Path | None = None  # --labels agreement: mine pairs with this model's fused vectors too
     steps: int | None = None  # stop after this many optimiser steps in total (smoke tests)
     progress: bool = True  # show tqdm progress bars
 
@@ -142,6 +143,12 @@ OPTIONS = (
         type=click.Path(exists=True, path_type=Path),
         help="Start from this checkpoint (best.pt) or exported model repository (e.g. triton_models) and "
         "keep its architecture: adapt the shipped model to a catalog.",
+    ),
+    click.option(
+        "--agreement-from",
+        type=click.Path(exists=True, path_type=Path),
+        help="--labels agreement, a second round: pair listings whose fused vectors under this checkpoint or "
+        "repository are mutual nearest neighbours and whose photos or texts are too.",
     ),
     click.option("--steps", type=int, help="Stop after this many optimiser steps in total (smoke tests)."),
     click.option(
@@ -274,6 +281,7 @@ def from_options(options: dict[str, Any]) -> tuple[TrainParams, dict[str, Any]]:
             photo_keep=options["view_photo_keep"],
         ),
         init=options["init"],
+        agreement_from=options["agreement_from"],
         steps=options["steps"],
         progress=not options["no_progress"],
     )

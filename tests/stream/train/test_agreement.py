@@ -50,3 +50,25 @@ def test_listings_outside_the_rows_and_unpaired_ones_stay_alone(
     groups = agreement_groups(features, [0, 1, 2, 3])
 
     assert groups == [f"listing:{row}" for row in range(len(features))]
+
+
+def test_a_second_round_pairs_by_fused_vectors_that_a_photo_or_text_confirms(
+    feature_set_factory: FeatureSetFactory,
+) -> None:
+    features = feature_set_factory(families=10, per_family=2)
+    features.modality_mask[:, 1] = 1.0
+    rows = list(range(len(features)))
+    scrambled = np.random.default_rng(0).standard_normal((len(features), 10)).astype(np.float32)
+    truthful = np.eye(10, dtype=np.float32)[[int(f.split("-")[1]) for f in features.families]]
+
+    by_truth = agreement_groups(features, rows, k=1, fused=truthful + 0.01 * scrambled)
+    by_noise = agreement_groups(features, rows, k=1, fused=scrambled)
+
+    paired = [row for row in rows if by_truth[row].startswith("agree:")]
+    assert len(paired) > sum(group.startswith("agree:") for group in by_noise)
+    assert all(
+        features.families[a] == features.families[b]
+        for a in paired
+        for b in paired
+        if by_truth[a] == by_truth[b]
+    )
