@@ -1,10 +1,11 @@
 """Fixtures of the training tests: synthetic cached features."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from numpy.typing import NDArray
 
 from stream.train.cache import FeatureSet
@@ -57,3 +58,12 @@ def feature_set_factory() -> FeatureSetFactory:
         )
 
     return build
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Train on one thread: on shared cores two threads contend and run many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

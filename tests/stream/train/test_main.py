@@ -5,7 +5,6 @@ import json
 import re
 import sys
 import types
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -261,15 +260,6 @@ def _shared_latent_features(products: int, seed: int = 0, rank: int = 6, nuisanc
         query_text_multilingual=copies(multilingual, 1)[:, 0],
         weak_keys=np.array([f"gtin:{f:014d}" if f % 2 else "" for f in owner]),
     )
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Train on one thread: on shared cores two threads contend and run many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("labels", ["none", "weak"])

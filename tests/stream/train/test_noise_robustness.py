@@ -1,11 +1,9 @@
 """Issue 8: a modality that carries no signal must not pull the fused vector below the fused vector without it."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from stream.model.fusion import FusionConfig
 from stream.train.cache import FeatureSet
@@ -16,15 +14,6 @@ from tests.stream.conftest import DIMS
 from tests.stream.train.conftest import FeatureSetFactory
 
 STEPS = 150
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Train on one thread: on shared cores two threads contend and run many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _random_reviews(features: FeatureSet, seed: int) -> FeatureSet:
