@@ -119,7 +119,10 @@ def test_block_weights_depend_only_on_what_is_present(tiny_config: FusionConfig)
     with torch.no_grad():
         model.input_logits.copy_(torch.tensor([0.0, 1.0, 2.0, -1.0, -3.0]))
 
-    _, weights = model(*_inputs(tiny_config, 3), torch.tensor([[1.0] * 4, [1.0] * 4, [1.0, 1.0, 0.0, 0.0]]))
+    with torch.no_grad():
+        _, weights = model(
+            *_inputs(tiny_config, 3), torch.tensor([[1.0] * 4, [1.0] * 4, [1.0, 1.0, 0.0, 0.0]])
+        )
 
     torch.testing.assert_close(weights[0], weights[1])
     expected = torch.softmax(torch.tensor([0.0, 1.0, 2.0, -1.0, -3.0]), dim=0)
