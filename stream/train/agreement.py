@@ -15,7 +15,7 @@ from stream.features.vectors import FloatArray, l2_normalize
 from stream.train.cache import FeatureSet
 
 AGREEMENT_K = 2
-IMAGE, TEXTS = "image", ("text", "text_multilingual")
+TEXTS = ("text", "text_multilingual")
 
 
 def mutual_top_k(vectors: FloatArray, present: NDArray[np.bool_], k: int) -> NDArray[np.bool_]:

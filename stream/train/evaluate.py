@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from stream import cli
 from stream.config import Settings
 from stream.contracts.shapes import MODALITIES
+from stream.evalsets.command import evalsets_root
 from stream.features.vectors import FloatArray, l2_normalize
 from stream.model.fusion import INPUTS, ListingModel
 from stream.model.loading import load_exported
@@ -194,11 +195,10 @@ def built_evalsets(run_dir: Path) -> list[Path]:
     Raises:
         click.UsageError: none is built there.
     """
-    folders = sorted(path.parent for path in (run_dir / "evalsets").glob("*/manifest.json"))
+    root = evalsets_root(run_dir)
+    folders = sorted(path.parent for path in root.glob("*/manifest.json"))
     if not folders:
-        raise click.UsageError(
-            f"no evaluation catalog under {run_dir / 'evalsets'}; run `toyfuse evalset build`"
-        )
+        raise click.UsageError(f"no evaluation catalog under {root}; run `toyfuse evalset build`")
     return folders
 
 

@@ -211,6 +211,14 @@ class Trainer:
         )
         self.generator = torch.Generator().manual_seed(params.seed)
         self.steps = 0
+        self.val = self.validation_listings()
+
+    def validation_listings(self) -> FeatureSet:
+        """The validation split, its products replaced by agreement pairs under ``--val-labels agreement``."""
+        val = self.features.subset(self.rows["val"])
+        if self.params.val_labels != "agreement":
+            return val
+        return replace(val, families=np.array(agreement_groups(val, list(range(len(val))))))
 
     def mining_vectors(self) -> NDArray[np.float32] | None:
         """Fused vectors of every listing under ``--agreement-from`` (None without it)."""
@@ -243,7 +251,8 @@ class Trainer:
         return batch._replace(modality_mask=mask)
 
     def self_views(self, rows: Rows, rates: torch.Tensor | None) -> tuple[ListingBatch, ListingBatch]:
-        """Two views of each listing at ``rows``: disjoint modality subsets where it has several, augmented."""
+        """Two augmented views of each listing at ``rows``: disjoint modality subsets where it has several
+        (attention fusion), or both with the text and a coin for every other modality (block fusion)."""
         batch, index = take(self.listings, rows), torch.from_numpy(rows)
         split = shared_text_views if self.config.fusion_kind == "blocks" else split_modalities
         masks = split(batch.modality_mask, self.generator)
@@ -311,14 +320,11 @@ class Trainer:
         return {name: float(np.mean(values)) for name, values in totals.items()}
 
     def validate(self) -> dict[str, float]:
-        """Validation scores: :func:`fusion_scores` by product, or the label-free :func:`crossmodal_scores`."""
-        val = self.features.subset(self.rows["val"])
-        if self.params.val_labels == "agreement":
-            pseudo = np.array(agreement_groups(val, list(range(len(val)))))
-            return fusion_scores(self.model, replace(val, families=pseudo), self.params.modalities)
+        """Validation scores: :func:`fusion_scores` by product or by agreement pairs, or the label-free
+        :func:`crossmodal_scores`."""
         if self.params.val_labels == "none":
-            return crossmodal_scores(self.model, val, self.params.modalities)
-        return fusion_scores(self.model, val, self.params.modalities)
+            return crossmodal_scores(self.model, self.val, self.params.modalities)
+        return fusion_scores(self.model, self.val, self.params.modalities)
 
     def save(self, path: Path, epoch: int, val: dict[str, float]) -> None:
         """Write a checkpoint: weights, architecture, run parameters and validation scores."""
