@@ -1,6 +1,5 @@
 """Detached server processes: pid files, port checks, readiness waits and shutdown."""
 
-import errno
 import os
 import signal
 import socket
@@ -86,17 +85,47 @@ def http_ok(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def port_is_free(port: int, host: str = LOCALHOST) -> bool:
-    """Return whether ``host:port`` can be bound, i.e. nothing listens there."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp for a listening socket
+
+
+def listening_sockets(port: int) -> set[str]:
+    """Return the inodes of TCP sockets (IPv4 or IPv6) listening on ``port``, from ``/proc/net/tcp{,6}``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return False
-            raise
-    return True
+            rows = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == TCP_LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def socket_owners(inodes: set[str]) -> list[int]:
+    """Return the pids holding any of the socket ``inodes`` (those this user may inspect)."""
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    owners = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                owners.append(int(proc.name))
+        except OSError:
+            continue
+    return sorted(owners)
+
+
+def port_is_free(port: int) -> bool:
+    """Return whether nothing listens on ``port``.
+
+    Connections a stopped server left behind (``TIME_WAIT``, ``FIN_WAIT2``) do not count: they hold the
+    port against a plain ``bind`` for up to a minute, yet the server binds it again with its own
+    socket options.
+    """
+    return not listening_sockets(port)
 
 
 def port_is_open(port: int, host: str = LOCALHOST, timeout_s: float = 1.0) -> bool:
@@ -119,10 +148,13 @@ def ensure_ports_free(name: str, ports: dict[str, int]) -> None:
         PortBusyError: A port is taken; the message names the setting that moves it.
     """
     for field, port in ports.items():
-        if not port_is_free(port):
+        listeners = listening_sockets(port)
+        if listeners:
             env = setting_env_var(field)
+            owners = socket_owners(listeners)
+            holder = f"pid {', '.join(map(str, owners))}" if owners else "a process this stack did not start"
             raise PortBusyError(
-                f"{name} cannot start: port {port} ({env}) is held by a process this stack did not start; "
+                f"{name} cannot start: port {port} ({env}) is held by {holder}; "
                 f"stop that process (`ss -ltnp 'sport = :{port}'` shows it) or move this server with "
                 f"{env}=<free port>"
             )

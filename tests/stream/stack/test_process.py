@@ -45,12 +45,34 @@ def test_port_is_free_after_the_socket_closes() -> None:
     assert not process.port_is_open(port)
 
 
+def test_port_is_free_sees_an_ipv6_listener() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind(("::", 0))
+        sock.listen()
+        assert not process.port_is_free(int(sock.getsockname()[1]))
+
+
+def test_a_connection_left_in_time_wait_by_a_stopped_server_does_not_hold_its_port() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = int(server.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = server.accept()
+            accepted.close()  # the server closes first, so its side of the connection waits in TIME_WAIT
+            client.recv(1)
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))  # what the old bind probe saw
+    assert process.port_is_free(port)
+
+
 def test_ensure_ports_free_names_the_port_and_its_setting(listening_port: int) -> None:
     with pytest.raises(PortBusyError) as caught:
         process.ensure_ports_free("redis", {"redis_port": listening_port})
     message = str(caught.value)
     assert f"port {listening_port}" in message
     assert "TOYFUSE_REDIS_PORT" in message
+    assert f"pid {os.getpid()}" in message
     assert message.startswith("redis cannot start")
 
 
