@@ -1,0 +1,1 @@
+"""`toyfuse bench`: throughput, freshness and index measurements, each against its ceiling and baseline in one run."""

@@ -1,0 +1,272 @@
+"""`toyfuse bench`: every scenario against its ceiling and naive baseline, measured in one run on the local
+stack; writes ``bench.json`` and plots."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from redis import Redis
+from tqdm import tqdm
+from tritonclient.grpc.aio import InferenceServerClient
+
+from stream import stack
+from stream.bench.index import IndexPlan, index_work, run_index
+from stream.bench.plots import plot_bench
+from stream.bench.report import format_report
+from stream.bench.stats import ratio
+from stream.bench.throughput import PipelineRun, ceiling, naive, stream_through
+from stream.bench.workload import Event, bench_listings, deletions, encoder_inputs
+from stream.catalog.generate import CatalogSummary, generate_catalog
+from stream.config import REPO_ROOT, Settings
+from stream.contracts.shapes import INDEX
+from stream.inference.listing import ListingEncoder
+from stream.producer import read_jsonl
+from stream.retry import RetryPolicy
+from stream.stack import media_server, worker_process
+
+SCENARIOS = ("text", "multimodal", "freshness", "index")
+WARM_UP = 32  # listings streamed before anything is timed, so no model or connection is cold
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """How much each scenario does; the defaults take about ten minutes on two CPU cores."""
+
+    scenarios: tuple[str, ...] = SCENARIOS
+    text_listings: int = 600
+    naive_listings: int = 100
+    media_listings: int = 48
+    loads: tuple[float, ...] = (0.25, 0.5, 0.75)  # offered load as a share of the text pipeline's rate
+    load_seconds: float = 20.0
+    index: IndexPlan = field(default_factory=IndexPlan)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What one run measured: the report, the freshness samples (seconds, by curve) and the listings it
+    streamed (deleted again at the end)."""
+
+    report: dict[str, Any]
+    samples: dict[str, list[float]]
+    listing_ids: list[str]
+
+
+class Bench:
+    """One benchmark run on a started stack: a progress bar, the Triton client and the catalog templates."""
+
+    def __init__(self, settings: Settings, catalog: CatalogSummary, plan: BenchPlan) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.plan = plan
+        self.run_id = uuid.uuid4().hex[:8]
+        self.templates = list(read_jsonl(catalog.listings_path))
+        self.streamed: list[Event] = []
+        self.samples: dict[str, list[float]] = {}
+
+    def listings(self, phase: str, count: int, *, text_only: bool) -> list[Event]:
+        """New listings for one phase; remembered so that the run deletes them at the end."""
+        events = bench_listings(
+            self.templates, f"{self.run_id}-{phase}", count, datetime.now(UTC), text_only=text_only
+        )
+        self.streamed += events
+        return events
+
+    async def throughput(self, name: str, *, text_only: bool, count: int, naive_count: int) -> dict[str, Any]:
+        """Ceiling, naive baseline and pipeline for one kind of listing."""
+        events = self.listings(name, count, text_only=text_only)
+        inputs = encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
+        client = InferenceServerClient(self.settings.triton_grpc_url)
+        encoder = ListingEncoder(
+            client, INDEX, self.settings.triton_timeout_s, RetryPolicy.from_settings(self.settings)
+        )
+        try:
+            with _bar(f"{name}: ceiling", 3 * len(inputs)) as bar:
+                top = await ceiling(encoder, inputs, self.settings.batch_size, bar.update)
+            with _bar(f"{name}: naive", naive_count) as bar:
+                base = await naive(encoder, inputs[:naive_count], bar.update)
+        finally:
+            await client.close()
+        with _bar(f"{name}: pipeline", len(events)) as bar:
+            run = await stream_through(self.settings, events, bar.update)
+        self.samples[f"{name}, as fast as possible"] = run.freshness_s()
+        pipeline = run.summary()
+        return {
+            "ceiling": top,
+            "naive": base,
+            "pipeline": pipeline,
+            "pipeline_over_ceiling": ratio(pipeline["listings_per_s"], top["listings_per_s"]),
+            "pipeline_over_naive": ratio(pipeline["listings_per_s"], base["listings_per_s"]),
+        }
+
+    async def freshness(self, full_rate: float) -> dict[str, Any]:
+        """Text-only listings offered at shares of ``full_rate`` for ``load_seconds`` each."""
+        loads = []
+        for share in self.plan.loads:
+            offered = share * full_rate
+            events = self.listings(
+                f"load{share:g}", max(1, round(offered * self.plan.load_seconds)), text_only=True
+            )
+            with _bar(f"freshness at {offered:.1f}/s", len(events)) as bar:
+                run: PipelineRun = await stream_through(
+                    self.settings, events, bar.update, events_per_s=offered
+                )
+            self.samples[f"{offered:.1f}/s offered ({share:.0%})"] = run.freshness_s()
+            loads.append({"share": share, "offered_per_s": offered, **run.summary()})
+        return {"full_rate_per_s": full_rate, "loads": loads}
+
+    async def warm_up(self) -> None:
+        """Stream a few listings untimed."""
+        events = self.listings("warmup", WARM_UP, text_only=True)
+        with _bar("warm-up", len(events)) as bar:
+            await stream_through(self.settings, events, bar.update)
+
+    async def clean_up(self) -> None:
+        """Delete every listing the run stored (through the pipeline, untimed)."""
+        gone = deletions(self.streamed, datetime.now(UTC))
+        with _bar("deleting the benchmark listings", len(gone)) as bar:
+            await stream_through(self.settings, gone, bar.update)
+
+
+def _bar(what: str, total: int) -> Any:
+    return tqdm(total=total, desc=what, unit="ev", leave=False)
+
+
+async def run_bench(settings: Settings, catalog: CatalogSummary, plan: BenchPlan) -> BenchResult:
+    """Every scenario of ``plan`` on the running stack and ``catalog`` (served by the media server)."""
+    bench = Bench(settings, catalog, plan)
+    report: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "plan": asdict(plan),
+        "settings": {"batch_size": settings.batch_size, "batch_window_s": settings.batch_window_s},
+    }
+    await bench.warm_up()
+    try:
+        if "text" in plan.scenarios or "freshness" in plan.scenarios:
+            report["text"] = await bench.throughput(
+                "text", text_only=True, count=plan.text_listings, naive_count=plan.naive_listings
+            )
+        if "multimodal" in plan.scenarios:
+            report["multimodal"] = await bench.throughput(
+                "multimodal", text_only=False, count=plan.media_listings, naive_count=plan.media_listings // 3
+            )
+        if "freshness" in plan.scenarios:
+            report["freshness"] = await bench.freshness(report["text"]["pipeline"]["listings_per_s"])
+    finally:
+        await bench.clean_up()
+    if "index" in plan.scenarios:
+        with _bar("vector set", index_work(plan.index)) as bar:
+            report["index"] = run_index(lambda: Redis.from_url(settings.redis_url), plan.index, bar.update)
+    return BenchResult(report, bench.samples, [event["listing_id"] for event in bench.streamed])
+
+
+def prepare(settings: Settings, echo: Callable[[str], None]) -> CatalogSummary:
+    """Start the stack, the worker and the media server unless running; generate the sample catalog."""
+    stack.up(settings, echo)
+    if not worker_process.status(settings).healthy:
+        worker_process.start(settings, echo)
+    catalog = generate_catalog(settings.run_dir / "catalog", media_base_url=settings.media_base_url)
+    if not media_server.status(settings).healthy:
+        media_server.start(settings, echo)
+    return catalog
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{text!r} is not a comma-separated list of numbers, e.g. 0.25,0.5,0.75"
+        ) from exc
+    if not shares or any(not 0 < share <= 2 for share in shares):
+        raise click.BadParameter("each load share must be in (0, 2], e.g. 0.25,0.5,0.75")
+    return shares
+
+
+@click.command("bench", context_settings={"show_default": True})
+@click.option(
+    "--scenario",
+    "scenarios",
+    type=click.Choice(SCENARIOS),
+    multiple=True,
+    help="Run only these (repeatable; default: all).",
+)
+@click.option(
+    "--listings",
+    "text_listings",
+    type=click.IntRange(1),
+    default=BenchPlan.text_listings,
+    help="Text-only listings for the ceiling and the pipeline.",
+)
+@click.option(
+    "--naive-listings",
+    type=click.IntRange(1),
+    default=BenchPlan.naive_listings,
+    help="Listings embedded one per call.",
+)
+@click.option(
+    "--media-listings",
+    type=click.IntRange(3),
+    default=BenchPlan.media_listings,
+    help="Listings with photos and video.",
+)
+@click.option(
+    "--loads",
+    default="0.25,0.5,0.75",
+    help="Offered loads for freshness, as shares of the text pipeline's rate.",
+)
+@click.option(
+    "--load-seconds",
+    type=click.FloatRange(1.0),
+    default=BenchPlan.load_seconds,
+    help="Seconds at each offered load.",
+)
+@click.option(
+    "--index-size",
+    type=click.IntRange(1000),
+    default=IndexPlan.size,
+    help="Vectors in the benchmark vector set.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench"),
+    help="Folder for bench.json and the plots.",
+)
+@click.pass_obj
+def command(
+    settings: Settings,
+    scenarios: Sequence[str],
+    text_listings: int,
+    naive_listings: int,
+    media_listings: int,
+    loads: str,
+    load_seconds: float,
+    index_size: int,
+    out: Path,
+) -> None:
+    """Throughput (ceiling / naive / pipeline), freshness under load and the vector index, in one run.
+
+    Starts the local stack and a worker unless they run. Benchmark listings are deleted afterwards.
+    """
+    plan = BenchPlan(
+        scenarios=tuple(scenarios) or SCENARIOS,
+        text_listings=text_listings,
+        naive_listings=min(naive_listings, text_listings),
+        media_listings=media_listings,
+        loads=_shares(loads),
+        load_seconds=load_seconds,
+        index=IndexPlan(size=index_size, dims=INDEX.vectors[INDEX.search.vector].dims),
+    )
+    catalog = prepare(settings, click.echo)
+    result = asyncio.run(run_bench(settings, catalog, plan))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(result.report, indent=2) + "\n", encoding="utf-8")
+    plots = plot_bench(result.report, result.samples, out)
+    click.echo(format_report(result.report))
+    click.echo(f"wrote {out / 'bench.json'} and {', '.join(path.name for path in plots)}")

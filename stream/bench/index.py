@@ -1,0 +1,226 @@
+"""The vector-set index at scale: insert rate by insertion method, ``VSIM`` latency and recall@10 by
+quantisation, with and without a filter.
+
+Vectors are shaped like a catalog rather than uniform (uniform random vectors have no neighbourhoods
+worth finding): a thousand category centres, products around them, and each product's 2-6 listings
+close to it. Recall is measured against exact float32 search in numpy over the same vectors, so it
+counts what quantisation and the graph lose together.
+
+Insert rates are compared at the same set size: the set is built once with the fastest method, then
+each method adds ``sequential`` more vectors to it.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from redis import Redis
+
+from stream.bench.stats import latency_summary, rate, recall_at_k
+from stream.features.vectors import FloatArray, l2_normalize
+
+Progress = Callable[[int], None]
+CATEGORIES = 20  # so the filter below keeps about 5 % of the set
+FILTER = '.category == "c3"'
+CENTRES = 1000
+PRODUCT_SPREAD = 0.8  # noise norm around a category centre
+LISTING_SPREAD = 0.35  # noise norm around a product
+LISTINGS_PER_PRODUCT = 4  # on average
+KEY = "toyfuse-bench:index"
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """What the index benchmark inserts and asks."""
+
+    size: int = 100_000
+    dims: int = 256
+    quantizations: tuple[str, ...] = ("Q8", "NOQUANT", "BIN")  # the first is the one served
+    queries: int = 200
+    k: int = 10
+    threads: int = 4
+    chunk: int = 500  # VADDs per pipeline round trip
+    sequential: int = 2_000  # vectors the one-round-trip-per-insert baseline adds
+    seed: int = 0
+
+
+def catalog_vectors(count: int, dims: int, seed: int) -> FloatArray:
+    """``count`` unit vectors shaped like listings of products in categories (pure, deterministic in ``seed``)."""
+    rng = np.random.default_rng(seed)
+
+    def around(points: FloatArray, spread: float, rows: int) -> FloatArray:
+        noise = rng.standard_normal((rows, dims)) * (spread / np.sqrt(dims))
+        return l2_normalize(points[rng.integers(0, len(points), rows)] + noise)
+
+    centres = l2_normalize(rng.standard_normal((CENTRES, dims)))
+    products = around(centres, PRODUCT_SPREAD, max(1, count // LISTINGS_PER_PRODUCT))
+    return around(products, LISTING_SPREAD, count)
+
+
+def categories(count: int, seed: int) -> NDArray[np.int64]:
+    """The filter attribute of each vector: a category index in ``[0, CATEGORIES)`` (pure)."""
+    return np.random.default_rng(seed + 1).integers(0, CATEGORIES, count)
+
+
+def attribute_json(category: int, row: int) -> str:
+    """The ``SETATTR`` JSON of one element (pure)."""
+    return json.dumps({"category": f"c{category}", "price": float(row % 100)})
+
+
+def exact_top_k(
+    vectors: FloatArray, queries: FloatArray, k: int, allowed: NDArray[np.bool_] | None = None
+) -> list[list[int]]:
+    """Row numbers of each query's ``k`` most cosine-similar vectors (only ``allowed`` rows, if given), pure."""
+    top = []
+    for start in range(0, len(queries), 50):
+        scores = queries[start : start + 50] @ vectors.T
+        if allowed is not None:
+            scores[:, ~allowed] = -np.inf
+        best = np.argpartition(-scores, k, axis=1)[:, :k]
+        ordered = np.take_along_axis(best, np.argsort(-np.take_along_axis(scores, best, 1), 1), 1)
+        top += [[int(row) for row in rows] for rows in ordered]
+    return top
+
+
+def _vadd(vector: FloatArray, row: int, category: int, quantization: str, cas: bool) -> list[Any]:
+    options = ["CAS"] if cas else []
+    return [
+        "VADD", KEY, "FP32", vector.astype("<f4").tobytes(), f"v{row}", *options, quantization,
+        "SETATTR", attribute_json(category, row),
+    ]  # fmt: skip
+
+
+def insert_sequential(
+    redis: Redis,
+    vectors: FloatArray,
+    cats: NDArray[np.int64],
+    quantization: str,
+    progress: Progress,
+    first_row: int = 0,
+) -> float:
+    """Add ``vectors`` (rows from ``first_row``; ``cats`` aligned with them) one ``VADD`` per round trip (the
+    naive baseline); return the seconds taken."""
+    started = time.perf_counter()
+    for offset, vector in enumerate(vectors):
+        command = _vadd(vector, first_row + offset, int(cats[offset]), quantization, cas=False)
+        redis.execute_command(*command)  # type: ignore[no-untyped-call]
+        progress(1)
+    return time.perf_counter() - started
+
+
+def insert_pipelined(
+    connect: Callable[[], Redis],
+    vectors: FloatArray,
+    cats: NDArray[np.int64],
+    plan: IndexPlan,
+    quantization: str,
+    threads: int,
+    progress: Progress,
+    first_row: int = 0,
+) -> float:
+    """Add ``vectors`` (rows from ``first_row``; ``cats`` aligned with them) in pipelines of ``plan.chunk`` from ``threads`` connections at once, with ``CAS`` (the
+    neighbour search runs in Redis's threads, outside its main loop) when ``threads`` > 1; return seconds."""
+    chunks = [
+        range(start, min(start + plan.chunk, len(vectors))) for start in range(0, len(vectors), plan.chunk)
+    ]
+    clients = [connect() for _ in range(threads)]
+
+    def send(index: int) -> None:
+        pipe = clients[index % threads].pipeline(transaction=False)
+        for offset in chunks[index]:
+            command = _vadd(vectors[offset], first_row + offset, int(cats[offset]), quantization, threads > 1)
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        pipe.execute()
+        progress(len(chunks[index]))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, range(len(chunks))))
+    seconds = time.perf_counter() - started
+    for client in clients:
+        client.close()
+    return seconds
+
+
+def search(
+    redis: Redis, queries: FloatArray, k: int, filter_expression: str | None
+) -> tuple[list[float], list[list[int]]]:
+    """``VSIM`` top-``k`` for each query, one at a time; return each call's seconds and the rows found."""
+    extra = ["FILTER", filter_expression] if filter_expression else []
+    latencies, found = [], []
+    for query in queries:
+        started = time.perf_counter()
+        command = ["VSIM", KEY, "FP32", query.astype("<f4").tobytes(), "COUNT", k, *extra]
+        reply = redis.execute_command(*command)  # type: ignore[no-untyped-call]
+        latencies.append(time.perf_counter() - started)
+        found.append([int(element.decode()[1:]) for element in reply])
+    return latencies, found
+
+
+def _search_cases(
+    redis: Redis, vectors: FloatArray, queries: FloatArray, cats: NDArray[np.int64], k: int
+) -> dict[str, Any]:
+    results = {}
+    for name, expression, allowed in (("unfiltered", None, None), ("filtered", FILTER, cats == 3)):
+        latencies, found = search(redis, queries, k, expression)
+        truth = exact_top_k(vectors, queries, k, allowed)
+        results[name] = {
+            "filter": expression,
+            "latency": latency_summary(latencies),
+            f"recall@{k}": recall_at_k(found, truth),
+        }
+    return results
+
+
+def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress) -> dict[str, Any]:
+    """Build, top up and search a fresh ``KEY`` for each quantisation (deleted afterwards); the report section."""
+    rows = plan.size + 3 * plan.sequential  # the set, then one batch of top-ups per insertion method
+    vectors = catalog_vectors(rows + plan.queries, plan.dims, plan.seed)
+    queries = vectors[rows:]  # listings of the same products, never inserted
+    cats = categories(rows, plan.seed)
+    redis = connect()
+    report: dict[str, Any] = {"plan": asdict(plan), "quantizations": {}}
+    try:
+        for quantization in plan.quantizations:
+            redis.delete(KEY)
+            build = insert_pipelined(
+                connect, vectors[: plan.size], cats, plan, quantization, plan.threads, progress
+            )
+            memory = redis.memory_usage(KEY) or 0
+            searched = _search_cases(redis, vectors[: plan.size], queries, cats[: plan.size], plan.k)
+            top_ups = {}
+            for number, method in enumerate(
+                ("one_per_round_trip", "pipelined", f"pipelined_{plan.threads}_connections_cas")
+            ):
+                start = plan.size + number * plan.sequential
+                added = vectors[start : start + plan.sequential]
+                if number == 0:
+                    seconds = insert_sequential(
+                        redis, added, cats[start:], quantization, progress, first_row=start
+                    )
+                else:
+                    threads = 1 if number == 1 else plan.threads
+                    seconds = insert_pipelined(
+                        connect, added, cats[start:], plan, quantization, threads, progress, first_row=start
+                    )
+                top_ups[method] = rate(plan.sequential, seconds)
+            report["quantizations"][quantization] = {
+                "build_inserts_per_s": rate(plan.size, build),
+                "top_up_inserts_per_s": top_ups,
+                "bytes_per_vector": memory / plan.size,
+                "search": searched,
+            }
+    finally:
+        redis.delete(KEY)
+        redis.close()
+    return report
+
+
+def index_work(plan: IndexPlan) -> int:
+    """How many inserts :func:`run_index` makes, for its progress bar (pure)."""
+    return len(plan.quantizations) * (plan.size + 3 * plan.sequential)

@@ -1,0 +1,63 @@
+"""The benchmark's plots: ceiling / naive / pipeline bars, throughput against offered load, freshness CDFs."""
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt
+
+from stream.bench.report import throughput_rows
+from stream.bench.stats import cdf
+
+
+def plot_bench(report: dict[str, Any], samples: dict[str, list[float]], out_dir: Path) -> list[Path]:
+    """Write ``bench-throughput.png`` and, when freshness ran, ``bench-load.png`` and ``bench-freshness.png``.
+
+    Args:
+        report: what ``toyfuse bench`` writes to ``bench.json``.
+        samples: freshness samples in seconds, by curve label.
+        out_dir: where the files go.
+
+    Returns:
+        The files written.
+    """
+    written = []
+    rows = throughput_rows(report)
+    if rows:
+        figure, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 4), squeeze=False)
+        for axis, (name, unit, top, base, pipe) in zip(axes[0], rows, strict=True):
+            axis.bar(
+                ["ceiling", "naive", "pipeline"], [top, base, pipe], color=["#4c72b0", "#c44e52", "#55a868"]
+            )
+            axis.set_title(f"{name}: {unit}")
+        written.append(_save(figure, out_dir / "bench-throughput.png"))
+    loads = (report.get("freshness") or {}).get("loads")
+    if loads:
+        figure, axis = plt.subplots(figsize=(5, 4))
+        offered = [load["offered_per_s"] for load in loads]
+        axis.plot(offered, [load["listings_per_s"] for load in loads], "o-", label="achieved")
+        axis.plot(offered, offered, "--", color="grey", label="offered")
+        axis.set_xlabel("offered listings/s")
+        axis.set_ylabel("stored listings/s")
+        axis.legend()
+        written.append(_save(figure, out_dir / "bench-load.png"))
+    if samples:
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for label, seconds in samples.items():
+            values, shares = cdf(seconds)
+            axis.plot(values, shares, label=label)
+        axis.axvline(1.0, color="grey", linestyle=":", label="1 s")
+        axis.set_xlabel("produced -> stored (s)")
+        axis.set_ylabel("share of events")
+        axis.legend()
+        written.append(_save(figure, out_dir / "bench-freshness.png"))
+    return written
+
+
+def _save(figure: Any, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -1,0 +1,98 @@
+"""The benchmark's headline table: each target as a ratio from one run (pure)."""
+
+from typing import Any
+
+from stream.bench.stats import ratio
+
+TARGETS = {
+    "pipeline / ceiling": 0.9,
+    "pipeline / naive": 5.0,
+}
+
+
+def throughput_rows(report: dict[str, Any]) -> list[tuple[str, str, float, float, float]]:
+    """Per throughput scenario: (scenario, unit, ceiling, naive, pipeline) listings per second."""
+    rows = []
+    for name in ("text", "multimodal"):
+        section = report.get(name)
+        if section:
+            rows.append(
+                (
+                    name,
+                    "listings/s",
+                    section["ceiling"]["listings_per_s"],
+                    section["naive"]["listings_per_s"],
+                    section["pipeline"]["listings_per_s"],
+                )
+            )
+    return rows
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The summary a person reads after ``toyfuse bench``: throughput, freshness and index, with ratios."""
+    lines = [f"{'scenario':<12}{'ceiling':>10}{'naive':>10}{'pipeline':>10}{'/ceiling':>10}{'/naive':>9}"]
+    for name, _, top, base, pipe in throughput_rows(report):
+        over_top, over_base = ratio(pipe, top), ratio(pipe, base)
+        lines.append(
+            f"{name:<12}{top:>10.1f}{base:>10.1f}{pipe:>10.1f}{_times(over_top):>10}{_times(over_base):>9}"
+        )
+    lines += _freshness_lines(report.get("freshness"))
+    lines += _update_lines(report.get("updates"))
+    lines += _index_lines(report.get("index"))
+    return "\n".join(lines)
+
+
+def _times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _freshness_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    lines = [
+        "",
+        "freshness (produced -> stored), text-only",
+        f"{'offered/s':>10}{'achieved/s':>12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}",
+    ]
+    for load in section["loads"]:
+        fresh = load["freshness"]
+        lines.append(
+            f"{load['offered_per_s']:>10.1f}{load['listings_per_s']:>12.1f}"
+            f"{fresh['p50_ms']:>9.0f}{fresh['p95_ms']:>9.0f}{fresh['p99_ms']:>9.0f}"
+        )
+    return lines
+
+
+def _update_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    return [
+        "",
+        "updates: "
+        + ", ".join(
+            f"{key} {_short(value)}" for key, value in section.items() if not isinstance(value, dict)
+        ),
+    ]
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _index_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    size = section["plan"]["size"]
+    lines = [
+        "",
+        f"vector set, {size:,} vectors",
+        f"{'quant':<9}{'build/s':>9}{'B/vec':>7}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}{'filt p99':>9}{'filt R@10':>10}",
+    ]
+    for quantization, result in section["quantizations"].items():
+        plain, filtered = result["search"]["unfiltered"], result["search"]["filtered"]
+        lines.append(
+            f"{quantization:<9}{result['build_inserts_per_s']:>9.0f}{result['bytes_per_vector']:>7.0f}"
+            f"{plain['latency']['p50_ms']:>8.2f}{plain['latency']['p99_ms']:>8.2f}{plain['recall@10']:>7.3f}"
+            f"{filtered['latency']['p99_ms']:>9.2f}{filtered['recall@10']:>10.3f}"
+        )
+    return lines

@@ -1,0 +1,49 @@
+"""`toyfuse bench` on the real stack, at a tiny size: every scenario measured, reported, plotted and cleaned up."""
+
+from pathlib import Path
+
+from stream.bench.command import BenchPlan, run_bench
+from stream.bench.index import IndexPlan
+from stream.bench.plots import plot_bench
+from stream.bench.report import format_report
+from stream.catalog.generate import CatalogSummary
+from stream.config import Settings
+from stream.store.client import EmbeddingClient
+
+PLAN = BenchPlan(
+    text_listings=40,
+    naive_listings=4,
+    media_listings=6,
+    loads=(0.5,),
+    load_seconds=2.0,
+    index=IndexPlan(size=2000, quantizations=("Q8",), queries=20, sequential=50),
+)
+
+
+async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
+    running_worker: Settings, catalog: CatalogSummary, client: EmbeddingClient, tmp_path: Path
+) -> None:
+    result = await run_bench(running_worker, catalog, PLAN)
+    report = result.report
+
+    for name in ("text", "multimodal"):
+        section = report[name]
+        rates = [section[part]["listings_per_s"] for part in ("ceiling", "naive", "pipeline")]
+        assert all(value > 0 for value in rates), section
+        assert section["pipeline_over_ceiling"] == rates[2] / rates[0]
+        assert section["pipeline_over_naive"] == rates[2] / rates[1]
+        assert section["pipeline"]["freshness"]["samples"] == (40 if name == "text" else 6)
+    (load,) = report["freshness"]["loads"]
+    assert load["offered_per_s"] == 0.5 * report["text"]["pipeline"]["listings_per_s"]
+    assert load["freshness"]["samples"] == max(1, round(load["offered_per_s"] * 2.0))
+    search = report["index"]["quantizations"]["Q8"]["search"]
+    assert search["unfiltered"]["recall@10"] > 0.8 and search["filtered"]["recall@10"] > 0.8
+
+    table = format_report(report)
+    assert "pipeline" in table and "Q8" in table and "freshness" in table
+    written = {path.name for path in plot_bench(report, result.samples, tmp_path)}
+    assert written == {"bench-throughput.png", "bench-load.png", "bench-freshness.png"}
+    assert all((tmp_path / name).stat().st_size > 1000 for name in written)
+
+    assert len(result.listing_ids) == 32 + 40 + 6 + load["freshness"]["samples"]  # with the warm-up
+    assert set((await client.stored_versions(result.listing_ids)).values()) == {None}, "the run cleans up"
