@@ -32,6 +32,10 @@ LAZY_COMMANDS = {
         "stream.train.gate",
         "Gate a trained checkpoint on the validation split, then write it into the Triton model repository.",
     ),
+    "bench": (
+        "stream.bench.command",
+        "Throughput (ceiling / naive / pipeline), freshness under load and the vector index, in one run.",
+    ),
     "evalset": (
         "stream.evalsets.command",
         "Evaluation catalogs built from real material (never used to train the shipped model).",
