@@ -54,3 +54,14 @@ model_canary_failures_total = Counter(
     "Failed Triton calls whose known-good canary failed too: the model was broken, not the input.",
     ["model"],
 )
+upsert_inputs_total = Counter(
+    "toyfuse_upsert_inputs_total",
+    "Encoder inputs of upserts (text, image, video, and fusion of them all), by outcome: encoded "
+    "(changed, so fetched and computed) or reused (unchanged, the stored vectors kept).",
+    ["modality", "outcome"],
+)
+encoder_cache_total = Counter(
+    "toyfuse_encoder_cache_total",
+    "Look-ups in the shared encoder-output cache, by vector and outcome (hit, miss).",
+    ["vector", "outcome"],
+)

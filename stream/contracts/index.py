@@ -42,6 +42,14 @@ class Batching(BaseModel):
     )  # max_batch_size of every inner model; most listings per listing_embedder call
 
 
+class EncoderCache(BaseModel):
+    """The shared cache of encoder outputs (stream.store.encoder_cache)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ttl_s: int = Field(gt=0)  # seconds an entry lives after it was last written
+
+
 class SearchConfig(BaseModel):
     """Which vector the similarity index holds and how it is stored."""
 
@@ -65,6 +73,7 @@ class IndexSchema(BaseModel):
     modalities: tuple[str, ...]  # user-facing modalities, in MODALITY_MASK column order
     media: MediaShape
     batching: Batching
+    encoder_cache: EncoderCache
     search: SearchConfig
 
     @model_validator(mode="after")

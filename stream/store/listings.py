@@ -14,6 +14,7 @@ from stream import metrics
 from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import Modality
 from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError
+from stream.features.changes import Sources
 from stream.features.vectors import FloatArray, from_redis_bytes, to_redis_bytes
 from stream.retry import NO_RETRY, RetryPolicy, retried
 from stream.store.listing_scripts import (
@@ -36,6 +37,7 @@ from stream.store.versions import (
 )
 
 VECTOR_FIELD_PREFIX = "vec:"
+SOURCES_FIELD = "sources"  # JSON of stream.features.changes.Sources
 # What a version-guarded write did: stored, recognised as a replay of the event that wrote it, or refused.
 WriteOutcome = Literal["applied", "already_applied", "stale"]
 APPLIED: WriteOutcome = "applied"
@@ -76,6 +78,7 @@ class ListingEmbedding:
     vectors: Mapping[str, FloatArray]
     modalities: Sequence[Modality]  # user-facing modalities embedded
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    sources: Sources | None = None  # what the vectors came from (None: the next upsert re-encodes all)
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class StoredListing:
     modalities: list[str]
     vectors: dict[str, FloatArray]
     metadata: dict[str, Any]
+    sources: Sources | None = None  # None: written before sources were recorded, or unreadable
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form used by ``toyfuse get --json`` and the lookup client."""
@@ -254,6 +258,8 @@ class EmbeddingStore:
             "metadata",
             json.dumps(dict(change.metadata), ensure_ascii=False),
         ]
+        if change.sources is not None:
+            fields += [SOURCES_FIELD, change.sources.to_json()]
         for name, vector in change.vectors.items():
             fields += [VECTOR_FIELD_PREFIX + name, to_redis_bytes(vector)]
         return fields
@@ -463,6 +469,7 @@ class EmbeddingStore:
             modalities=text["modalities"].decode().split(","),
             vectors=vectors,
             metadata=json.loads(text["metadata"]),
+            sources=Sources.from_json(text[SOURCES_FIELD].decode()) if SOURCES_FIELD in text else None,
         )
 
     async def similar(

@@ -1,5 +1,6 @@
 """EmbeddingStore against a real Redis 8: layout, version guard, deletes, search."""
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +10,7 @@ from redis.asyncio import Redis
 
 from stream.contracts.index import IndexSchema
 from stream.errors import EmbeddingDimMismatch, ListingNotFound
+from stream.features.changes import Sources, input_digests
 from stream.features.vectors import l2_normalize
 from stream.store.listings import (
     ALREADY_APPLIED,
@@ -206,6 +208,18 @@ async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
     assert [n.listing_id for n in await store.similar("b", 3)] == ["a"]
     await store.refuse([refusion("a", 2, 9, None)])
     assert "reviews" not in (await store.get("a")).vectors
+
+
+async def test_sources_are_stored_with_the_vectors_and_survive_a_refusion(store: EmbeddingStore) -> None:
+    sources = Sources.of(
+        input_digests("toy a", ["https://m/a.png"], None), {"text": "t/1#x", "image": "i/1#y"}
+    )
+    await store.write([dataclasses.replace(embedding("a", 1, seed=1), sources=sources), embedding("b", 1)])
+
+    await store.refuse([refusion("a", 1, 9, vector(7, 512))])
+
+    assert (await store.get("a")).sources == sources
+    assert (await store.get("b")).sources is None, "a record written without sources says so"
 
 
 async def test_get_many_reads_live_listings_only(store: EmbeddingStore) -> None:
