@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import socket
 import subprocess
 import time
 import uuid
@@ -18,16 +17,10 @@ from redis.asyncio import Redis
 from stream.config import REPO_ROOT
 from stream.contracts.index import IndexSchema
 from stream.features.vectors import l2_normalize
+from stream.stack.process import free_port
 from stream.stack.redis_server import server_binary
 
 ListingEventFactory = Callable[..., dict[str, Any]]
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -20,17 +20,29 @@ from stream.bench.index import IndexPlan, index_work, run_index
 from stream.bench.plots import plot_bench
 from stream.bench.report import format_report
 from stream.bench.stats import ratio
-from stream.bench.throughput import PipelineRun, ceiling, naive, stream_through
-from stream.bench.workload import Event, bench_listings, deletions, encoder_inputs
+from stream.bench.throughput import (
+    CONCURRENCIES,
+    Embed,
+    Item,
+    PipelineRun,
+    ceiling,
+    committed_through,
+    naive,
+    stream_through,
+)
+from stream.bench.workload import Event, bench_listings, deletions, encoder_inputs, review_burst
 from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import REPO_ROOT, Settings
 from stream.contracts.shapes import INDEX
+from stream.features.reviews import review_text
 from stream.inference.listing import ListingEncoder
+from stream.inference.triton import TritonEncoder
 from stream.producer import read_jsonl
 from stream.retry import RetryPolicy
 from stream.stack import media_server, worker_process
+from stream.stack.process import free_port
 
-SCENARIOS = ("text", "multimodal", "freshness", "index")
+SCENARIOS = ("text", "reviews", "multimodal", "freshness", "scale-out", "index")
 WARM_UP = 32  # listings streamed before anything is timed, so no model or connection is cold
 
 
@@ -42,6 +54,8 @@ class BenchPlan:
     text_listings: int = 600
     naive_listings: int = 100
     media_listings: int = 48
+    reviewed_listings: int = 100  # text listings that get a burst of reviews
+    reviews_per_listing: int = 5
     loads: tuple[float, ...] = (0.25, 0.5, 0.75)  # offered load as a share of the text pipeline's rate
     load_seconds: float = 20.0
     index: IndexPlan = field(default_factory=IndexPlan)
@@ -66,6 +80,8 @@ class Bench:
         self.plan = plan
         self.run_id = uuid.uuid4().hex[:8]
         self.templates = list(read_jsonl(catalog.listings_path))
+        self.review_templates = list(read_jsonl(catalog.reviews_path))
+        self.retry = RetryPolicy.from_settings(settings)
         self.streamed: list[Event] = []
         self.samples: dict[str, list[float]] = {}
 
@@ -81,28 +97,66 @@ class Bench:
         """Ceiling, naive baseline and pipeline for one kind of listing."""
         events = self.listings(name, count, text_only=text_only)
         inputs = encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
-        client = InferenceServerClient(self.settings.triton_grpc_url)
-        encoder = ListingEncoder(
-            client, INDEX, self.settings.triton_timeout_s, RetryPolicy.from_settings(self.settings)
-        )
-        try:
-            with _bar(f"{name}: ceiling", 3 * len(inputs)) as bar:
-                top = await ceiling(encoder, inputs, self.settings.batch_size, bar.update)
-            with _bar(f"{name}: naive", naive_count) as bar:
-                base = await naive(encoder, inputs[:naive_count], bar.update)
-        finally:
-            await client.close()
+        async with self.triton() as client:
+            encoder = ListingEncoder(client, INDEX, self.settings.triton_timeout_s, self.retry)
+            top, base = await self.ceiling_and_naive(name, encoder.embed, inputs, naive_count)
         with _bar(f"{name}: pipeline", len(events)) as bar:
             run = await stream_through(self.settings, events, bar.update)
         self.samples[f"{name}, as fast as possible"] = run.freshness_s()
+        return _compared(top, base, run.summary())
+
+    async def reviews(self, listing_ids: Sequence[str]) -> dict[str, Any]:
+        """A burst of ``reviews_per_listing`` new reviews on each of ``listing_ids`` (already stored)."""
+        events = review_burst(
+            listing_ids, self.review_templates, self.plan.reviews_per_listing, datetime.now(UTC)
+        )
+        texts = [review_text(event.get("title"), event.get("text")) for event in events]
+        async with self.triton() as client:
+            model = INDEX.vectors["reviews"]
+            encoder = TritonEncoder(
+                client, model.model or "", model.dims, self.settings.triton_timeout_s, self.retry
+            )
+            top, base = await self.ceiling_and_naive(
+                "reviews", encoder.embed_texts, texts, self.plan.naive_listings
+            )
+        with _bar("reviews: pipeline", len(events)) as bar:
+            pipeline = await committed_through(self.settings, events, self.settings.reviews_topic, bar.update)
+        return _compared(top, base, pipeline)
+
+    async def ceiling_and_naive(
+        self, name: str, embed: Embed[Item], items: Sequence[Item], naive_count: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ceiling over ``items`` and the naive baseline over the first ``naive_count`` of them."""
+        with _bar(f"{name}: ceiling", len(CONCURRENCIES) * len(items)) as bar:
+            top = await ceiling(embed, items, self.settings.batch_size, bar.update)
+        with _bar(f"{name}: naive", min(naive_count, len(items))) as bar:
+            base = await naive(embed, items[:naive_count], bar.update)
+        return top, base
+
+    async def scale_out(self, one_worker: float) -> dict[str, Any]:
+        """Text-only listings through two workers sharing the topic's partitions, against ``one_worker``'s rate."""
+        second = self.settings.model_copy(
+            update={"run_dir": self.settings.run_dir / "bench-second-worker", "worker_web_port": free_port()}
+        )
+        await asyncio.to_thread(worker_process.start, second, lambda _: None)
+        try:
+            await self.warm_up("scale-out warm-up")  # also waits out the group's rebalance
+            events = self.listings("scaleout", self.plan.text_listings, text_only=True)
+            with _bar("two workers: pipeline", len(events)) as bar:
+                run = await stream_through(self.settings, events, bar.update)
+        finally:
+            await asyncio.to_thread(worker_process.stop, second)
         pipeline = run.summary()
         return {
-            "ceiling": top,
-            "naive": base,
+            "workers": 2,
+            "partitions": self.settings.topic_partitions,
             "pipeline": pipeline,
-            "pipeline_over_ceiling": ratio(pipeline["listings_per_s"], top["listings_per_s"]),
-            "pipeline_over_naive": ratio(pipeline["listings_per_s"], base["listings_per_s"]),
+            "over_one_worker": ratio(pipeline["per_s"], one_worker),
         }
+
+    def triton(self) -> "TritonSession":
+        """A Triton gRPC client for the duration of an ``async with``."""
+        return TritonSession(self.settings.triton_grpc_url)
 
     async def freshness(self, full_rate: float) -> dict[str, Any]:
         """Text-only listings offered at shares of ``full_rate`` for ``load_seconds`` each."""
@@ -120,10 +174,10 @@ class Bench:
             loads.append({"share": share, "offered_per_s": offered, **run.summary()})
         return {"full_rate_per_s": full_rate, "loads": loads}
 
-    async def warm_up(self) -> None:
+    async def warm_up(self, what: str = "warm-up") -> None:
         """Stream a few listings untimed."""
-        events = self.listings("warmup", WARM_UP, text_only=True)
-        with _bar("warm-up", len(events)) as bar:
+        events = self.listings(what.replace(" ", "-"), WARM_UP, text_only=True)
+        with _bar(what, len(events)) as bar:
             await stream_through(self.settings, events, bar.update)
 
     async def clean_up(self) -> None:
@@ -131,6 +185,29 @@ class Bench:
         gone = deletions(self.streamed, datetime.now(UTC))
         with _bar("deleting the benchmark listings", len(gone)) as bar:
             await stream_through(self.settings, gone, bar.update)
+
+
+class TritonSession:
+    """``async with TritonSession(url) as client``: a gRPC client closed on the way out."""
+
+    def __init__(self, url: str) -> None:
+        self.client = InferenceServerClient(url)
+
+    async def __aenter__(self) -> InferenceServerClient:
+        return self.client
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.client.close()
+
+
+def _compared(top: dict[str, Any], base: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ceiling": top,
+        "naive": base,
+        "pipeline": pipeline,
+        "pipeline_over_ceiling": ratio(pipeline["per_s"], top["per_s"]),
+        "pipeline_over_naive": ratio(pipeline["per_s"], base["per_s"]),
+    }
 
 
 def _bar(what: str, total: int) -> Any:
@@ -147,16 +224,21 @@ async def run_bench(settings: Settings, catalog: CatalogSummary, plan: BenchPlan
     }
     await bench.warm_up()
     try:
-        if "text" in plan.scenarios or "freshness" in plan.scenarios:
+        if {"text", "freshness", "reviews", "scale-out"} & set(plan.scenarios):
             report["text"] = await bench.throughput(
                 "text", text_only=True, count=plan.text_listings, naive_count=plan.naive_listings
             )
+        if "reviews" in plan.scenarios:
+            reviewed = [event["listing_id"] for event in bench.streamed[-plan.text_listings :]]
+            report["reviews"] = await bench.reviews(reviewed[: plan.reviewed_listings])
         if "multimodal" in plan.scenarios:
             report["multimodal"] = await bench.throughput(
                 "multimodal", text_only=False, count=plan.media_listings, naive_count=plan.media_listings // 3
             )
         if "freshness" in plan.scenarios:
-            report["freshness"] = await bench.freshness(report["text"]["pipeline"]["listings_per_s"])
+            report["freshness"] = await bench.freshness(report["text"]["pipeline"]["per_s"])
+        if "scale-out" in plan.scenarios:
+            report["scale_out"] = await bench.scale_out(report["text"]["pipeline"]["per_s"])
     finally:
         await bench.clean_up()
     if "index" in plan.scenarios:

@@ -37,7 +37,7 @@ def plot_bench(report: dict[str, Any], samples: dict[str, list[float]], out_dir:
     if loads:
         figure, axis = plt.subplots(figsize=(5, 4))
         offered = [load["offered_per_s"] for load in loads]
-        axis.plot(offered, [load["listings_per_s"] for load in loads], "o-", label="achieved")
+        axis.plot(offered, [load["per_s"] for load in loads], "o-", label="achieved")
         axis.plot(offered, offered, "--", color="grey", label="offered")
         axis.set_xlabel("offered listings/s")
         axis.set_ylabel("stored listings/s")

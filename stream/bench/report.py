@@ -11,18 +11,18 @@ TARGETS = {
 
 
 def throughput_rows(report: dict[str, Any]) -> list[tuple[str, str, float, float, float]]:
-    """Per throughput scenario: (scenario, unit, ceiling, naive, pipeline) listings per second."""
+    """Per throughput scenario: (scenario, unit, ceiling, naive, pipeline) events per second."""
     rows = []
-    for name in ("text", "multimodal"):
+    for name in ("text", "reviews", "multimodal"):
         section = report.get(name)
         if section:
             rows.append(
                 (
                     name,
-                    "listings/s",
-                    section["ceiling"]["listings_per_s"],
-                    section["naive"]["listings_per_s"],
-                    section["pipeline"]["listings_per_s"],
+                    "reviews/s" if name == "reviews" else "listings/s",
+                    section["ceiling"]["per_s"],
+                    section["naive"]["per_s"],
+                    section["pipeline"]["per_s"],
                 )
             )
     return rows
@@ -36,6 +36,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"{name:<12}{top:>10.1f}{base:>10.1f}{pipe:>10.1f}{_times(over_top):>10}{_times(over_base):>9}"
         )
+    lines += _scale_out_lines(report.get("scale_out"))
     lines += _freshness_lines(report.get("freshness"))
     lines += _update_lines(report.get("updates"))
     lines += _index_lines(report.get("index"))
@@ -44,6 +45,15 @@ def format_report(report: dict[str, Any]) -> str:
 
 def _times(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
+
+
+def _scale_out_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    rate, over = section["pipeline"]["per_s"], _times(section["over_one_worker"])
+    return [
+        f"{section['workers']} workers, {section['partitions']} partitions: {rate:.1f} listings/s ({over} one worker)"
+    ]
 
 
 def _freshness_lines(section: dict[str, Any] | None) -> list[str]:
@@ -57,7 +67,7 @@ def _freshness_lines(section: dict[str, Any] | None) -> list[str]:
     for load in section["loads"]:
         fresh = load["freshness"]
         lines.append(
-            f"{load['offered_per_s']:>10.1f}{load['listings_per_s']:>12.1f}"
+            f"{load['offered_per_s']:>10.1f}{load['per_s']:>12.1f}"
             f"{fresh['p50_ms']:>9.0f}{fresh['p95_ms']:>9.0f}{fresh['p99_ms']:>9.0f}"
         )
     return lines

@@ -1,13 +1,14 @@
-"""Listings per second three ways, in one run: the models called directly at their best concurrency (the
-ceiling), one listing per call (the naive baseline), and the whole pipeline, Kafka -> worker -> Triton ->
-Redis, with each event's freshness (produced -> stored, from the announcement the worker publishes)."""
+"""Events per second three ways, in one run: the models called directly at their best concurrency (the
+ceiling), one item per call (the naive baseline), and the whole pipeline, Kafka -> worker -> Triton ->
+Redis, with each listing's freshness (produced -> stored, from the announcement the worker publishes)
+and, for reviews, the time until the worker has committed every one."""
 
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -16,10 +17,11 @@ from stream.bench.workload import Event
 from stream.config import Settings
 from stream.contracts.schemas import parse_rfc3339
 from stream.errors import FeatureServiceError
-from stream.inference.listing import ListingEncoder, ListingInputs
 from stream.producer import event_key, reliable_producer, topic_for
 
 Progress = Callable[[int], None]
+Item = TypeVar("Item")
+Embed = Callable[[Sequence[Item]], Awaitable[Any]]
 CONCURRENCIES = (1, 2, 4)
 
 
@@ -44,51 +46,45 @@ class PipelineRun:
 
     def summary(self) -> dict[str, Any]:
         """Throughput and the freshness percentiles (the report's numbers)."""
-        return {"listings_per_s": self.listings_per_s(), "freshness": latency_summary(self.freshness_s())}
+        return {"per_s": self.listings_per_s(), "freshness": latency_summary(self.freshness_s())}
 
 
 async def ceiling(
-    encoder: ListingEncoder, inputs: Sequence[ListingInputs], batch: int, progress: Progress
+    embed: Embed[Item], items: Sequence[Item], batch: int, progress: Progress
 ) -> dict[str, Any]:
-    """Embed ``inputs`` in batches of ``batch`` at each of ``CONCURRENCIES`` calls in flight; the best is the ceiling."""
-    batches = [inputs[start : start + batch] for start in range(0, len(inputs), batch)]
+    """Call ``embed`` on batches of ``batch`` items at each of ``CONCURRENCIES`` calls in flight; the best
+    rate is the ceiling."""
+    batches = [items[start : start + batch] for start in range(0, len(items), batch)]
     rates = {}
     for concurrency in CONCURRENCIES:
         started = time.perf_counter()
-        await _drain(encoder, list(batches), concurrency, progress)
-        rates[str(concurrency)] = rate(len(inputs), time.perf_counter() - started)
+        await _drain(embed, list(batches), concurrency, progress)
+        rates[str(concurrency)] = rate(len(items), time.perf_counter() - started)
     best = max(rates, key=lambda key: rates[key])
-    return {
-        "listings_per_s": rates[best],
-        "best_concurrency": int(best),
-        "by_concurrency": rates,
-        "batch": batch,
-    }
+    return {"per_s": rates[best], "best_concurrency": int(best), "by_concurrency": rates, "batch": batch}
 
 
 async def _drain(
-    encoder: ListingEncoder, queue: list[Sequence[ListingInputs]], concurrency: int, progress: Progress
+    embed: Embed[Item], queue: list[Sequence[Item]], concurrency: int, progress: Progress
 ) -> None:
     """Embed every batch in ``queue`` with ``concurrency`` calls in flight."""
 
     async def worker() -> None:
         while queue:
             chunk = queue.pop()
-            await encoder.embed(chunk)
+            await embed(chunk)
             progress(len(chunk))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def naive(
-    encoder: ListingEncoder, inputs: Sequence[ListingInputs], progress: Progress
-) -> dict[str, Any]:
-    """Embed ``inputs`` one listing per call, one call at a time (what an unbatched consumer would do)."""
+async def naive(embed: Embed[Item], items: Sequence[Item], progress: Progress) -> dict[str, Any]:
+    """Call ``embed`` one item per call, one call at a time (what an unbatched consumer would do)."""
     started = time.perf_counter()
-    for item in inputs:
-        await encoder.embed([item])
+    for item in items:
+        await embed([item])
         progress(1)
-    return {"listings_per_s": rate(len(inputs), time.perf_counter() - started)}
+    return {"per_s": rate(len(items), time.perf_counter() - started)}
 
 
 async def stream_through(
@@ -179,3 +175,37 @@ async def _collect(
                     stored_at[source] = parse_rfc3339(announced["updated_at"]).timestamp()
                     progress(1)
     return stored_at
+
+
+async def committed_through(
+    settings: Settings, events: Sequence[Event], topic: str, progress: Progress, timeout_s: float = 600.0
+) -> dict[str, Any]:
+    """Produce ``events`` to ``topic`` as fast as Kafka takes them; the rate until the worker's consumer group
+    has committed past every one of them (a commit follows the event's processing)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=settings.app_id, enable_auto_commit=False
+    )
+    await consumer.start()  # never subscribes, so it never joins (or disturbs) the worker's group
+    producer = reliable_producer(settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        started = time.time()
+        await _send(producer, settings, events, {}, None)
+        partitions = [TopicPartition(topic, number) for number in range(settings.topic_partitions)]
+        ends = await consumer.end_offsets(partitions)
+        deadline, done = time.monotonic() + timeout_s, 0
+        while done < len(events):
+            if time.monotonic() > deadline:
+                raise PipelineTimeout(
+                    f"the worker committed {done} of {len(events)} benchmark events on {topic} within "
+                    f"{timeout_s:g} s; read its log under <run_dir>/worker/"
+                )
+            behind = {tp: ends[tp] - (await consumer.committed(tp) or 0) for tp in partitions}
+            now_done = len(events) - min(len(events), sum(max(0, lag) for lag in behind.values()))
+            progress(now_done - done)
+            done = now_done
+            await asyncio.sleep(0.1)
+        return {"per_s": rate(len(events), time.time() - started)}
+    finally:
+        await producer.stop()
+        await consumer.stop()

@@ -43,6 +43,27 @@ def bench_listings(
     return events
 
 
+def review_burst(
+    listing_ids: Sequence[str], templates: Sequence[Event], per_listing: int, now: datetime
+) -> list[Event]:
+    """``per_listing`` new reviews of each listing, their texts cycling through the catalog's reviews."""
+    texts = itertools.cycle(templates)
+    reviews = []
+    for listing_id in listing_ids:
+        for _ in range(per_listing):
+            event_id = uuid.uuid4().hex
+            reviews.append(
+                next(texts)
+                | {
+                    "event_id": event_id,
+                    "review_id": f"bench-{event_id[:16]}",
+                    "listing_id": listing_id,
+                    "occurred_at": format_rfc3339(now),
+                }
+            )
+    return reviews
+
+
 def deletions(events: Iterable[Event], now: datetime) -> list[Event]:
     """A ``listing.deleted`` for each listing, one version above its upsert (to clean up after a run)."""
     return [

@@ -128,6 +128,13 @@ def port_is_free(port: int) -> bool:
     return not listening_sockets(port)
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the kernel's pick)."""
+    with socket.socket() as sock:
+        sock.bind((LOCALHOST, 0))
+        return int(sock.getsockname()[1])
+
+
 def port_is_open(port: int, host: str = LOCALHOST, timeout_s: float = 1.0) -> bool:
     """Return whether something accepts TCP connections on ``host:port``."""
     try:

@@ -14,6 +14,8 @@ PLAN = BenchPlan(
     text_listings=40,
     naive_listings=4,
     media_listings=6,
+    reviewed_listings=10,
+    reviews_per_listing=2,
     loads=(0.5,),
     load_seconds=2.0,
     index=IndexPlan(size=2000, quantizations=("Q8",), queries=20, sequential=50),
@@ -26,15 +28,17 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     result = await run_bench(running_worker, catalog, PLAN)
     report = result.report
 
-    for name in ("text", "multimodal"):
+    for name in ("text", "reviews", "multimodal"):
         section = report[name]
-        rates = [section[part]["listings_per_s"] for part in ("ceiling", "naive", "pipeline")]
+        rates = [section[part]["per_s"] for part in ("ceiling", "naive", "pipeline")]
         assert all(value > 0 for value in rates), section
         assert section["pipeline_over_ceiling"] == rates[2] / rates[0]
         assert section["pipeline_over_naive"] == rates[2] / rates[1]
-        assert section["pipeline"]["freshness"]["samples"] == (40 if name == "text" else 6)
+    assert report["text"]["pipeline"]["freshness"]["samples"] == 40
+    assert report["multimodal"]["pipeline"]["freshness"]["samples"] == 6
+    assert report["scale_out"]["workers"] == 2 and report["scale_out"]["pipeline"]["per_s"] > 0
     (load,) = report["freshness"]["loads"]
-    assert load["offered_per_s"] == 0.5 * report["text"]["pipeline"]["listings_per_s"]
+    assert load["offered_per_s"] == 0.5 * report["text"]["pipeline"]["per_s"]
     assert load["freshness"]["samples"] == max(1, round(load["offered_per_s"] * 2.0))
     search = report["index"]["quantizations"]["Q8"]["search"]
     assert search["unfiltered"]["recall@10"] > 0.8 and search["filtered"]["recall@10"] > 0.8
@@ -45,5 +49,6 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     assert written == {"bench-throughput.png", "bench-load.png", "bench-freshness.png"}
     assert all((tmp_path / name).stat().st_size > 1000 for name in written)
 
-    assert len(result.listing_ids) == 32 + 40 + 6 + load["freshness"]["samples"]  # with the warm-up
+    warm_ups = 2 * 32  # before everything, and before the two-worker run
+    assert len(result.listing_ids) == warm_ups + 40 + 6 + load["freshness"]["samples"] + 40
     assert set((await client.stored_versions(result.listing_ids)).values()) == {None}, "the run cleans up"
