@@ -4,6 +4,8 @@ The ``listing_embedder`` Triton model and the worker both use these, so the pack
 is exactly the unpacking on the other.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -69,3 +71,8 @@ def modality_mask(image: FloatArray, video: FloatArray, reviews: FloatArray) -> 
 def present_modalities(mask_row: FloatArray) -> list[Modality]:
     """Names of the modalities marked present in one row of :func:`modality_mask`."""
     return [name for name, flag in zip(MODALITIES, mask_row, strict=True) if flag > 0]
+
+
+def modalities_of(vectors: Mapping[str, FloatArray]) -> list[Modality]:
+    """User-facing modalities present among a listing's vectors, in canonical order (pure)."""
+    return [name for name in MODALITIES if name in vectors]

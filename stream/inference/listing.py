@@ -1,7 +1,9 @@
-"""Triton clients of the listing path: the one-call ``listing_embedder`` and the ``fusion`` model alone."""
+"""Triton clients of the listing path: the one-call ``listing_embedder``, and each encoder or ``fusion`` alone."""
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,14 +12,17 @@ from tritonclient.grpc import InferInput
 from tritonclient.grpc.aio import InferenceServerClient
 
 from stream.contracts.index import IndexSchema
-from stream.contracts.shapes import DIMS, IMAGE_SHAPE, MODALITIES, Modality
-from stream.features.batching import owners_of, present_modalities
+from stream.contracts.shapes import DIMS, IMAGE_SHAPE, MAX_BATCH, MODALITIES, Modality
+from stream.features.batching import frames_by_listing, owners_of, present_modalities
+from stream.features.changes import ENCODERS_OF, model_fingerprint
 from stream.features.vectors import FloatArray
-from stream.inference.triton import CANARY_TEXT, blame_model_or_input, infer, model_info
+from stream.inference.triton import CANARY_TEXT, TritonEncoder, blame_model_or_input, infer, model_info
 from stream.retry import NO_RETRY, RetryPolicy, retried
 
 LISTING_MODEL = "listing_embedder"
 FUSION_MODEL = "fusion"
+IMAGE_MODEL = "image_encoder"
+VIDEO_MODEL = "video_pooling"
 FUSION_INPUTS = {
     "text": "TEXT_EMBEDDING",
     "text_multilingual": "TEXT_MULTILINGUAL_EMBEDDING",
@@ -139,6 +144,10 @@ class ListingEncoder:
         self.retry = retry
         self._dims = {name: field.dims for name, field in schema.vectors.items()}
         self._timeout_s = timeout_s
+        self._texts = [
+            TritonEncoder(client, schema.vectors[name].model or name, self._dims[name], timeout_s, retry)
+            for name in ("text", "text_multilingual")
+        ]
 
     @retried("triton")
     async def model_version(self) -> str:
@@ -203,3 +212,69 @@ class ListingEncoder:
         return await infer(
             self._client, FUSION_MODEL, tensors, ["FUSED_EMBEDDING", "MODALITY_WEIGHTS"], self._timeout_s
         )
+
+    @retried("triton")
+    async def encoder_versions(self) -> dict[str, str]:
+        """The fingerprint of each served encoder (:func:`stream.features.changes.model_fingerprint`).
+
+        Raises:
+            TritonUnavailable: a model is not ready.
+        """
+        models = sorted({model for models in ENCODERS_OF.values() for model in models})
+        return {model: model_fingerprint(model, *await model_info(self._client, model)) for model in models}
+
+    async def encode_texts(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray]:
+        """Run only the two text encoders (``text`` [n, 384] and ``text_multilingual`` [n, 512] vectors).
+
+        Raises:
+            TritonUnavailable: Triton could not be reached or timed out (retry later).
+            TritonError: Triton answered with another error.
+        """
+        text, multilingual = await asyncio.gather(*(encoder.embed_texts(texts) for encoder in self._texts))
+        return text, multilingual
+
+    @retried("triton")
+    async def encode_images(self, pixels: PixelArray) -> FloatArray:
+        """Run only the image encoder on photos or frames, uint8 [n, 224, 224, 3] -> [n, 1280].
+
+        Raises:
+            TritonUnavailable: Triton could not be reached or timed out (retry later).
+            TritonError: Triton answered with another error.
+        """
+        gray = np.full((1, *IMAGE_SHAPE), 128, np.uint8)
+        vectors = [np.zeros((0, self._dims["image"]), np.float32)]
+        for start in range(0, len(pixels), MAX_BATCH):
+            chunk = pixels[start : start + MAX_BATCH]
+            vectors.append(
+                await blame_model_or_input(
+                    IMAGE_MODEL, partial(self._images, chunk), partial(self._images, gray)
+                )
+            )
+        return np.concatenate(vectors)
+
+    async def _images(self, pixels: PixelArray) -> FloatArray:
+        tensors = [_tensor("IMAGE", pixels, "UINT8")]
+        outputs = await infer(self._client, IMAGE_MODEL, tensors, ["IMAGE_EMBEDDING"], self._timeout_s)
+        return outputs["IMAGE_EMBEDDING"]
+
+    @retried("triton")
+    async def pool_videos(self, frames: Sequence[FloatArray]) -> FloatArray:
+        """Run only the video pooling on each video's frame vectors ([k, 1280] each) -> [n, 1280].
+
+        Raises:
+            TritonUnavailable: Triton could not be reached or timed out (retry later).
+            TritonError: Triton answered with another error.
+        """
+        if not frames:
+            return np.zeros((0, self._dims["video"]), np.float32)
+        owners = owners_of([len(clip) for clip in frames])
+        block, mask, _ = frames_by_listing(np.concatenate(frames), owners, len(frames))
+        canary = (np.full_like(block[:1], 0.05), np.ones_like(mask[:1]))
+        return await blame_model_or_input(
+            VIDEO_MODEL, lambda: self._pool(block, mask), lambda: self._pool(*canary)
+        )
+
+    async def _pool(self, block: FloatArray, mask: FloatArray) -> FloatArray:
+        tensors = [_tensor("FRAME_EMBEDDINGS", block, "FP32"), _tensor("FRAME_MASK", mask, "FP32")]
+        outputs = await infer(self._client, VIDEO_MODEL, tensors, ["VIDEO_EMBEDDING"], self._timeout_s)
+        return outputs["VIDEO_EMBEDDING"]

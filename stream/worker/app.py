@@ -27,6 +27,7 @@ from stream.inference.triton import TritonEncoder
 from stream.media.fetch import MediaFetcher
 from stream.media.guard import HostPolicy, media_session
 from stream.retry import RetryPolicy
+from stream.store.encoder_cache import EncoderCache
 from stream.store.listings import EmbeddingStore
 from stream.store.reviews import ReviewStore
 from stream.store.versions import fusion_version_of
@@ -35,6 +36,7 @@ from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
 from stream.worker.health import health_report
 from stream.worker.listings import ListingPipeline
 from stream.worker.locks import ListingLocks
+from stream.worker.reembed import Reembedder
 from stream.worker.refusion import Refuser
 from stream.worker.reviews import ReviewPipeline
 
@@ -118,12 +120,17 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
         served_fusion=fusion_version_of(model_version),
     )
     http = media_session(HostPolicy.from_settings(settings))  # every media connection checked
-    media = MediaFetcher.from_settings(http, settings)
+    embedder = Reembedder(
+        encoder=encoder,
+        media=MediaFetcher.from_settings(http, settings),
+        cache=EncoderCache(redis, schema, retry),
+        model_version=model_version,
+        encoders=await encoder.encoder_versions(),
+    )
     return Pipelines(
         listings=ListingPipeline(
             decoder=decoder,
-            encoder=encoder,
-            media=media,
+            embedder=embedder,
             reviews=reviews,
             store=store,
             delivery=delivery,

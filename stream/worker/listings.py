@@ -1,6 +1,5 @@
 """The listing pipeline: decode, embed, store and announce one batch of raw Kafka messages."""
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,8 +10,6 @@ from stream import metrics
 from stream.contracts.events import EventDecoder, ListingEvent, embedding_record
 from stream.contracts.schemas import format_rfc3339
 from stream.contracts.shapes import MODALITIES, Modality
-from stream.features.text import text_of
-from stream.inference.listing import ListingEncoder, ListingInputs
 from stream.store.listings import (
     ALREADY_APPLIED,
     APPLIED,
@@ -25,6 +22,7 @@ from stream.store.listings import (
 from stream.worker.batch import BatchPipeline
 from stream.worker.delivery import Delivery, RawMessage
 from stream.worker.locks import ListingLocks
+from stream.worker.reembed import Embedding, Reembedder
 
 
 def metadata_of(event: ListingEvent) -> dict[str, Any]:
@@ -41,12 +39,6 @@ def metadata_of(event: ListingEvent) -> dict[str, Any]:
         fields["price"] = float(event.price.amount)
         fields["currency"] = event.price.currency
     return {name: value for name, value in fields.items() if value is not None}
-
-
-class MediaSource(Protocol):
-    """Fetches and decodes a listing's photos and first video (see :class:`stream.media.fetch.MediaFetcher`)."""
-
-    async def fetch_listing_media(self, images: Sequence[str], videos: Sequence[str]) -> Any: ...
 
 
 class ReviewSource(Protocol):
@@ -66,16 +58,16 @@ class Embedded:
 class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
     """Turns a batch of listing messages into stored embeddings; bad events go to the dead-letter topic.
 
-    Per batch: decode -> skip what the version guard refuses anyway -> fetch media -> read review
-    vectors -> embed (one Triton call) -> store (one Redis round trip) -> announce.
+    Per batch: decode -> skip what the version guard refuses anyway -> read the stored records and
+    review vectors -> fetch and encode what changed (:class:`stream.worker.reembed.Reembedder`) -> store
+    (one Redis round trip) -> announce.
     """
 
     def __init__(
         self,
         *,
         decoder: EventDecoder,
-        encoder: ListingEncoder,
-        media: MediaSource,
+        embedder: Reembedder,
         reviews: ReviewSource,
         store: EmbeddingStore,
         delivery: Delivery,
@@ -84,8 +76,7 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
     ) -> None:
         super().__init__(delivery)
         self._decoder = decoder
-        self._encoder = encoder
-        self._media = media
+        self._embedder = embedder
         self._reviews = reviews
         self._store = store
         self.model_version = model_version
@@ -104,24 +95,16 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
         outcomes = await self._already_decided(events)
         pending = [i for i, outcome in enumerate(outcomes) if outcome is None]
         upserts = [i for i in pending if events[i].type == "listing.upserted"]
-        media = await self._fetch_media([events[i] for i in upserts])
-        reviews = await self._reviews.review_vectors([events[i].listing_id for i in upserts])
-        inputs = [
-            ListingInputs(text_of(events[i]), item.photos, item.frames, reviews.get(events[i].listing_id))
-            for i, item in zip(upserts, media, strict=True)
-        ]
-        vectors = await self._encoder.embed(inputs) if inputs else []
-        embedded = dict(zip(upserts, zip(vectors, media, strict=True), strict=True))
+        ids = [events[i].listing_id for i in upserts]
+        stored = await self._store.get_many(ids) if ids else {}
+        reviews = await self._reviews.review_vectors(ids)
+        embeddings = await self._embedder.embed([events[i] for i in upserts], stored, reviews)
+        embedded = dict(zip(upserts, embeddings, strict=True))
         now = format_rfc3339(datetime.now(UTC))
         results = await self._store.write([self._change(events[i], embedded.get(i), now) for i in pending])
         for i, result in zip(pending, results, strict=True):
-            outcomes[i] = Embedded(result, embedded[i][0].modalities if i in embedded else [])
+            outcomes[i] = Embedded(result, embedded[i].vectors.modalities if i in embedded else [])
         return [outcome for outcome in outcomes if outcome is not None]
-
-    async def _fetch_media(self, upserts: list[ListingEvent]) -> list[Any]:
-        return list(
-            await asyncio.gather(*(self._media.fetch_listing_media(e.images, e.videos) for e in upserts))
-        )
 
     async def _already_decided(self, events: list[ListingEvent]) -> list[Embedded | None]:
         """Per event, the outcome of an upsert the version guard would refuse anyway (replays after a
@@ -144,14 +127,16 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
             decided.append(Embedded(verdict, modalities))
         return decided
 
-    def _change(self, event: ListingEvent, found: Any, now: str) -> ListingEmbedding | ListingDeletion:
+    def _change(
+        self, event: ListingEvent, found: Embedding | None, now: str
+    ) -> ListingEmbedding | ListingDeletion:
         if found is None:
             return ListingDeletion(event.listing_id, event.version, now, event.event_id, event.occurred_at)
-        vectors, media = found
+        vectors, problems = found.vectors, found.problems
         metadata = metadata_of(event)
-        if media.problems:
-            metadata["media_problems"] = [{"uri": p.uri, "reason": p.reason} for p in media.problems]
-            for problem in media.problems:
+        if problems:
+            metadata["media_problems"] = [{"uri": p.uri, "reason": p.reason} for p in problems]
+            for problem in problems:
                 metrics.media_failures_total.labels(problem.reason).inc()
         return ListingEmbedding(
             listing_id=event.listing_id,
@@ -162,6 +147,7 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
             vectors=vectors.vectors,
             modalities=vectors.modalities,
             metadata=metadata,
+            sources=found.sources,
         )
 
     async def finish(self, raw: RawMessage, event: ListingEvent, outcome: Embedded) -> None:

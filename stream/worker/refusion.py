@@ -8,7 +8,7 @@ from typing import Any
 from stream import metrics
 from stream.contracts.events import embedding_record
 from stream.contracts.schemas import format_rfc3339
-from stream.contracts.shapes import MODALITIES, Modality
+from stream.features.batching import modalities_of
 from stream.features.vectors import FloatArray
 from stream.inference.listing import FUSION_INPUTS, ListingEncoder
 from stream.store.listings import APPLIED, EmbeddingStore, Refusion, StoredListing, WriteOutcome
@@ -39,11 +39,6 @@ def refused_model_version(stored: str, served_fusion: str | None) -> str:
     'listing_embedder/1 fusion=fusion-a'
     """
     return stored if served_fusion is None else with_fusion_version(stored, served_fusion)
-
-
-def modalities_of(vectors: dict[str, FloatArray]) -> list[Modality]:
-    """User-facing modalities present among fusion inputs, in canonical order (pure)."""
-    return [name for name in MODALITIES if name in vectors]
 
 
 class Refuser:

@@ -1,82 +1,146 @@
 """ListingPipeline with stand-ins for Triton, media and reviews, and the real store on a throwaway Redis."""
 
 import base64
-import uuid
-from collections.abc import AsyncIterator, Sequence
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from redis.asyncio import Redis
 
 from stream.contracts.events import EventDecoder
-from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import MODALITIES
 from stream.errors import ListingNotFound, StoreUnavailable, TritonError, TritonUnavailable
+from stream.features.batching import pool_photos
+from stream.features.changes import pixels_digest
 from stream.features.text import text_of
-from stream.inference.listing import ListingInputs, ListingVectors
+from stream.inference.listing import FUSION_INPUTS, ListingInputs, ListingVectors
 from stream.media.fetch import ListingMedia, MediaProblem, empty_batch
 from stream.retry import NO_RETRY, RetryPolicy, retried
+from stream.store.encoder_cache import CacheKey
 from stream.store.listings import EmbeddingStore
 from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
 from stream.worker.listings import ListingPipeline, metadata_of
 from stream.worker.locks import ListingLocks
+from stream.worker.reembed import Reembedder
 from tests.conftest import ListingEventFactory, RecordingSink, encode, hashed_vector
 
 TOPICS = PipelineTopics(embeddings="emb", deadletter="dlq")
 DIMS = {"text": 384, "text_multilingual": 512, "image": 1280, "video": 1280, "fused": 256}
+TEXTS = ("text", "text_multilingual")
+MODEL_VERSION = "listing_embedder/1 fusion=test"
+ENCODERS = {
+    model: f"{model}/1#test"
+    for model in ("image_encoder", "text_encoder", "text_multilingual_encoder", "video_pooling")
+}
 
 
 class HashListingEncoder:
-    """Deterministic vectors from the text; can be told to be unavailable or to fail a number of times.
+    """Deterministic vectors from the inputs; can be told to be unavailable or to fail a number of times.
 
-    Like the real encoder, it waits out its outages under its retry policy.
+    ``embed`` (the one-call model) gives exactly what the per-model methods give together. Like the real
+    encoder, it waits out its outages under its retry policy; ``calls`` records every call by method.
     """
 
     def __init__(self, outages: int = 0, error: type[Exception] = TritonUnavailable) -> None:
-        self.outages, self.error, self.calls = outages, error, []
+        self.outages, self.error = outages, error
+        self.calls: list[tuple[str, int]] = []
         self.retry = NO_RETRY
 
-    @retried("triton")
-    async def embed(self, inputs: Sequence[ListingInputs]) -> list[ListingVectors]:
-        self.calls.append(list(inputs))
+    def _call(self, method: str, items: int) -> None:
         if self.outages:
             self.outages -= 1
             raise self.error("triton down")
+        self.calls.append((method, items))
+
+    def called(self, method: str) -> list[int]:
+        """The sizes of the calls to ``method``."""
+        return [items for name, items in self.calls if name == method]
+
+    @retried("triton")
+    async def embed(self, inputs: Sequence[ListingInputs]) -> list[ListingVectors]:
+        self._call("embed", len(inputs))
         return [self.vectors(item) for item in inputs]
+
+    @retried("triton")
+    async def encode_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        self._call("encode_texts", len(texts))
+        return tuple(np.stack([hashed_vector(f"{name}:{t}", DIMS[name]) for t in texts]) for name in TEXTS)  # type: ignore[return-value]
+
+    @retried("triton")
+    async def encode_images(self, pixels: np.ndarray) -> np.ndarray:
+        self._call("encode_images", len(pixels))
+        return np.stack([hashed_vector(pixels_digest(p), 1280) for p in pixels])
+
+    @retried("triton")
+    async def pool_videos(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        self._call("pool_videos", len(frames))
+        return np.stack([hashed_vector(f"video:{clip.tobytes().hex()[:64]}", 1280) for clip in frames])
+
+    @retried("triton")
+    async def fuse(self, vectors: Sequence[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        self._call("fuse", len(vectors))
+        fused = [hashed_vector(fusion_key(item), 256) for item in vectors]
+        return np.stack(fused), np.full((len(vectors), 4), 0.25, np.float32)
 
     @staticmethod
     def vectors(item: ListingInputs) -> ListingVectors:
-        present = {
-            "text": True,
-            "image": len(item.photos) > 0,
-            "video": item.frames is not None and len(item.frames) > 0,
-            "reviews": item.reviews is not None,
-        }
-        vectors = {
-            name: hashed_vector(f"{name}:{item.text}", dims)
-            for name, dims in DIMS.items()
-            if present.get(name, True)
-        }
-        if present["image"]:
-            vectors["photos"] = np.stack(
-                [hashed_vector(f"photo{i}:{item.text}", 1280) for i in range(len(item.photos))]
-            )
+        vectors = {name: hashed_vector(f"{name}:{item.text}", DIMS[name]) for name in TEXTS}
+        if len(item.photos):
+            photos = np.stack([hashed_vector(pixels_digest(p), 1280) for p in item.photos])
+            vectors["photos"] = photos
+            vectors["image"] = pool_photos(photos, np.zeros(len(photos), np.int32), 1)[0][0]
+        if item.frames is not None and len(item.frames):
+            frames = np.stack([hashed_vector(pixels_digest(p), 1280) for p in item.frames])
+            vectors["video"] = hashed_vector(f"video:{frames.tobytes().hex()[:64]}", 1280)
         if item.reviews is not None:
             vectors["reviews"] = item.reviews
-        return ListingVectors(vectors, [m for m in MODALITIES if present[m]])
+        vectors["fused"] = hashed_vector(fusion_key(vectors), 256)
+        return ListingVectors(vectors, [m for m in MODALITIES if m in vectors])
+
+
+def fusion_key(vectors: dict[str, np.ndarray]) -> str:
+    """What the stand-in fusion hashes: every fusion input by name."""
+    return "|".join(
+        f"{name}:{vectors[name].tobytes().hex()[:64]}" for name in FUSION_INPUTS if name in vectors
+    )
 
 
 class StaticMedia:
-    """Photos and frames per URI count, and a failure for URIs containing 'broken'."""
+    """Photos and frames whose pixels follow from their URI, and a failure for URIs containing 'broken'."""
+
+    def __init__(self) -> None:
+        self.fetched: list[str] = []
 
     async def fetch_listing_media(self, images: Sequence[str], videos: Sequence[str]) -> ListingMedia:
+        self.fetched += [*images, *videos[:1]]
         good = [uri for uri in images if "broken" not in uri]
-        problems = tuple(MediaProblem(uri, "http_status", "404") for uri in images if "broken" in uri)
-        photos = np.zeros((len(good), 224, 224, 3), np.uint8) if good else empty_batch()
-        frames = np.zeros((3, 224, 224, 3), np.uint8) if videos else empty_batch()
-        return ListingMedia(photos, tuple(good), frames, videos[0] if videos else None, problems)
+        video = videos[0] if videos and "broken" not in videos[0] else None
+        failed = [uri for uri in [*images, *videos[:1]] if "broken" in uri]
+        problems = tuple(MediaProblem(uri, "http_status", "404") for uri in failed)
+        photos = np.stack([pixels(uri, 1)[0] for uri in good]) if good else empty_batch()
+        frames = pixels(video, 3) if video is not None else empty_batch()
+        return ListingMedia(photos, tuple(good), frames, video, problems)
+
+
+def pixels(uri: str, count: int) -> np.ndarray:
+    """``count`` images whose pixels are determined by ``uri``."""
+    seed = int.from_bytes(hashlib.sha256(uri.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).integers(0, 256, (count, 224, 224, 3), dtype=np.uint8)
+
+
+class DictCache:
+    """The shared encoder cache in a dict (stream.store.encoder_cache.EncoderCache is tested on Redis)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[CacheKey, np.ndarray] = {}
+
+    async def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, np.ndarray]:
+        return {key: self.entries[key] for key in keys if key in self.entries}
+
+    async def put_many(self, outputs: dict[CacheKey, np.ndarray]) -> None:
+        self.entries |= outputs
 
 
 class StaticReviews:
@@ -87,29 +151,35 @@ class StaticReviews:
         return {listing_id: self.vectors.get(listing_id) for listing_id in listing_ids}
 
 
-@pytest.fixture
-async def store(redis_url: str, schemas_dir: Path) -> AsyncIterator[EmbeddingStore]:
-    schema = IndexSchema.from_yaml(schemas_dir / "embedding_index.yaml")
-    client = Redis.from_url(redis_url)
-    yield EmbeddingStore(client, schema.model_copy(update={"key_prefix": f"p{uuid.uuid4().hex[:8]}"}))
-    await client.aclose()
-
-
 def pipeline(
-    store: Any, encoder: Any, sink: RecordingSink, schemas_dir: Path, sleeps: list[float], reviews: Any = None
+    store: Any,
+    encoder: Any,
+    sink: RecordingSink,
+    schemas_dir: Path,
+    sleeps: list[float],
+    reviews: Any = None,
+    media: StaticMedia | None = None,
+    encoders: dict[str, str] | None = None,
+    cache: DictCache | None = None,
 ) -> ListingPipeline:
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
     store.retry = encoder.retry = RetryPolicy(0.5, 2.0, sleep=record_sleep)  # one policy, as in the worker
+    embedder = Reembedder(
+        encoder=encoder,
+        media=media or StaticMedia(),
+        cache=cache or DictCache(),
+        model_version=MODEL_VERSION,
+        encoders=encoders or ENCODERS,
+    )
     return ListingPipeline(
         decoder=EventDecoder(schemas_dir),
-        encoder=encoder,
-        media=StaticMedia(),
+        embedder=embedder,
         reviews=reviews or StaticReviews(),
         store=store,
         delivery=Delivery(sink, TOPICS, "test-worker"),
-        model_version="listing_embedder/1 fusion=test",
+        model_version=MODEL_VERSION,
         locks=ListingLocks(),
     )
 
@@ -139,7 +209,7 @@ async def test_every_modality_is_embedded_in_one_call_stored_and_announced(
         [message(with_media, 0), message(text_only, 1)]
     )
 
-    assert len(encoder.calls) == 1 and len(encoder.calls[0]) == 2, "one Triton call per batch"
+    assert encoder.calls == [("embed", 2)], "one Triton call per batch"
     full = await store.get(with_media["listing_id"])
     assert full.modalities == ["text", "image", "video", "reviews"]
     assert sorted(full.vectors) == [
@@ -225,6 +295,9 @@ async def test_redis_outage_is_retried(
         async def guard_states(self, listing_ids: Any) -> Any:
             return await store.guard_states(listing_ids)
 
+        async def get_many(self, listing_ids: Any) -> Any:
+            return await store.get_many(listing_ids)
+
         @retried("redis")
         async def write(self, changes: Any) -> Any:
             if self.failures:
@@ -271,7 +344,7 @@ async def test_stale_and_replayed_events(
 
     await run.process([message(v2), message(listing_event_factory(listing_id=listing_id, version=1))])
     await run.process([message(v2)])
-    assert len(encoder.calls) == 1, "the replay is recognised before any media or Triton work"
+    assert encoder.calls == [("embed", 2)], "the replay is recognised before any media or Triton work"
     late = listing_event_factory(listing_id=listing_id, version=2, title="late")
     await run.process([message(deleted_event_factory(listing_id, 3)), message(late)])
 
