@@ -1,0 +1,191 @@
+"""ONNX files of the encoders, exported from their packages' weights and cached by what they were made from."""
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Literal, get_args
+
+import torch
+
+from stream.contracts.shapes import IMAGE_SIZE
+from stream.encoders.exceptions import ExportError
+from stream.encoders.networks import (
+    IMAGE_PACKAGE,
+    TEXT_PACKAGE,
+    image_network,
+    package_version,
+    text_network,
+    text_tokenizer,
+)
+
+Precision = Literal["fp32", "int8"]
+# Bump when this module changes what it writes: every cached file is then exported again.
+EXPORT_VERSION = 1
+OPSET = 17
+OUTPUT = "embedding"
+TEXT_INPUTS = ("input_ids", "attention_mask")
+IMAGE_INPUT = "images"
+
+
+@dataclass(frozen=True)
+class EncoderExport:
+    """How one encoder becomes ONNX: the package its weights come from, its export, its int8 variant."""
+
+    model: str  # the Triton model name
+    package: str  # the registry package holding the weights
+    network: Callable[[], torch.nn.Module]  # the torch network, in evaluation mode
+    example: Callable[[], tuple[torch.Tensor, ...]]  # inputs to trace the export with
+    inputs: tuple[str, ...]  # names of the network's inputs, in forward's order
+    quantize: Callable[[Path, Path], None] | None  # fp32 file -> int8 file; None: fp32 only
+
+    def export(self, path: Path) -> None:
+        """Write the fp32 network to ``path``, with dynamic batch (and token) axes."""
+        axes = {name: {0: "batch"} for name in (*self.inputs, OUTPUT)}
+        if self.inputs == TEXT_INPUTS:
+            axes.update({name: {0: "batch", 1: "tokens"} for name in self.inputs})
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # the tracer's warnings concern shapes, made dynamic by ``axes``
+            torch.onnx.export(
+                self.network(),
+                self.example(),
+                str(path),
+                dynamo=False,
+                input_names=list(self.inputs),
+                output_names=[OUTPUT],
+                dynamic_axes=axes,
+                opset_version=OPSET,
+            )
+
+
+def cache_fields(encoder: EncoderExport, precision: Precision) -> dict[str, str]:
+    """Everything a cached file was made from: a change to any of them exports it again."""
+    return {
+        "model": encoder.model,
+        "package": f"{encoder.package}=={package_version(encoder.package)}",
+        "export_version": str(EXPORT_VERSION),
+        "precision": precision,
+        "torch": torch.__version__,
+        "onnxruntime": version("onnxruntime"),
+    }
+
+
+def cache_path(cache_dir: Path, fields: dict[str, str]) -> Path:
+    """``<model>-<precision>-<digest of fields>.onnx`` in ``cache_dir``."""
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir / f"{fields['model']}-{fields['precision']}-{digest}.onnx"
+
+
+def cached(cache_dir: Path, fields: dict[str, str], build: Callable[[Path], None]) -> Path:
+    """The cached file for ``fields``, built by ``build(path)`` when missing; older builds of it are removed.
+
+    The file is written aside and renamed into place, so instances loading at once never read half of one.
+
+    Raises:
+        ExportError: ``build`` failed, or the cache folder is not writable.
+    """
+    path = cache_path(cache_dir, fields)
+    if path.exists():
+        return path
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        build(partial)
+        partial.replace(path)
+        path.with_suffix(".json").write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
+    except (OSError, RuntimeError, ValueError) as exc:
+        partial.unlink(missing_ok=True)
+        raise ExportError(
+            f"cannot write {path.name} into {cache_dir}: {type(exc).__name__}: {exc}; check the folder is "
+            f"writable and {fields['package']} is installed"
+        ) from exc
+    for stale in cache_dir.glob(f"{fields['model']}-{fields['precision']}-*.onnx"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+            stale.with_suffix(".json").unlink(missing_ok=True)
+    return path
+
+
+def onnx_file(cache_dir: Path, encoder: EncoderExport, precision: str) -> Path:
+    """The encoder's ONNX file at ``precision``, from the cache or exported into it (int8 from the fp32 one).
+
+    Raises:
+        ExportError: the precision is unknown or not offered for this encoder, or the export failed.
+    """
+    if precision not in get_args(Precision):
+        raise ExportError(
+            f"{encoder.model}: unknown precision {precision!r}; use one of {get_args(Precision)}"
+        )
+    quantize = encoder.quantize
+    if precision == "int8" and quantize is None:
+        raise ExportError(f"{encoder.model} is offered in fp32 only; set its precision parameter to fp32")
+    fp32 = cached(cache_dir, cache_fields(encoder, "fp32"), encoder.export)
+    if precision == "fp32" or quantize is None:
+        return fp32
+    return cached(cache_dir, cache_fields(encoder, "int8"), lambda path: quantize(fp32, path))
+
+
+def text_example() -> tuple[torch.Tensor, ...]:
+    """Two tokenised texts of different lengths, padded: what the text encoder is traced with."""
+    tokens = text_tokenizer()(
+        ["a wooden train set", "a plush bunny, medium size"], padding=True, return_tensors="pt"
+    )
+    return tokens["input_ids"], tokens["attention_mask"]
+
+
+def image_example() -> tuple[torch.Tensor, ...]:
+    """Two black uint8 NHWC images: what the image encoder is traced with."""
+    return (torch.zeros(2, IMAGE_SIZE, IMAGE_SIZE, 3, dtype=torch.uint8),)
+
+
+def feed_forward_outputs(fp32: Path) -> list[str]:
+    """The MatMuls that project each transformer layer's feed-forward back to the hidden size.
+
+    Their inputs have the outliers that int8 rounds worst (cosine to fp32 falls to ~0.90 with them).
+    """
+    import onnx
+
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    return [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul" and "/output/dense/" in node.name and "/attention/" not in node.name
+    ]
+
+
+def quantize_text(fp32: Path, path: Path) -> None:
+    """Write the int8 text encoder: MatMul weights quantised per channel, activations at run time.
+
+    The feed-forward output projections stay fp32 (``feed_forward_outputs``).
+
+    Raises:
+        ExportError: the export no longer names those projections as this code expects.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    kept = feed_forward_outputs(fp32)
+    if not kept:
+        raise ExportError(
+            f"{fp32.name} has no feed-forward output MatMul named '*/output/dense/*'; update "
+            "feed_forward_outputs for the exporter's node names and bump EXPORT_VERSION"
+        )
+    quantize_dynamic(
+        fp32,
+        path,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=kept,
+    )
+
+
+TEXT_ENCODER = EncoderExport(
+    "text_encoder", TEXT_PACKAGE, text_network, text_example, TEXT_INPUTS, quantize_text
+)
+IMAGE_ENCODER = EncoderExport(
+    "image_encoder", IMAGE_PACKAGE, image_network, image_example, (IMAGE_INPUT,), None
+)
