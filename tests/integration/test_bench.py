@@ -1,5 +1,6 @@
 """`toyfuse bench` on the real stack, at a tiny size: every scenario measured, reported, plotted and cleaned up."""
 
+import asyncio
 from pathlib import Path
 
 from stream.bench.command import BenchPlan, run_bench
@@ -8,6 +9,7 @@ from stream.bench.plots import plot_bench
 from stream.bench.report import format_report
 from stream.catalog.generate import CatalogSummary
 from stream.config import Settings
+from stream.stack import redis_server
 from stream.store.client import EmbeddingClient
 
 PLAN = BenchPlan(
@@ -52,3 +54,8 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     warm_ups = 2 * 32  # before everything, and before the two-worker run
     assert len(result.listing_ids) == warm_ups + 40 + 6 + load["freshness"]["samples"] + 40
     assert set((await client.stored_versions(result.listing_ids)).values()) == {None}, "the run cleans up"
+
+    # The index ran on a scratch server: the stack's Redis replays its append-only file on a restart.
+    await asyncio.to_thread(redis_server.stop, running_worker)
+    await asyncio.to_thread(redis_server.start, running_worker, print)
+    assert redis_server.status(running_worker).healthy

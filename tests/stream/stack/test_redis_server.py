@@ -4,6 +4,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import redis as redis_py
 
 from stream.config import Settings
 from stream.errors import PortBusyError
@@ -45,3 +46,19 @@ def test_start_refuses_a_port_held_by_another_process(tmp_path: Path) -> None:
 def test_status_of_a_stopped_server(tmp_path: Path) -> None:
     status = redis_server.status(Settings(run_dir=tmp_path, redis_port=9))
     assert (status.pid, status.healthy, status.detail) == (None, False, "not answering")
+
+
+def test_a_scratch_server_keeps_nothing_takes_vector_sets_and_is_gone_afterwards(tmp_path: Path) -> None:
+    settings = Settings(run_dir=tmp_path)
+    with redis_server.scratch_server(settings) as scratch:
+        assert scratch.redis_port != settings.redis_port
+        client = redis_py.Redis(port=scratch.redis_port)
+        assert client.config_get("appendonly") == {"appendonly": "no"}
+        assert client.config_get("save") == {"save": ""}
+        vector = b"\x00\x00\x80?" * 4
+        # CAS is what the stack's own Redis must never see: it cannot replay it from its append-only file.
+        assert client.execute_command("VADD", "k", "FP32", vector, "a", "CAS") == 1
+        pid = redis_server.FILES.running_pid(scratch)
+        client.close()
+    assert pid is not None and not redis_server.process.pid_alive(pid)
+    assert not scratch.run_dir.exists()
