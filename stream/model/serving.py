@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +33,18 @@ def device(args: dict[str, Any]) -> torch.device:
 
     on_gpu = args["model_instance_kind"] == "GPU" and torch.cuda.is_available()
     return torch.device(f"cuda:{args['model_instance_device_id']}" if on_gpu else "cpu")
+
+
+def onnx_cache_dir(args: dict[str, Any]) -> Path:
+    """Where a model caches its exported ONNX files: ``onnx/`` in its version folder (git-ignored).
+
+    Args:
+        args: the ``initialize`` arguments (``model_repository``: the model's folder, ``model_version``).
+
+    Returns:
+        ``<model folder>/<version>/onnx``, created on the first export.
+    """
+    return Path(args["model_repository"]) / str(args["model_version"]) / "onnx"
 
 
 def parameters(config: dict[str, Any]) -> dict[str, str]:

@@ -8,7 +8,14 @@ import pytest
 import torch
 from numpy.typing import NDArray
 
-from stream.model.serving import BatchedExecute, decode_texts, device, output_dtypes, parameters
+from stream.model.serving import (
+    BatchedExecute,
+    decode_texts,
+    device,
+    onnx_cache_dir,
+    output_dtypes,
+    parameters,
+)
 
 Request = dict[str, NDArray[Any]]
 TRITON_TYPES = {"TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_INT64": np.int64}
@@ -212,3 +219,8 @@ def test_device_is_the_instance_gpu_only_where_cuda_is_there(
     chosen = device({"model_instance_kind": kind, "model_instance_device_id": "1"})
 
     assert chosen == torch.device(expected)
+
+
+def test_the_onnx_cache_is_in_the_served_version_folder() -> None:
+    args = {"model_repository": "/models/text_encoder", "model_version": "1"}
+    assert onnx_cache_dir(args).as_posix() == "/models/text_encoder/1/onnx"
