@@ -56,7 +56,7 @@ def served_parameters(model: str) -> dict[str, str]:
 
 
 def embed(runner: Runner, texts: list[str], max_tokens: int = 256) -> np.ndarray:
-    """``texts`` tokenised as the text_encoder model does, in batches of 32, through ``runner``."""
+    """``texts`` through ``runner`` in batches of 32, each padded to its longest text."""
     tokenizer = text_tokenizer()
     batches = []
     for start in range(0, len(texts), 32):

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 import triton_python_backend_utils as pb_utils
 
+from stream.encoders.batching import embed_in_length_groups
 from stream.encoders.export import TEXT_ENCODER
 from stream.encoders.networks import text_tokenizer
 from stream.encoders.sessions import encoder_runner
@@ -27,6 +28,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = parameters(config)
         self.max_tokens = int(params["max_tokens"])
+        self.group_size = int(params["group_size"])
         self.tokenizer = text_tokenizer()
         self.encoder = encoder_runner(
             TEXT_ENCODER,
@@ -42,7 +44,9 @@ class TritonPythonModel:
         return self.batched(requests)
 
     def _embed(self, text: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.float32]]:
-        tokens = self.tokenizer(
-            decode_texts(text), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
+        token_ids = self.tokenizer(decode_texts(text), truncation=True, max_length=self.max_tokens)[
+            "input_ids"
+        ]
+        return (
+            embed_in_length_groups(self.encoder, token_ids, self.tokenizer.pad_token_id, self.group_size),
         )
-        return (self.encoder({name: tokens[name] for name in TEXT_ENCODER.inputs}),)
