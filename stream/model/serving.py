@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,16 +36,23 @@ def device(args: dict[str, Any]) -> torch.device:
     return torch.device(f"cuda:{args['model_instance_device_id']}" if on_gpu else "cpu")
 
 
-def onnx_cache_dir(args: dict[str, Any]) -> Path:
+def onnx_cache_dir(args: dict[str, Any], fallback_root: Path | None = None) -> Path:
     """Where a model caches its exported ONNX files: ``onnx/`` in its version folder (git-ignored).
+
+    A read-only model repository (the compose file mounts it so) caches under the user's cache folder.
 
     Args:
         args: the ``initialize`` arguments (``model_repository``: the model's folder, ``model_version``).
+        fallback_root: where read-only repositories cache; ``~/.cache/toyfuse/onnx`` when None.
 
     Returns:
-        ``<model folder>/<version>/onnx``, created on the first export.
+        ``<model folder>/<version>/onnx``, or ``<fallback_root>/<model folder name>``; created on first export.
     """
-    return Path(args["model_repository"]) / str(args["model_version"]) / "onnx"
+    version_folder = Path(args["model_repository"]) / str(args["model_version"])
+    if os.access(version_folder, os.W_OK):
+        return version_folder / "onnx"
+    root = fallback_root if fallback_root is not None else Path.home() / ".cache" / "toyfuse" / "onnx"
+    return root / Path(args["model_repository"]).name
 
 
 def parameters(config: dict[str, Any]) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The Triton models' shared plumbing: batched execute with per-request errors, dtypes, device choice."""
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -221,6 +222,13 @@ def test_device_is_the_instance_gpu_only_where_cuda_is_there(
     assert chosen == torch.device(expected)
 
 
-def test_the_onnx_cache_is_in_the_served_version_folder() -> None:
-    args = {"model_repository": "/models/text_encoder", "model_version": "1"}
-    assert onnx_cache_dir(args).as_posix() == "/models/text_encoder/1/onnx"
+def test_the_onnx_cache_is_in_the_served_version_folder(tmp_path: Path) -> None:
+    (tmp_path / "text_encoder" / "1").mkdir(parents=True)
+    args = {"model_repository": str(tmp_path / "text_encoder"), "model_version": "1"}
+    assert onnx_cache_dir(args) == tmp_path / "text_encoder" / "1" / "onnx"
+
+
+def test_a_repository_the_model_cannot_write_to_caches_elsewhere(tmp_path: Path) -> None:
+    # os.access is False for a missing folder even as root, as on a read-only mount.
+    args = {"model_repository": str(tmp_path / "read-only" / "text_encoder"), "model_version": "1"}
+    assert onnx_cache_dir(args, fallback_root=tmp_path / "cache") == tmp_path / "cache" / "text_encoder"
