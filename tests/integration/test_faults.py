@@ -61,7 +61,11 @@ async def test_a_killed_model_process_stalls_the_stream_dead_letters_nothing_and
     topic_reader: Callable[[str], TopicReader],
     listing_event_factory: ListingEventFactory,
 ) -> None:
-    events = [listing_event_factory(listing_id=f"fault-{uuid.uuid4().hex[:8]}-{i}") for i in range(6)]
+    run = uuid.uuid4().hex[:8]
+    # Texts never seen before: a text the shared encoder cache holds would need no text_encoder.
+    events = [
+        listing_event_factory(listing_id=f"fault-{run}-{i}", title=f"Fault probe {run} {i}") for i in range(6)
+    ]
     ids = {event["listing_id"] for event in events}
     before = canary_failures(settings)
     kill_model_process(settings, "text_encoder")
