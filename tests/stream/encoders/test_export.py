@@ -12,7 +12,7 @@ from stream.encoders.export import (
     cache_fields,
     cache_path,
     cached,
-    feed_forward_outputs,
+    kept_in_fp32,
     onnx_file,
 )
 
@@ -65,6 +65,8 @@ def test_unknown_or_unoffered_precisions_are_refused(tmp_path: Path) -> None:
         onnx_file(tmp_path, IMAGE_ENCODER, "int8")
 
 
-def test_int8_keeps_the_six_feed_forward_output_projections_in_fp32(onnx_cache: Path) -> None:
-    kept = feed_forward_outputs(onnx_file(onnx_cache, TEXT_ENCODER, "fp32"))
-    assert [name.split("/")[3] for name in kept] == [f"layer.{index}" for index in range(6)]
+def test_int8_keeps_the_first_layer_and_the_feed_forward_outputs_in_fp32(onnx_cache: Path) -> None:
+    kept = kept_in_fp32(onnx_file(onnx_cache, TEXT_ENCODER, "fp32"))
+    layers = [name.split("/")[3] for name in kept]
+    # Layer 0: query, key, value, two attention products, attention output, intermediate, output.
+    assert layers == ["layer.0"] * 8 + [f"layer.{index}" for index in range(1, 6)]
