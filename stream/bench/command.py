@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from tqdm import tqdm
 from tritonclient.grpc.aio import InferenceServerClient
 
@@ -30,6 +31,7 @@ from stream.bench.throughput import (
     naive,
     stream_through,
 )
+from stream.bench.updates import update_costs
 from stream.bench.workload import Event, bench_listings, deletions, encoder_inputs, review_burst
 from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import REPO_ROOT, Settings
@@ -41,8 +43,9 @@ from stream.producer import read_jsonl
 from stream.retry import RetryPolicy
 from stream.stack import media_server, redis_server, worker_process
 from stream.stack.process import free_port
+from stream.store.client import EmbeddingClient
 
-SCENARIOS = ("text", "reviews", "multimodal", "freshness", "scale-out", "index")
+SCENARIOS = ("text", "reviews", "multimodal", "updates", "freshness", "scale-out", "index")
 WARM_UP = 32  # listings streamed before anything is timed, so no model or connection is cold
 
 
@@ -56,6 +59,7 @@ class BenchPlan:
     media_listings: int = 48
     reviewed_listings: int = 100  # text listings that get a burst of reviews
     reviews_per_listing: int = 5
+    update_rounds: int = 3  # full and price-only upserts of media_listings, timed this often each
     loads: tuple[float, ...] = (0.25, 0.5, 0.75)  # offered load as a share of the text pipeline's rate
     load_seconds: float = 20.0
     index: IndexPlan = field(default_factory=IndexPlan)
@@ -64,7 +68,7 @@ class BenchPlan:
 @dataclass(frozen=True)
 class BenchResult:
     """What one run measured: the report, the freshness samples (seconds, by curve) and the listings it
-    streamed (deleted again at the end)."""
+    stored and deleted again at the end."""
 
     report: dict[str, Any]
     samples: dict[str, list[float]]
@@ -83,6 +87,7 @@ class Bench:
         self.review_templates = list(read_jsonl(catalog.reviews_path))
         self.retry = RetryPolicy.from_settings(settings)
         self.streamed: list[Event] = []
+        self.deleted: list[str] = []
         self.samples: dict[str, list[float]] = {}
 
     def listings(self, phase: str, count: int, *, text_only: bool) -> list[Event]:
@@ -181,10 +186,24 @@ class Bench:
             await stream_through(self.settings, events, bar.update)
 
     async def clean_up(self) -> None:
-        """Delete every listing the run stored (through the pipeline, untimed)."""
-        gone = deletions(self.streamed, datetime.now(UTC))
+        """Delete every live listing whose id the run made (``bench-<run_id>-...``, copies included), through
+        the pipeline, untimed."""
+        redis, client = (
+            AsyncRedis.from_url(self.settings.redis_url),
+            EmbeddingClient.from_settings(self.settings),
+        )
+        try:
+            pattern = INDEX.listing_key(f"bench-{self.run_id}-*")
+            keys = [key.decode() async for key in redis.scan_iter(match=pattern, count=1000)]
+            versions = await client.stored_versions([key.removeprefix(INDEX.listing_key("")) for key in keys])
+        finally:
+            await redis.aclose()
+            await client.close()
+        live = [{"listing_id": i, "version": v} for i, v in versions.items() if v is not None]
+        gone = deletions(live, datetime.now(UTC))
         with _bar("deleting the benchmark listings", len(gone)) as bar:
             await stream_through(self.settings, gone, bar.update)
+        self.deleted += [event["listing_id"] for event in gone]
 
 
 class TritonSession:
@@ -237,6 +256,10 @@ async def run_bench(settings: Settings, catalog: CatalogSummary, plan: BenchPlan
             )
         if "freshness" in plan.scenarios:
             report["freshness"] = await bench.freshness(report["text"]["pipeline"]["per_s"])
+        if "updates" in plan.scenarios:
+            upserts = bench.listings("updates", plan.media_listings, text_only=False)
+            tqdm.write(f"updates: {plan.update_rounds} rounds of full, then price-only upserts")
+            report["updates"] = await update_costs(settings, upserts, rounds=plan.update_rounds)
         if "scale-out" in plan.scenarios:
             report["scale_out"] = await bench.scale_out(report["text"]["pipeline"]["per_s"])
     finally:
@@ -247,7 +270,7 @@ async def run_bench(settings: Settings, catalog: CatalogSummary, plan: BenchPlan
             _bar("vector set", index_work(plan.index)) as bar,
         ):
             report["index"] = run_index(lambda: Redis.from_url(scratch.redis_url), plan.index, bar.update)
-    return BenchResult(report, bench.samples, [event["listing_id"] for event in bench.streamed])
+    return BenchResult(report, bench.samples, bench.deleted)
 
 
 def prepare(settings: Settings, echo: Callable[[str], None]) -> CatalogSummary:

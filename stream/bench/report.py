@@ -4,11 +4,6 @@ from typing import Any
 
 from stream.bench.stats import ratio
 
-TARGETS = {
-    "pipeline / ceiling": 0.9,
-    "pipeline / naive": 5.0,
-}
-
 
 def throughput_rows(report: dict[str, Any]) -> list[tuple[str, str, float, float, float]]:
     """Per throughput scenario: (scenario, unit, ceiling, naive, pipeline) events per second."""
@@ -76,17 +71,12 @@ def _freshness_lines(section: dict[str, Any] | None) -> list[str]:
 def _update_lines(section: dict[str, Any] | None) -> list[str]:
     if not section:
         return []
-    return [
-        "",
-        "updates: "
-        + ", ".join(
-            f"{key} {_short(value)}" for key, value in section.items() if not isinstance(value, dict)
-        ),
-    ]
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    line = (
+        f"updates, {section['listings']} listings with media, median of {section['rounds']} rounds: full "
+        f"{section['full_ms_per_listing']:.0f} ms/listing, price-only {section['price_only_ms_per_listing']:.1f} "
+        f"ms/listing, ratio {section['ratio']:.3f}"
+    )
+    return ["", line]
 
 
 def _index_lines(section: dict[str, Any] | None) -> list[str]:

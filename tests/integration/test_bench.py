@@ -18,6 +18,7 @@ PLAN = BenchPlan(
     media_listings=6,
     reviewed_listings=10,
     reviews_per_listing=2,
+    update_rounds=1,
     loads=(0.5,),
     load_seconds=2.0,
     index=IndexPlan(size=2000, quantizations=("Q8",), queries=20, sequential=50),
@@ -39,6 +40,8 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     assert report["text"]["pipeline"]["freshness"]["samples"] == 40
     assert report["multimodal"]["pipeline"]["freshness"]["samples"] == 6
     assert report["scale_out"]["workers"] == 2 and report["scale_out"]["pipeline"]["per_s"] > 0
+    updates = report["updates"]
+    assert updates["listings"] == 6 and 0 < updates["ratio"] < 1, updates
     (load,) = report["freshness"]["loads"]
     assert load["offered_per_s"] == 0.5 * report["text"]["pipeline"]["per_s"]
     assert load["freshness"]["samples"] == max(1, round(load["offered_per_s"] * 2.0))
@@ -52,7 +55,9 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     assert all((tmp_path / name).stat().st_size > 1000 for name in written)
 
     warm_ups = 2 * 32  # before everything, and before the two-worker run
-    assert len(result.listing_ids) == warm_ups + 40 + 6 + load["freshness"]["samples"] + 40
+    text, media, two_workers, updated = 40, 6, 40, 6
+    stored = warm_ups + text + media + load["freshness"]["samples"] + two_workers + updated
+    assert len(result.listing_ids) == stored
     assert set((await client.stored_versions(result.listing_ids)).values()) == {None}, "the run cleans up"
 
     # The index ran on a scratch server: the stack's Redis replays its append-only file on a restart.
