@@ -41,13 +41,13 @@ class EncoderExport:
     network: Callable[[], torch.nn.Module]  # the torch network, in evaluation mode
     example: Callable[[], tuple[torch.Tensor, ...]]  # inputs to trace the export with
     inputs: tuple[str, ...]  # names of the network's inputs, in forward's order
+    sequences: bool  # the inputs are token sequences: their second axis varies too
     quantize: Callable[[Path, Path], None] | None  # fp32 file -> int8 file; None: fp32 only
 
     def export(self, path: Path) -> None:
         """Write the fp32 network to ``path``, with dynamic batch (and token) axes."""
-        axes = {name: {0: "batch"} for name in (*self.inputs, OUTPUT)}
-        if self.inputs == TEXT_INPUTS:
-            axes.update({name: {0: "batch", 1: "tokens"} for name in self.inputs})
+        varying = {0: "batch", 1: "tokens"} if self.sequences else {0: "batch"}
+        axes = {**{name: varying for name in self.inputs}, OUTPUT: {0: "batch"}}
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # the tracer's warnings concern shapes, made dynamic by ``axes``
             torch.onnx.export(
@@ -186,8 +186,8 @@ def quantize_text(fp32: Path, path: Path) -> None:
 
 
 TEXT_ENCODER = EncoderExport(
-    "text_encoder", TEXT_PACKAGE, text_network, text_example, TEXT_INPUTS, quantize_text
+    "text_encoder", TEXT_PACKAGE, text_network, text_example, TEXT_INPUTS, True, quantize_text
 )
 IMAGE_ENCODER = EncoderExport(
-    "image_encoder", IMAGE_PACKAGE, image_network, image_example, (IMAGE_INPUT,), None
+    "image_encoder", IMAGE_PACKAGE, image_network, image_example, (IMAGE_INPUT,), False, None
 )
