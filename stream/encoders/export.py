@@ -1,10 +1,12 @@
 """ONNX files of the encoders, exported from their packages' weights and cached by what they were made from."""
 
+import fcntl
 import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -80,10 +82,21 @@ def cache_path(cache_dir: Path, fields: dict[str, str]) -> Path:
     return cache_dir / f"{fields['model']}-{fields['precision']}-{digest}.onnx"
 
 
+@contextmanager
+def _exclusive(cache_dir: Path) -> Iterator[None]:
+    """Hold the cache folder's lock: instances loading at once build each file once, one at a time (the
+    quantiser writes a scratch file beside its input that another build would delete)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def cached(cache_dir: Path, fields: dict[str, str], build: Callable[[Path], None]) -> Path:
     """The cached file for ``fields``, built by ``build(path)`` when missing; older builds of it are removed.
 
-    The file is written aside and renamed into place, so instances loading at once never read half of one.
+    The file is written aside and renamed into place, under the folder's lock, so a reader never sees half
+    of one and concurrent callers build it once.
 
     Raises:
         ExportError: ``build`` failed, or the cache folder is not writable.
@@ -93,10 +106,12 @@ def cached(cache_dir: Path, fields: dict[str, str], build: Callable[[Path], None
         return path
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        build(partial)
-        partial.replace(path)
-        path.with_suffix(".json").write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
+        with _exclusive(cache_dir):
+            if path.exists():
+                return path
+            build(partial)
+            partial.replace(path)
+            path.with_suffix(".json").write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
     except (OSError, RuntimeError, ValueError) as exc:
         partial.unlink(missing_ok=True)
         raise ExportError(

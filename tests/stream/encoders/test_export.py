@@ -1,5 +1,7 @@
 """The ONNX cache: keyed by what a file was made from, built once, replaced on change, never half-written."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,23 @@ def test_a_cached_file_is_built_once_and_a_new_build_replaces_the_old(tmp_path: 
     assert cached(tmp_path, FIELDS, build) == first and len(builds) == 1
     second = cached(tmp_path, {**FIELDS, "package": "p==2"}, build)
     assert len(builds) == 2 and second.read_bytes() == b"onnx"
-    assert sorted(path.name for path in tmp_path.iterdir()) == [second.with_suffix(".json").name, second.name]
+    assert sorted(path.name for path in tmp_path.glob("m-*")) == [
+        second.with_suffix(".json").name,
+        second.name,
+    ]
+
+
+def test_callers_at_once_build_a_file_once(tmp_path: Path) -> None:
+    builds: list[Path] = []
+
+    def slow_build(path: Path) -> None:
+        builds.append(path)
+        time.sleep(0.2)  # long enough for the other caller to arrive while this one builds
+        path.write_bytes(b"onnx")
+
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda _: cached(tmp_path, FIELDS, slow_build), range(2)))
+    assert paths[0] == paths[1] and len(builds) == 1
 
 
 def test_a_failed_build_leaves_nothing_and_says_what_to_check(tmp_path: Path) -> None:
@@ -55,7 +73,7 @@ def test_a_failed_build_leaves_nothing_and_says_what_to_check(tmp_path: Path) ->
 
     with pytest.raises(ExportError, match="exporter crashed; check the folder is writable and p==1"):
         cached(tmp_path, FIELDS, build)
-    assert list(tmp_path.iterdir()) == []
+    assert [path.name for path in tmp_path.iterdir()] == [".lock"]
 
 
 def test_unknown_or_unoffered_precisions_are_refused(tmp_path: Path) -> None:
