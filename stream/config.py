@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     text_model: str = Field("text_encoder", description="Triton model that embeds listing text.")
     batch_size: int = Field(32, description="Most events the worker embeds in one Triton call.")
     batch_window_s: float = Field(0.05, description="Longest wait for a batch to fill.")
+    listing_batches_in_flight: int = Field(
+        2,
+        ge=1,
+        description="Listing batches a worker handles at once, so Triton embeds one while another is stored.",
+    )
     triton_timeout_s: float = Field(30.0, description="Deadline of one Triton request.")
     retry_initial_s: float = Field(0.5, description="First back-off while Triton or Redis is unavailable.")
     retry_max_s: float = Field(
