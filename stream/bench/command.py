@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from tqdm import tqdm
 from tritonclient.grpc.aio import InferenceServerClient
 
 from stream import stack
+from stream.bench.encoders import EncoderWork, encoder_ceilings, work_items
 from stream.bench.index import IndexPlan, index_work, run_index
 from stream.bench.plots import plot_bench
 from stream.bench.report import format_report
@@ -35,7 +37,7 @@ from stream.bench.updates import update_costs
 from stream.bench.workload import Event, bench_listings, deletions, encoder_inputs, review_burst
 from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import REPO_ROOT, Settings
-from stream.contracts.shapes import INDEX
+from stream.contracts.shapes import IMAGE_SHAPE, INDEX
 from stream.features.reviews import review_text
 from stream.inference.listing import ListingEncoder
 from stream.inference.triton import TritonEncoder
@@ -45,7 +47,7 @@ from stream.stack import media_server, redis_server, worker_process
 from stream.stack.process import free_port
 from stream.store.client import EmbeddingClient
 
-SCENARIOS = ("text", "reviews", "multimodal", "updates", "freshness", "scale-out", "index")
+SCENARIOS = ("text", "reviews", "multimodal", "updates", "freshness", "scale-out", "encoders", "index")
 WARM_UP = 32  # listings streamed before anything is timed, so no model or connection is cold
 
 
@@ -137,6 +139,22 @@ class Bench:
         with _bar(f"{name}: naive", min(naive_count, len(items))) as bar:
             base = await naive(embed, items[:naive_count], bar.update)
         return top, base
+
+    async def encoders(self) -> dict[str, Any]:
+        """Each encoder model's own ceiling, on the catalog's texts and the photos of its listings."""
+        events = bench_listings(
+            self.templates, f"{self.run_id}-encoders", len(self.templates), datetime.now(UTC), text_only=False
+        )
+        inputs = encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
+        photos = [photo for item in inputs for photo in item.photos]
+        work = EncoderWork(
+            [item.text for item in inputs],
+            np.stack(photos) if photos else np.zeros((0, *IMAGE_SHAPE), np.uint8),
+            batch=self.settings.batch_size,
+        )
+        async with self.triton() as client:
+            with _bar("encoders: ceilings", work_items(work)) as bar:
+                return await encoder_ceilings(client, work, bar.update, self.settings.triton_timeout_s)
 
     async def scale_out(self, one_worker: float) -> dict[str, Any]:
         """Text-only listings through two workers sharing the topic's partitions, against ``one_worker``'s rate."""
@@ -264,6 +282,8 @@ async def run_bench(settings: Settings, catalog: CatalogSummary, plan: BenchPlan
             report["scale_out"] = await bench.scale_out(report["text"]["pipeline"]["per_s"])
     finally:
         await bench.clean_up()
+    if "encoders" in plan.scenarios:
+        report["encoders"] = await bench.encoders()
     if "index" in plan.scenarios:
         with (
             redis_server.scratch_server(settings, "bench-redis") as scratch,
@@ -343,7 +363,7 @@ def _shares(text: str) -> tuple[float, ...]:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("bench"),
+    default=Path("bench-results"),
     help="Folder for bench.json and the plots.",
 )
 @click.pass_obj

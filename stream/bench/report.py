@@ -31,6 +31,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"{name:<12}{top:>10.1f}{base:>10.1f}{pipe:>10.1f}{_times(over_top):>10}{_times(over_base):>9}"
         )
+    lines += _encoder_lines(report.get("encoders"))
     lines += _scale_out_lines(report.get("scale_out"))
     lines += _freshness_lines(report.get("freshness"))
     lines += _update_lines(report.get("updates"))
@@ -40,6 +41,13 @@ def format_report(report: dict[str, Any]) -> str:
 
 def _times(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
+
+
+def _encoder_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    rates = ", ".join(f"{model} {result['per_s']:.1f}/s" for model, result in section.items())
+    return ["", f"encoders called directly (items/s at their best concurrency): {rates}"]
 
 
 def _scale_out_lines(section: dict[str, Any] | None) -> list[str]:

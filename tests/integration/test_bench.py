@@ -40,6 +40,9 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     assert report["text"]["pipeline"]["freshness"]["samples"] == 40
     assert report["multimodal"]["pipeline"]["freshness"]["samples"] == 6
     assert report["scale_out"]["workers"] == 2 and report["scale_out"]["pipeline"]["per_s"] > 0
+    encoders = report["encoders"]
+    assert set(encoders) == {"text_encoder", "text_multilingual_encoder", "image_encoder"}
+    assert all(result["per_s"] > 0 for result in encoders.values()), encoders
     updates = report["updates"]
     assert updates["listings"] == 6 and 0 < updates["ratio"] < 1, updates
     (load,) = report["freshness"]["loads"]
