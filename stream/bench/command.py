@@ -48,6 +48,7 @@ from stream.stack.process import free_port
 from stream.store.client import EmbeddingClient
 
 SCENARIOS = ("text", "reviews", "multimodal", "updates", "freshness", "scale-out", "encoders", "index")
+STREAMED = frozenset(SCENARIOS) - {"encoders", "index"}  # these need the worker; text is their reference
 WARM_UP = 32  # listings streamed before anything is timed, so no model or connection is cold
 
 
@@ -251,20 +252,44 @@ def _bar(what: str, total: int) -> Any:
     return tqdm(total=total, desc=what, unit="ev", leave=False)
 
 
-async def run_bench(settings: Settings, catalog: CatalogSummary, plan: BenchPlan) -> BenchResult:
-    """Every scenario of ``plan`` on the running stack and ``catalog`` (served by the media server)."""
-    bench = Bench(settings, catalog, plan)
+async def run_bench(settings: Settings, catalog: CatalogSummary | None, plan: BenchPlan) -> BenchResult:
+    """Every scenario of ``plan``: those that need the stack on the running stack and ``catalog`` (served
+    by the media server; None when only the index is measured)."""
     report: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
         "plan": asdict(plan),
-        "settings": {"batch_size": settings.batch_size, "batch_window_s": settings.batch_window_s},
+        "settings": {
+            "batch_size": settings.batch_size,
+            "batch_window_s": settings.batch_window_s,
+            "listing_batches_in_flight": settings.listing_batches_in_flight,
+        },
     }
+    samples: dict[str, list[float]] = {}
+    deleted: list[str] = []
+    if catalog is not None:
+        bench = Bench(settings, catalog, plan)
+        if STREAMED & set(plan.scenarios):
+            await _streamed(bench, plan, report)
+        if "encoders" in plan.scenarios:
+            report["encoders"] = await bench.encoders()
+        samples, deleted = bench.samples, bench.deleted
+    if "index" in plan.scenarios:
+        with (
+            redis_server.scratch_server(settings, "bench-redis") as scratch,
+            _bar("vector set", index_work(plan.index)) as bar,
+        ):
+            report["index"] = run_index(lambda: Redis.from_url(scratch.redis_url), plan.index, bar.update)
+    return BenchResult(report, samples, deleted)
+
+
+async def _streamed(bench: Bench, plan: BenchPlan, report: dict[str, Any]) -> None:
+    """The scenarios that stream events through the pipeline; their listings are deleted afterwards."""
+    settings = bench.settings
     await bench.warm_up()
     try:
-        if {"text", "freshness", "reviews", "scale-out"} & set(plan.scenarios):
-            report["text"] = await bench.throughput(
-                "text", text_only=True, count=plan.text_listings, naive_count=plan.naive_listings
-            )
+        report["text"] = await bench.throughput(
+            "text", text_only=True, count=plan.text_listings, naive_count=plan.naive_listings
+        )
         if "reviews" in plan.scenarios:
             reviewed = [event["listing_id"] for event in bench.streamed[-plan.text_listings :]]
             report["reviews"] = await bench.reviews(reviewed[: plan.reviewed_listings])
@@ -282,15 +307,6 @@ async def run_bench(settings: Settings, catalog: CatalogSummary, plan: BenchPlan
             report["scale_out"] = await bench.scale_out(report["text"]["pipeline"]["per_s"])
     finally:
         await bench.clean_up()
-    if "encoders" in plan.scenarios:
-        report["encoders"] = await bench.encoders()
-    if "index" in plan.scenarios:
-        with (
-            redis_server.scratch_server(settings, "bench-redis") as scratch,
-            _bar("vector set", index_work(plan.index)) as bar,
-        ):
-            report["index"] = run_index(lambda: Redis.from_url(scratch.redis_url), plan.index, bar.update)
-    return BenchResult(report, bench.samples, bench.deleted)
 
 
 def prepare(settings: Settings, echo: Callable[[str], None]) -> CatalogSummary:
@@ -361,6 +377,13 @@ def _shares(text: str) -> tuple[float, ...]:
     help="Vectors in the benchmark vector set.",
 )
 @click.option(
+    "--quantization",
+    "quantizations",
+    type=click.Choice(IndexPlan.quantizations),
+    multiple=True,
+    help="Vector-set quantisations to measure (repeatable; default: all three).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("bench-results"),
@@ -376,6 +399,7 @@ def command(
     loads: str,
     load_seconds: float,
     index_size: int,
+    quantizations: tuple[str, ...],
     out: Path,
 ) -> None:
     """Throughput (ceiling / naive / pipeline), freshness under load and the vector index, in one run.
@@ -389,9 +413,13 @@ def command(
         media_listings=media_listings,
         loads=_shares(loads),
         load_seconds=load_seconds,
-        index=IndexPlan(size=index_size, dims=INDEX.vectors[INDEX.search.vector].dims),
+        index=IndexPlan(
+            size=index_size,
+            dims=INDEX.vectors[INDEX.search.vector].dims,
+            quantizations=quantizations or IndexPlan.quantizations,
+        ),
     )
-    catalog = prepare(settings, click.echo)
+    catalog = prepare(settings, click.echo) if set(plan.scenarios) - {"index"} else None
     result = asyncio.run(run_bench(settings, catalog, plan))
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(result.report, indent=2) + "\n", encoding="utf-8")

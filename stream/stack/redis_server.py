@@ -84,6 +84,8 @@ def scratch_server(settings: Settings, name: str = "scratch-redis") -> Iterator[
     scratch = settings.model_copy(
         update={"run_dir": settings.run_dir / name, "redis_port": process.free_port()}
     )
+    stop(scratch)  # one a killed run left behind
+    shutil.rmtree(scratch.run_dir, ignore_errors=True)
     (folder(scratch) / "data").mkdir(parents=True, exist_ok=True)
     command = server_command(server_binary(), scratch, durable=False)
     launch = Launch(NAME, command, pid_file(scratch), log_file(scratch), folder(scratch))

@@ -62,3 +62,12 @@ def test_a_scratch_server_keeps_nothing_takes_vector_sets_and_is_gone_afterwards
         client.close()
     assert pid is not None and not redis_server.process.pid_alive(pid)
     assert not scratch.run_dir.exists()
+
+
+def test_the_next_scratch_server_stops_one_a_killed_run_left_behind(tmp_path: Path) -> None:
+    settings = Settings(run_dir=tmp_path)
+    with redis_server.scratch_server(settings) as leftover:
+        leftover_pid = redis_server.FILES.running_pid(leftover)
+        with redis_server.scratch_server(settings) as scratch:
+            assert leftover_pid is not None and not redis_server.process.pid_alive(leftover_pid)
+            assert redis_py.Redis(port=scratch.redis_port).ping()
