@@ -1,5 +1,6 @@
 """The batch skeleton both pipelines share: decode each message, handle the valid ones together, finish each."""
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -85,8 +86,22 @@ class BatchPipeline(ABC, Generic[Decoded, Outcome]):
             )
             await self.delivery.deadletter(raw, "processing_error", describe(exc))
             return
-        for (raw, event), outcome in zip(items, outcomes, strict=True):
-            await self.finish(raw, event, outcome)
+        await self._finish_all(
+            [(raw, event, outcome) for (raw, event), outcome in zip(items, outcomes, strict=True)]
+        )
+
+    async def _finish_all(self, handled: list[tuple[RawMessage, Decoded, Outcome]]) -> None:
+        """Finish events of different keys concurrently, so that their announcements' acks overlap instead of
+        adding up; a key's events (one listing's) are finished, hence announced, in their order."""
+        by_key: dict[bytes | None, list[tuple[RawMessage, Decoded, Outcome]]] = {}
+        for item in handled:
+            by_key.setdefault(item[0].key, []).append(item)
+
+        async def in_order(items: list[tuple[RawMessage, Decoded, Outcome]]) -> None:
+            for raw, event, outcome in items:
+                await self.finish(raw, event, outcome)
+
+        await asyncio.gather(*(in_order(items) for items in by_key.values()))
 
 
 def describe(exc: BaseException) -> str:

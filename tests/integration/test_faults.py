@@ -29,9 +29,10 @@ CANARY_FAILURES = re.compile(
 )
 
 
-def kill_model_process(settings: Settings, model: str) -> int:
-    """SIGKILL the Python-backend stub serving ``model`` in this stack's Triton; return its pid."""
-    marker = f"triton_models/{model}/1/model.py"
+def kill_model_process(settings: Settings, model: str) -> list[int]:
+    """SIGKILL every Python-backend stub serving ``model`` in this stack's Triton (one per instance); return
+    their pids."""
+    marker, killed = f"triton_models/{model}/1/model.py", []
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0")
@@ -44,8 +45,9 @@ def kill_model_process(settings: Settings, model: str) -> int:
             and f"{settings.run_dir}/" in command
         ):
             os.kill(int(proc.name), signal.SIGKILL)
-            return int(proc.name)
-    raise AssertionError(f"no stub process of {model} under {settings.run_dir}")
+            killed.append(int(proc.name))
+    assert killed, f"no stub process of {model} under {settings.run_dir}"
+    return killed
 
 
 def canary_failures(settings: Settings) -> float:

@@ -1,5 +1,7 @@
 """The batch skeleton both pipelines share: per-message decoding, poison isolation, outages never dead-lettered."""
 
+import asyncio
+
 import pytest
 
 from stream.errors import InvalidEventError, StoreError, StoreUnavailable, TritonUnavailable
@@ -92,3 +94,27 @@ async def test_an_outage_propagates_instead_of_dead_lettering(outage: Exception)
     with pytest.raises(type(outage)):
         await Upper(sink, outage).process(batch(b"a"))
     assert sink.on("dlq") == []
+
+
+class SlowFirstAck(Upper):
+    """The first event's finish waits until another key's event is finished, as a slow ack would."""
+
+    def __init__(self, sink: RecordingSink) -> None:
+        super().__init__(sink)
+        self.other_done = asyncio.Event()
+
+    async def finish(self, raw: RawMessage, event: str, outcome: str) -> None:
+        if raw.offset == 0:
+            await self.other_done.wait()
+        self.finished.append((raw.offset, outcome))
+        if raw.key == b"b":
+            self.other_done.set()
+
+
+async def test_events_of_other_keys_finish_meanwhile_and_one_keys_events_in_order() -> None:
+    pipeline = SlowFirstAck(RecordingSink())
+    messages = [RawMessage("t", 0, offset, None, key, b"x") for offset, key in enumerate([b"a", b"b", b"a"])]
+
+    await asyncio.wait_for(pipeline.process(messages), timeout=30)  # finishing one at a time would deadlock
+
+    assert [offset for offset, _ in pipeline.finished] == [1, 0, 2]
