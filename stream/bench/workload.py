@@ -25,7 +25,9 @@ def bench_listings(
 ) -> list[Event]:
     """``count`` new listings (ids ``bench-<run_id>-<n>``) cycling through the catalog's ``templates``.
 
-    Each gets its own ``event_id`` and the current ``occurred_at``; ``text_only`` drops photos and videos.
+    Each gets its own ``event_id``, the current ``occurred_at`` and a title no other listing has (the run
+    and the number appended), so no text can come from the encoder cache; ``text_only`` drops photos and
+    videos.
 
     >>> from datetime import UTC
     >>> [e["listing_id"] for e in bench_listings([{"listing_id": "t", "images": []}], "r1", 2, datetime.now(UTC), text_only=True)]
@@ -38,6 +40,8 @@ def bench_listings(
             "listing_id": f"bench-{run_id}-{number:06d}",
             "event_id": uuid.uuid4().hex,
             "occurred_at": format_rfc3339(now),
+            # A title of its own, so that no listing's text is served from the encoder cache.
+            "title": f"{template.get('title', '')} ({run_id}-{number})",
         }
         events.append(event)
     return events
