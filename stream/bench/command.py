@@ -80,7 +80,7 @@ class BenchResult:
 
 
 class Bench:
-    """One benchmark run on a started stack: a progress bar, the Triton client and the catalog templates."""
+    """One benchmark run on a started stack and the catalog its listings are made from."""
 
     def __init__(self, settings: Settings, catalog: CatalogSummary, plan: BenchPlan) -> None:
         self.settings = settings
@@ -90,29 +90,28 @@ class Bench:
         self.templates = list(read_jsonl(catalog.listings_path))
         self.review_templates = list(read_jsonl(catalog.reviews_path))
         self.retry = RetryPolicy.from_settings(settings)
-        self.streamed: list[Event] = []
+        self.embedded: dict[str, list[str]] = {}  # by throughput scenario, the listings it stored
         self.deleted: list[str] = []
         self.samples: dict[str, list[float]] = {}
 
     def listings(self, phase: str, count: int, *, text_only: bool) -> list[Event]:
-        """New listings for one phase; remembered so that the run deletes them at the end."""
-        events = bench_listings(
+        """New listings for one phase (their ids start ``bench-<run_id>-``, which the clean-up looks for)."""
+        return bench_listings(
             self.templates, f"{self.run_id}-{phase}", count, datetime.now(UTC), text_only=text_only
         )
-        self.streamed += events
-        return events
 
     async def throughput(self, name: str, *, text_only: bool, count: int, naive_count: int) -> dict[str, Any]:
         """Ceiling, naive baseline and pipeline for one kind of listing."""
         events = self.listings(name, count, text_only=text_only)
         inputs = encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
-        async with self.triton() as client:
+        async with InferenceServerClient(self.settings.triton_grpc_url) as client:
             encoder = ListingEncoder(client, INDEX, self.settings.triton_timeout_s, self.retry)
             top, base = await self.ceiling_and_naive(name, encoder.embed, inputs, naive_count)
         await self.forget_encoded()  # the photos of earlier runs' listings are cached
         with _bar(f"{name}: pipeline", len(events)) as bar:
             run = await stream_through(self.settings, events, bar.update)
         self.samples[f"{name}, as fast as possible"] = run.freshness_s()
+        self.embedded[name] = [event["listing_id"] for event in events]
         return _compared(top, base, run.summary())
 
     async def reviews(self, listing_ids: Sequence[str]) -> dict[str, Any]:
@@ -121,7 +120,7 @@ class Bench:
             listing_ids, self.review_templates, self.plan.reviews_per_listing, datetime.now(UTC)
         )
         texts = [review_text(event.get("title"), event.get("text")) for event in events]
-        async with self.triton() as client:
+        async with InferenceServerClient(self.settings.triton_grpc_url) as client:
             model = INDEX.vectors["reviews"]
             encoder = TritonEncoder(
                 client, model.model or "", model.dims, self.settings.triton_timeout_s, self.retry
@@ -155,7 +154,7 @@ class Bench:
             np.stack(photos) if photos else np.zeros((0, *IMAGE_SHAPE), np.uint8),
             batch=self.settings.batch_size,
         )
-        async with self.triton() as client:
+        async with InferenceServerClient(self.settings.triton_grpc_url) as client:
             with _bar("encoders: ceilings", work_items(work)) as bar:
                 return await encoder_ceilings(client, work, bar.update, self.settings.triton_timeout_s)
 
@@ -179,10 +178,6 @@ class Bench:
             "pipeline": pipeline,
             "over_one_worker": ratio(pipeline["per_s"], one_worker),
         }
-
-    def triton(self) -> "TritonSession":
-        """A Triton gRPC client for the duration of an ``async with``."""
-        return TritonSession(self.settings.triton_grpc_url)
 
     async def freshness(self, full_rate: float) -> dict[str, Any]:
         """Text-only listings offered at shares of ``full_rate`` for ``load_seconds`` each."""
@@ -233,19 +228,6 @@ class Bench:
         with _bar("deleting the benchmark listings", len(gone)) as bar:
             await stream_through(self.settings, gone, bar.update)
         self.deleted += [event["listing_id"] for event in gone]
-
-
-class TritonSession:
-    """``async with TritonSession(url) as client``: a gRPC client closed on the way out."""
-
-    def __init__(self, url: str) -> None:
-        self.client = InferenceServerClient(url)
-
-    async def __aenter__(self) -> InferenceServerClient:
-        return self.client
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.client.close()
 
 
 def _compared(top: dict[str, Any], base: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
@@ -301,8 +283,7 @@ async def _streamed(bench: Bench, plan: BenchPlan, report: dict[str, Any]) -> No
             "text", text_only=True, count=plan.text_listings, naive_count=plan.naive_listings
         )
         if "reviews" in plan.scenarios:
-            reviewed = [event["listing_id"] for event in bench.streamed[-plan.text_listings :]]
-            report["reviews"] = await bench.reviews(reviewed[: plan.reviewed_listings])
+            report["reviews"] = await bench.reviews(bench.embedded["text"][: plan.reviewed_listings])
         if "multimodal" in plan.scenarios:
             report["multimodal"] = await bench.throughput(
                 "multimodal", text_only=False, count=plan.media_listings, naive_count=plan.media_listings // 3
@@ -371,7 +352,7 @@ def _shares(text: str) -> tuple[float, ...]:
 )
 @click.option(
     "--loads",
-    default="0.25,0.5,0.75",
+    default=",".join(f"{share:g}" for share in BenchPlan.loads),
     help="Offered loads for freshness, as shares of the text pipeline's rate.",
 )
 @click.option(

@@ -34,6 +34,7 @@ PRODUCT_SPREAD = 0.8  # noise norm around a category centre
 LISTING_SPREAD = 0.35  # noise norm around a product
 LISTINGS_PER_PRODUCT = 4  # on average
 KEY = "toyfuse-bench:index"
+TOP_UP_METHODS = 3  # one VADD per round trip, one pipeline, pipelines from several connections with CAS
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,45 @@ def _search_cases(
     return results
 
 
+def _top_ups(
+    connect: Callable[[], Redis],
+    redis: Redis,
+    vectors: FloatArray,
+    cats: NDArray[np.int64],
+    plan: IndexPlan,
+    quantization: str,
+    progress: Progress,
+) -> dict[str, float]:
+    """Insert rate of each method adding ``plan.sequential`` new vectors (the rows after the set) to the built set."""
+
+    def one_per_round_trip(start: int) -> float:
+        added = vectors[start : start + plan.sequential]
+        return insert_sequential(redis, added, cats[start:], quantization, progress, first_row=start)
+
+    def pipelined(threads: int) -> Callable[[int], float]:
+        def insert(start: int) -> float:
+            added = vectors[start : start + plan.sequential]
+            return insert_pipelined(
+                connect, added, cats[start:], plan, quantization, threads, progress, start
+            )
+
+        return insert
+
+    methods = {
+        "one_per_round_trip": one_per_round_trip,
+        "pipelined": pipelined(1),
+        f"pipelined_{plan.threads}_connections_cas": pipelined(plan.threads),
+    }
+    starts = range(plan.size, plan.size + TOP_UP_METHODS * plan.sequential, plan.sequential)
+    return {
+        name: rate(plan.sequential, insert(start))
+        for (name, insert), start in zip(methods.items(), starts, strict=True)
+    }
+
+
 def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress) -> dict[str, Any]:
     """Build, top up and search a fresh ``KEY`` for each quantisation (deleted afterwards); the report section."""
-    rows = plan.size + 3 * plan.sequential  # the set, then one batch of top-ups per insertion method
+    rows = plan.size + TOP_UP_METHODS * plan.sequential  # the set, then a batch of top-ups per method
     vectors = catalog_vectors(rows + plan.queries, plan.dims, plan.seed)
     queries = vectors[rows:]  # listings of the same products, never inserted
     cats = categories(rows, plan.seed)
@@ -195,22 +232,7 @@ def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress)
             )
             memory = redis.memory_usage(KEY) or 0
             searched = _search_cases(redis, vectors[: plan.size], queries, cats[: plan.size], plan.k)
-            top_ups = {}
-            for number, method in enumerate(
-                ("one_per_round_trip", "pipelined", f"pipelined_{plan.threads}_connections_cas")
-            ):
-                start = plan.size + number * plan.sequential
-                added = vectors[start : start + plan.sequential]
-                if number == 0:
-                    seconds = insert_sequential(
-                        redis, added, cats[start:], quantization, progress, first_row=start
-                    )
-                else:
-                    threads = 1 if number == 1 else plan.threads
-                    seconds = insert_pipelined(
-                        connect, added, cats[start:], plan, quantization, threads, progress, first_row=start
-                    )
-                top_ups[method] = rate(plan.sequential, seconds)
+            top_ups = _top_ups(connect, redis, vectors, cats, plan, quantization, progress)
             report["quantizations"][quantization] = {
                 "build_inserts_per_s": rate(plan.size, build),
                 "top_up_inserts_per_s": top_ups,
@@ -225,4 +247,4 @@ def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress)
 
 def index_work(plan: IndexPlan) -> int:
     """How many inserts :func:`run_index` makes, for its progress bar (pure)."""
-    return len(plan.quantizations) * (plan.size + 3 * plan.sequential)
+    return len(plan.quantizations) * (plan.size + TOP_UP_METHODS * plan.sequential)
