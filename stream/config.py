@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     triton_grpc_port: int = 18001
     triton_metrics_port: int = 18002
     worker_web_port: int = Field(16066, description="Faust worker's web server (also serves /metrics).")
+    prometheus_port: int = Field(19090, description="Port of the local Prometheus that `stack up` starts.")
+    lag_probe_interval_s: float = Field(
+        5.0, gt=0, description="How often the worker measures its consumer group's lag per partition."
+    )
     startup_timeout_s: float = Field(120.0, description="How long `stack up` waits for each server.")
 
     model_repository: Path = REPO_ROOT / "triton_models"

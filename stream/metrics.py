@@ -1,6 +1,6 @@
 """Every Prometheus metric toyfuse exports, declared once."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -34,7 +34,14 @@ batch_size_events = Histogram(
 )
 embedding_freshness_seconds = Histogram(
     "toyfuse_embedding_freshness_seconds",
-    "Time from an event's occurred_at to its embedding being stored.",
+    "Time from an event's occurred_at (event time, set by its producer's source) to its embedding "
+    "being stored.",
+    ["topic"],
+    buckets=FRESHNESS_BUCKETS,
+)
+embedding_freshness_from_produce_seconds = Histogram(
+    "toyfuse_embedding_freshness_from_produce_seconds",
+    "Time from an event's Kafka record timestamp (produce time) to its embedding being stored.",
     ["topic"],
     buckets=FRESHNESS_BUCKETS,
 )
@@ -64,4 +71,51 @@ encoder_cache_total = Counter(
     "toyfuse_encoder_cache_total",
     "Look-ups in the shared encoder-output cache, by vector and outcome (hit, miss).",
     ["vector", "outcome"],
+)
+
+# Operator metrics: what a stalled, lagging or half-dead worker looks like from outside.
+consumer_lag_messages = Gauge(
+    "toyfuse_consumer_lag_messages",
+    "Records of a partition this worker's consumer group has not committed: its end offset minus the "
+    "group's committed offset, measured by the worker every lag_probe_interval_s.",
+    ["topic", "partition"],
+)
+consumer_commit_age_seconds = Gauge(
+    "toyfuse_consumer_commit_age_seconds",
+    "Seconds since the group's committed offset of a partition last moved (since the worker first saw "
+    "it, before any move).",
+    ["topic", "partition"],
+)
+consumer_lag_probe_failures_total = Counter(
+    "toyfuse_consumer_lag_probe_failures_total",
+    "Lag measurements that failed (Kafka unreachable); the lag gauges keep their last values.",
+)
+agent_up = Gauge(
+    "toyfuse_agent_up", "1 while an agent runs, 0 once it has died (the worker then stops).", ["agent"]
+)
+batches_in_flight = Gauge(
+    "toyfuse_batches_in_flight", "Batches being embedded, stored or announced right now.", ["topic"]
+)
+triton_batch_size_items = Histogram(
+    "toyfuse_triton_batch_size_items",
+    "Items (texts, photos, frames, listings) in one Triton inference call.",
+    ["model"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+triton_request_failures_total = Counter(
+    "toyfuse_triton_request_failures_total",
+    "Triton inference calls that failed, by model and reason (unavailable, timeout, model_error).",
+    ["model", "reason"],
+)
+media_fetches_total = Counter(
+    "toyfuse_media_fetches_total",
+    "Photo and video downloads, by kind (photo, video) and outcome (ok, or the failure reason).",
+    ["kind", "outcome"],
+)
+media_fetched_bytes_total = Counter(
+    "toyfuse_media_fetched_bytes_total", "Bytes of photos and videos downloaded, by kind.", ["kind"]
+)
+model = Info(
+    "toyfuse_model",
+    "The served model versions: the listing model, the fusion inside it and each encoder.",
 )

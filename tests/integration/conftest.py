@@ -36,6 +36,7 @@ TEST_SETTINGS = Settings(
     triton_grpc_port=28001 + PORT_OFFSET,
     triton_metrics_port=28002 + PORT_OFFSET,
     worker_web_port=26066 + PORT_OFFSET,
+    prometheus_port=29090 + PORT_OFFSET,
     media_port=28080 + PORT_OFFSET,
     app_id="toyfuse-integration",
 )
