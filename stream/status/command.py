@@ -1,0 +1,59 @@
+"""``toyfuse status``: the whole stack on one screen, as JSON for scripts, or refreshed until Ctrl-C."""
+
+import json
+import time
+
+import click
+
+from stream.config import Settings
+from stream.status.render import render, to_json
+from stream.status.snapshot import Snapshot, take_snapshot
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object (see below).")
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.5),
+    metavar="SECONDS",
+    help="Redraw every SECONDS until Ctrl-C (with --json: one object per line).",
+)
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between the two reads of the worker's metrics that the rates come from.",
+)
+@click.pass_obj
+def command(settings: Settings, as_json: bool, watch: float | None, interval: float) -> None:
+    """Servers, Triton models, the worker and its agents, consumer lag, throughput, freshness, dead letters,
+    the model version and the last error, read from the servers themselves (no Prometheus needed).
+
+    Exits 0 when every server is up (Prometheus is optional), every model ready and the worker ready with
+    all its agents running; 1 otherwise, listing why under "last error" (``problems`` in JSON). A server
+    that is down shows as down; the rest still shows. With --watch, Ctrl-C exits with the status of the
+    last screen.
+
+    JSON keys: taken_at, healthy, problems, servers, models, worker, model_version, model_info, interval_s,
+    throughput, lag, freshness, batches_in_flight, deadletters (by_reason, on_topic, newest), unread;
+    a section a server holds is null while that server does not answer.
+    """
+    snapshot = _show(take_snapshot(settings, interval), as_json, clear=watch is not None)
+    try:
+        while watch is not None:
+            time.sleep(max(0.0, watch - interval))
+            snapshot = _show(take_snapshot(settings, interval), as_json, clear=True)
+    except KeyboardInterrupt:
+        pass
+    click.get_current_context().exit(0 if snapshot.healthy else 1)
+
+
+def _show(snapshot: Snapshot, as_json: bool, clear: bool) -> Snapshot:
+    if as_json:
+        click.echo(json.dumps(to_json(snapshot), ensure_ascii=False))
+        return snapshot
+    if clear:
+        click.clear()
+    click.echo(render(snapshot))
+    return snapshot

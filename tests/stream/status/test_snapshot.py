@@ -1,0 +1,58 @@
+"""Tests for stream/status/snapshot.py: what counts as a problem, and the model version's sources."""
+
+from dataclasses import replace
+
+from stream.status.probes import ModelState, WorkerHealth
+from stream.status.snapshot import Server
+from tests.stream.status.conftest import SnapshotFactory, healthy_figures
+
+
+def test_a_healthy_stack_has_no_problems(snapshot_factory: SnapshotFactory) -> None:
+    snapshot = snapshot_factory()
+    assert snapshot.problems == []
+    assert snapshot.healthy
+
+
+def test_a_required_server_down_is_a_problem_an_optional_one_is_not(
+    snapshot_factory: SnapshotFactory,
+) -> None:
+    servers = [
+        Server("kafka", "127.0.0.1:1", False, "not answering"),
+        Server("prometheus", "127.0.0.1:2", False, "not ready", required=False),
+    ]
+    assert snapshot_factory(servers=servers).problems == ["kafka is down at 127.0.0.1:1: not answering"]
+
+
+def test_a_model_not_ready_is_a_problem(snapshot_factory: SnapshotFactory) -> None:
+    models = [
+        ModelState("fusion", "2", True, "ready"),
+        ModelState("image_encoder", "1", False, "unavailable: oom"),
+    ]
+    assert snapshot_factory(models=models).problems == [
+        "Triton model image_encoder is not ready (unavailable: oom)"
+    ]
+
+
+def test_a_failed_agent_is_a_problem(snapshot_factory: SnapshotFactory) -> None:
+    worker = WorkerHealth("failed", "listing_embedder/3", {"listing_events": "crashed"}, ["listing_events"])
+    assert snapshot_factory(worker=worker).problems == [
+        "the worker is failed",
+        "worker agent listing_events has crashed",
+    ]
+
+
+def test_unread_metrics_are_a_problem_while_the_worker_answers(snapshot_factory: SnapshotFactory) -> None:
+    unread = {"metrics": "nothing answers"}
+    assert snapshot_factory(figures=None, unread=unread).problems == ["metrics unread: nothing answers"]
+    assert snapshot_factory(figures=None, worker=None, unread={**unread, "worker": "x"}).problems == []
+
+
+def test_the_model_version_comes_from_health_else_from_the_model_info(
+    snapshot_factory: SnapshotFactory,
+) -> None:
+    snapshot = snapshot_factory()
+    assert snapshot.model_version == "listing_embedder/3"
+    starting = WorkerHealth("starting", None, {}, [])
+    figures = replace(healthy_figures(), model_info={"listing": "listing_embedder/4"})
+    assert snapshot_factory(worker=starting, figures=figures).model_version == "listing_embedder/4"
+    assert snapshot_factory(worker=None, figures=None).model_version is None
