@@ -1,7 +1,7 @@
 """Async Triton gRPC client for the embedding models."""
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 from tritonclient.grpc import InferenceServerException, InferInput, InferRequestedOutput
@@ -23,6 +23,22 @@ RETRYABLE_STATUSES = {
     "StatusCode.DEADLINE_EXCEEDED",
     "StatusCode.RESOURCE_EXHAUSTED",
 }
+TIMEOUT_STATUS = "StatusCode.DEADLINE_EXCEEDED"
+FailureReason = Literal["unavailable", "timeout", "model_error"]
+
+
+def failure_reason(status: str) -> FailureReason:
+    """The ``toyfuse_triton_request_failures_total`` reason of a failed call's gRPC status (pure).
+
+    A timeout is retryable like an unavailable server but told apart: it points at a slow model, not a
+    missing one. Any status that is not retryable is the model's (or its input's) error.
+
+    >>> [failure_reason(s) for s in ("StatusCode.DEADLINE_EXCEEDED", "StatusCode.UNAVAILABLE", "StatusCode.INTERNAL")]
+    ['timeout', 'unavailable', 'model_error']
+    """
+    if status == TIMEOUT_STATUS:
+        return "timeout"
+    return "unavailable" if status in RETRYABLE_STATUSES else "model_error"
 
 
 async def infer(
@@ -30,10 +46,14 @@ async def infer(
 ) -> dict[str, FloatArray]:
     """One inference request; returns each requested output as float32.
 
+    The first dimension of the first input is the request's batch (every model's first input has one row
+    per item), observed in ``toyfuse_triton_batch_size_items``; a failure is counted by its reason.
+
     Raises:
         TritonUnavailable: the server could not be reached or timed out (retry later).
         TritonError: the server answered with another error.
     """
+    metrics.triton_batch_size_items.labels(model).observe(inputs[0].shape()[0])
     try:
         with metrics.triton_request_seconds.labels(model).time():
             result = await client.infer(
@@ -43,8 +63,10 @@ async def infer(
                 client_timeout=timeout_s,
             )
     except InferenceServerException as exc:
-        error = TritonUnavailable if str(exc.status()) in RETRYABLE_STATUSES else TritonError
-        raise error(f"Triton request to {model!r} failed ({exc.status()}): {exc.message()}") from exc
+        status = str(exc.status())
+        metrics.triton_request_failures_total.labels(model, failure_reason(status)).inc()
+        error = TritonUnavailable if status in RETRYABLE_STATUSES else TritonError
+        raise error(f"Triton request to {model!r} failed ({status}): {exc.message()}") from exc
     return {name: np.asarray(result.as_numpy(name), dtype=np.float32) for name in outputs}
 
 

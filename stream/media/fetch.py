@@ -10,6 +10,7 @@ import aiohttp
 import numpy as np
 from yarl import URL
 
+from stream import metrics
 from stream.config import Settings
 from stream.contracts.shapes import IMAGE_SIZE, MAX_PHOTOS
 from stream.errors import MediaError, MediaFailure
@@ -18,6 +19,7 @@ from stream.media.images import ImageArray, preprocess_image
 from stream.media.video import sample_frames
 
 MediaKind = Literal["image", "video"]
+METRIC_KINDS: dict[MediaKind, str] = {"image": "photo", "video": "video"}  # the metrics' kind label
 
 CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
@@ -279,11 +281,17 @@ class MediaFetcher:
     async def _load(
         self, uri: str, kind: MediaKind, decode: Callable[[bytes], ImageArray], deadline: float
     ) -> ImageArray | MediaProblem:
+        """Download and decode one photo or video, counted by kind and outcome (ok, or the problem's reason)."""
+        label = METRIC_KINDS[kind]
         try:
             data = await self._download(uri, kind, deadline)
-            return await asyncio.to_thread(decode, data)
+            metrics.media_fetched_bytes_total.labels(label).inc(len(data))
+            decoded = await asyncio.to_thread(decode, data)
         except MediaError as exc:
+            metrics.media_fetches_total.labels(label, exc.reason).inc()
             return MediaProblem(uri, exc.reason, exc.message)
+        metrics.media_fetches_total.labels(label, "ok").inc()
+        return decoded
 
     async def _download(self, uri: str, kind: MediaKind, deadline: float) -> bytes:
         try:

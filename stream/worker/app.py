@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from tritonclient.grpc.aio import InferenceServerClient
 
+from stream import metrics
 from stream.config import Settings
 from stream.contracts.events import EventDecoder
 from stream.contracts.index import IndexSchema
@@ -34,11 +35,13 @@ from stream.store.versions import fusion_version_of
 from stream.worker.batch import describe
 from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
 from stream.worker.health import health_report
+from stream.worker.lag import LagProbe
 from stream.worker.listings import ListingPipeline
 from stream.worker.locks import ListingLocks
 from stream.worker.reembed import Reembedder
 from stream.worker.refusion import Refuser
 from stream.worker.reviews import ReviewPipeline
+from stream.worker.served import model_labels
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +101,8 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
     triton = InferenceServerClient(settings.triton_grpc_url)
     redis = Redis.from_url(settings.redis_url)
     encoder = ListingEncoder(triton, schema, settings.triton_timeout_s, retry)
-    model_version = await encoder.model_version()
+    model_version, encoders = await encoder.model_version(), await encoder.encoder_versions()
+    metrics.model.info(model_labels(model_version, encoders))
     log.info("pipelines ready (model %s)", model_version)
     delivery = Delivery(
         FaustSink(app),
@@ -125,7 +129,7 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
         media=MediaFetcher.from_settings(http, settings),
         cache=EncoderCache(redis, schema, retry),
         model_version=model_version,
-        encoders=await encoder.encoder_versions(),
+        encoders=encoders,
     )
     return Pipelines(
         listings=ListingPipeline(
@@ -178,7 +182,9 @@ async def consume_in_batches(stream: StreamT[bytes], process: Process, settings:
     )
     async for batch in batches:
         events = cast(list[EventT[Any]], batch)  # noack_take yields the events themselves, to ack by hand
-        await process([raw_message(event) for event in events])
+        raws = [raw_message(event) for event in events]
+        with metrics.batches_in_flight.labels(raws[0].topic).track_inprogress():
+            await process(raws)
         for event in events:
             await stream.ack(event)
 
@@ -192,7 +198,9 @@ class AgentFailures:
         self._on_failure = on_failure
 
     async def guard(self, name: str, body: Awaitable[None]) -> None:
-        """Await an agent's body; if it raises, record the failure and stop the worker."""
+        """Await an agent's body (``toyfuse_agent_up`` is 1 meanwhile); if it raises, record the failure and
+        stop the worker."""
+        metrics.agent_up.labels(name).set(1)
         try:
             await body
         except Exception as exc:
@@ -202,6 +210,8 @@ class AgentFailures:
             )
             self._on_failure()
             raise
+        finally:
+            metrics.agent_up.labels(name).set(0)
 
 
 def create_app(settings: Settings, failures: AgentFailures | None = None) -> faust.App:
@@ -235,6 +245,7 @@ def create_app(settings: Settings, failures: AgentFailures | None = None) -> fau
     )
     pipelines = SharedPipelines(app, settings)
     failures = failures or AgentFailures()
+    lag_probe = LagProbe.from_settings(settings)
     listings = app.topic(settings.listings_topic, key_serializer="raw", value_serializer="raw")
     reviews = app.topic(settings.reviews_topic, key_serializer="raw", value_serializer="raw")
 
@@ -252,6 +263,14 @@ def create_app(settings: Settings, failures: AgentFailures | None = None) -> fau
     async def review_events(stream: StreamT[bytes]) -> None:
         await failures.guard("review_events", consume(stream, lambda p: p.reviews.process))
 
+    for name in app.agents:
+        metrics.agent_up.labels(name).set(0)  # until it starts
+
+    # A timer of its own, with Kafka clients of its own: it keeps measuring while an agent is stuck.
+    @app.timer(settings.lag_probe_interval_s)  # type: ignore[untyped-decorator]  # Faust: @no_type_check
+    async def consumer_lag() -> None:
+        await lag_probe.probe()
+
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -265,6 +284,7 @@ def create_app(settings: Settings, failures: AgentFailures | None = None) -> fau
 
     @app.on_before_shutdown.connect
     async def close_clients(sender: faust.App, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await lag_probe.close()
         await pipelines.close()
 
     return app

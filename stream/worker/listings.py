@@ -160,6 +160,10 @@ class ListingPipeline(BatchPipeline[ListingEvent, Embedded]):
             metrics.embedding_freshness_seconds.labels(raw.topic).observe(
                 (now - event.occurred_at).total_seconds()
             )
+            if raw.timestamp_ms is not None:
+                metrics.embedding_freshness_from_produce_seconds.labels(raw.topic).observe(
+                    now.timestamp() - raw.timestamp_ms / 1000
+                )
         metrics.last_stored_timestamp_seconds.set(time.time())
         deleted = event.type == "listing.deleted"
         record = embedding_record(

@@ -1,13 +1,15 @@
-"""A broken model is an outage, bad input is not: the canary decides which one a Triton error is."""
+"""A broken model is an outage, bad input is not: the canary decides which one a Triton error is; the call metrics."""
 
+import uuid
 from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 from tritonclient.grpc import InferenceServerException
 
 from stream.errors import TritonError, TritonUnavailable
-from stream.inference.triton import TritonEncoder, blame_model_or_input
+from stream.inference.triton import TEXT_OUTPUT, TritonEncoder, blame_model_or_input, infer, text_batch
 from stream.retry import RetryPolicy
 
 
@@ -66,11 +68,11 @@ class SickModel:
         return type("Result", (), {"as_numpy": staticmethod(lambda name: np.ones((rows, 4), np.float32))})()
 
 
-def encoder(client: SickModel, sleeps: list[float]) -> TritonEncoder:
+def encoder(client: SickModel, sleeps: list[float], model: str = "text_encoder") -> TritonEncoder:
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    return TritonEncoder(client, "text_encoder", 4, 1.0, RetryPolicy(0.5, 2.0, sleep=record_sleep))  # type: ignore[arg-type]
+    return TritonEncoder(client, model, 4, 1.0, RetryPolicy(0.5, 2.0, sleep=record_sleep))  # type: ignore[arg-type]
 
 
 async def test_a_broken_model_is_waited_out_and_the_texts_embedded() -> None:
@@ -91,3 +93,49 @@ async def test_an_input_the_model_rejects_is_not_retried() -> None:
     with pytest.raises(TritonError, match="cannot embed this"):
         await encoder(client, sleeps).embed_texts(["a", "b", "c"])
     assert client.rows == [3, 1] and sleeps == []
+
+
+def sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_every_call_observes_its_batch_size_and_a_failure_its_reason() -> None:
+    model = f"model-{uuid.uuid4().hex[:8]}"
+    client = SickModel(broken_calls=2)  # the call and its canary fail: a broken model, waited out
+    await encoder(client, [], model).embed_texts(["a", "b", "c"])
+
+    assert client.rows == [3, 1, 3], "the failed call, its failed canary, the retry"
+    assert sample("toyfuse_triton_batch_size_items_count", {"model": model}) == 3
+    assert sample("toyfuse_triton_batch_size_items_sum", {"model": model}) == 7
+    assert sample("toyfuse_triton_batch_size_items_bucket", {"model": model, "le": "1.0"}) == 1
+    assert sample("toyfuse_triton_request_failures_total", {"model": model, "reason": "model_error"}) == 2
+
+
+class FailingServer:
+    """A gRPC client whose every request fails with one status."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+
+    async def infer(self, model: str, inputs: Any, outputs: Any, client_timeout: float) -> Any:
+        raise InferenceServerException("no answer", status=self.status)
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        ("StatusCode.UNAVAILABLE", "unavailable"),
+        ("StatusCode.RESOURCE_EXHAUSTED", "unavailable"),
+        ("StatusCode.DEADLINE_EXCEEDED", "timeout"),
+        ("StatusCode.INVALID_ARGUMENT", "model_error"),
+    ],
+)
+async def test_a_failed_request_is_counted_by_its_reason(status: str, reason: str) -> None:
+    model = f"model-{uuid.uuid4().hex[:8]}"
+
+    with pytest.raises(TritonError):
+        await infer(FailingServer(status), model, [text_batch(["a", "b"])], [TEXT_OUTPUT], 1.0)  # type: ignore[arg-type]
+
+    assert sample("toyfuse_triton_request_failures_total", {"model": model, "reason": reason}) == 1
+    assert sample("toyfuse_triton_batch_size_items_sum", {"model": model}) == 2
+    assert sample("toyfuse_triton_request_seconds_count", {"model": model}) == 1, "the duration stays"

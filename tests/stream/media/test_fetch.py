@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 from PIL import Image
+from prometheus_client import REGISTRY
 
 from stream.config import Settings
 from stream.contracts.shapes import IMAGE_SIZE
@@ -339,3 +340,40 @@ async def test_fetch_follows_up_to_five_redirects(media_server: MediaServer, fet
     error = await fetch_failure(fetcher, f"{media_server.url}/hops/6.png")
     assert error.reason == "too_many_redirects"
     assert media_server.requested[-6:] == [f"/hops/{left}.png" for left in range(6, 0, -1)]  # never 0
+
+
+def media_counts() -> dict[str, float]:
+    """The media counters, by sample name and labels."""
+    return {
+        f"{sample.name}{sorted(sample.labels.items())}": sample.value
+        for metric in REGISTRY.collect()
+        if metric.name in ("toyfuse_media_fetches", "toyfuse_media_fetched_bytes")
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: value - before.get(name, 0.0) for name, value in after.items() if value != before.get(name)}
+
+
+async def test_each_download_is_counted_by_kind_and_outcome_with_its_bytes(
+    media_server: MediaServer, fetcher: MediaFetcher
+) -> None:
+    base, before = media_server.url, media_counts()
+
+    await fetcher.fetch_listing_media(
+        [f"{base}/images/red.png", f"{base}/missing.png", f"{base}/garbage.png", f"{base}/page.html"],
+        [f"{base}/videos/clip.mp4"],
+    )
+
+    photo_bytes = len(png(COLOURS["red"])) + len(b"not a png")  # what arrived, decodable or not
+    assert moved(before, media_counts()) == {
+        "toyfuse_media_fetches_total[('kind', 'photo'), ('outcome', 'ok')]": 1,
+        "toyfuse_media_fetches_total[('kind', 'photo'), ('outcome', 'http_status')]": 1,
+        "toyfuse_media_fetches_total[('kind', 'photo'), ('outcome', 'undecodable_image')]": 1,
+        "toyfuse_media_fetches_total[('kind', 'photo'), ('outcome', 'content_type')]": 1,
+        "toyfuse_media_fetches_total[('kind', 'video'), ('outcome', 'ok')]": 1,
+        "toyfuse_media_fetched_bytes_total[('kind', 'photo')]": photo_bytes,
+        "toyfuse_media_fetched_bytes_total[('kind', 'video')]": len(make_clip(frames=12, fps=12)),
+    }

@@ -3,11 +3,14 @@
 import base64
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from stream.contracts.events import EventDecoder
 from stream.contracts.shapes import MODALITIES
@@ -373,3 +376,30 @@ def test_metadata_and_text_of_an_upsert(
         "currency": "EUR",
     }
     assert text_of(event).startswith("Wooden Rainbow Stacking Tower, 7 Rings. brand: Oakling. categories:")
+
+
+def freshness(kind: str) -> tuple[float, float]:
+    """Count and sum of one freshness histogram of the listings topic."""
+    name, labels = f"toyfuse_embedding_freshness{kind}_seconds", {"topic": "toys.listings.v1"}
+    count = REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
+    return count, REGISTRY.get_sample_value(f"{name}_sum", labels) or 0.0
+
+
+async def test_both_freshnesses_are_observed_for_applied_changes_only(
+    store: EmbeddingStore, schemas_dir: Path, listing_event_factory: ListingEventFactory
+) -> None:
+    run = pipeline(store, HashListingEncoder(), RecordingSink(), schemas_dir, [])
+    v2 = listing_event_factory(version=2)
+    an_hour_ago_ms = int((datetime.now(UTC) - timedelta(hours=1)).timestamp() * 1000)
+    produced = replace(message(v2), timestamp_ms=an_hour_ago_ms)
+    untimed = message(listing_event_factory())
+    stale = message(listing_event_factory(listing_id=v2["listing_id"], version=1))
+    (events_before, _), (produced_before, produced_sum_before) = freshness(""), freshness("_from_produce")
+
+    await run.process([produced, replace(untimed, timestamp_ms=None), stale])
+    await run.process([produced])  # a replay
+
+    assert freshness("")[0] == events_before + 2, "from occurred_at: both applied upserts"
+    count, total = freshness("_from_produce")
+    assert count == produced_before + 1, "from the record timestamp: the applied upsert that has one"
+    assert 3600 <= total - produced_sum_before < 86400, "measured from the record, an hour ago"
