@@ -96,14 +96,27 @@ def test_prometheus_scrapes_the_worker_and_triton(compose: dict[str, Any]) -> No
     )
 
 
-def test_grafana_provisions_the_dashboards_folder(compose: dict[str, Any]) -> None:
+def test_prometheus_loads_the_mounted_rules(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((REPO_ROOT / "monitoring" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["rules/*.yml"]  # relative to the config file, in the repo and container
+    assert sorted((REPO_ROOT / "monitoring").glob(config["rule_files"][0]))
+    volumes = compose["services"]["prometheus"]["volumes"]
+    assert "./monitoring/rules:/etc/prometheus/rules:ro" in volumes
+
+
+def test_grafana_provisions_the_datasource_and_the_dashboards_folder(compose: dict[str, Any]) -> None:
     grafana = REPO_ROOT / "monitoring" / "grafana"
     provider = yaml.safe_load((grafana / "provisioning" / "dashboards" / "toyfuse.yml").read_text())
-    mount = next(
-        v
-        for v in compose["services"]["grafana"]["volumes"]
-        if v.startswith("./monitoring/grafana/dashboards")
-    )
-    assert mount.split(":")[1] == provider["providers"][0]["options"]["path"]
-    dashboard = json.loads((grafana / "dashboards" / "toyfuse.json").read_text())
-    assert "toyfuse_events_processed_total" in dashboard["panels"][0]["targets"][0]["expr"]
+    service = compose["services"]["grafana"]
+    mount = next(v for v in service["volumes"] if v.startswith("./monitoring/grafana/dashboards"))
+    dashboards_path = mount.split(":")[1]
+    assert dashboards_path == provider["providers"][0]["options"]["path"]
+    assert "./monitoring/grafana/provisioning:/etc/grafana/provisioning:ro" in service["volumes"]
+    home = service["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(dashboards_path + "/")
+    dashboard = json.loads((grafana / "dashboards" / home.removeprefix(dashboards_path + "/")).read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    assert any("toyfuse_events_processed_total" in expr for expr in exprs)
+    datasource = yaml.safe_load((grafana / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    assert "127.0.0.1:9090:9090" in compose["services"]["prometheus"]["ports"]
