@@ -2,12 +2,14 @@
 
 import asyncio
 import json
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from tqdm import tqdm
 
 from stream.config import Settings
 from stream.errors import InvalidEventError
@@ -38,7 +40,10 @@ def event_key(event: dict[str, Any]) -> bytes:
 
 
 async def produce(
-    producer: AIOKafkaProducer, routed: Iterable[tuple[dict[str, Any], str]], rate: float | None = None
+    producer: AIOKafkaProducer,
+    routed: Sequence[tuple[dict[str, Any], str]],
+    rate: float | None = None,
+    progress: bool = False,
 ) -> int:
     """Send events in order and wait until Kafka has acknowledged all of them.
 
@@ -46,16 +51,22 @@ async def produce(
         producer: a started producer (idempotent, acks=all, is what callers should pass).
         routed: (event, destination topic) pairs; each event has a ``listing_id``.
         rate: events per second, or None for as fast as possible.
+        progress: show a progress bar of the events sent on stderr.
 
     Returns:
         How many events were sent.
     """
     started, pending = time.monotonic(), []
-    for count, (event, topic) in enumerate(routed):
-        if rate:
-            await asyncio.sleep(max(0.0, started + count / rate - time.monotonic()))
-        pending.append(await producer.send(topic, json.dumps(event).encode("utf-8"), key=event_key(event)))
-    await asyncio.gather(*pending)
+    with tqdm(
+        total=len(routed), desc="producing", unit="event", file=sys.stderr, disable=not progress
+    ) as bar:
+        for count, (event, topic) in enumerate(routed):
+            if rate:
+                await asyncio.sleep(max(0.0, started + count / rate - time.monotonic()))
+            payload = json.dumps(event).encode("utf-8")
+            pending.append(await producer.send(topic, payload, key=event_key(event)))
+            bar.update(1)
+        await asyncio.gather(*pending)
     return len(pending)
 
 
@@ -81,10 +92,18 @@ def topic_for(event: dict[str, Any], settings: Settings) -> str:
     return topics[kind]
 
 
-async def produce_files(settings: Settings, paths: Iterable[Path], rate: float | None = None) -> int:
+async def produce_files(
+    settings: Settings, paths: Iterable[Path], rate: float | None = None, progress: bool = False
+) -> int:
     """Produce JSON-lines event files, each event to the topic its type names.
 
     Every line is read and routed before the first is sent, so a bad file sends nothing.
+
+    Args:
+        settings: the Kafka address and topics.
+        paths: JSON-lines files of listing and review events.
+        rate: events per second, or None for as fast as possible.
+        progress: show a progress bar of the events sent on stderr.
 
     Returns:
         How many events were produced.
@@ -94,6 +113,6 @@ async def produce_files(settings: Settings, paths: Iterable[Path], rate: float |
     producer = reliable_producer(settings.kafka_bootstrap)
     await producer.start()
     try:
-        return await produce(producer, routed, rate)
+        return await produce(producer, routed, rate, progress)
     finally:
         await producer.stop()

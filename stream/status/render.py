@@ -20,7 +20,8 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
     detail, required), ``models`` (name -> ready, version, detail), ``worker`` (status, model_version,
     agents, failed_agents), ``model_version``, ``model_info``, ``interval_s``, ``throughput`` (topic ->
     events/s), ``lag`` (topic -> messages, worst_partition, worst_partition_messages, commit_age_s),
-    ``freshness`` (event_time / produce_time -> topic -> p50_s, p99_s, events, window), ``batches_in_flight``
+    ``freshness`` (event_time / produce_time -> topic -> p50_s, p99_s, events, window, beyond: the
+    quantiles above the highest bucket, whose value is a floor), ``batches_in_flight``
     (topic -> batches), ``deadletters`` (by_reason since the worker started, on_topic, newest) and
     ``unread`` (section -> why it could not be read).
     """
@@ -89,10 +90,8 @@ def render(snapshot: Snapshot) -> str:
     for section in sections:
         lines += ["", *section(figures)]
     lines += ["", *_deadletters(snapshot), "", f"model version  {snapshot.model_version or 'unknown'}"]
-    if figures is not None and figures.model_info:
-        lines.append(
-            "  " + ", ".join(f"{name} {value}" for name, value in sorted(figures.model_info.items()))
-        )
+    info = figures.model_info if figures is not None else {}
+    lines += [f"  {name:<26} {value}" for name, value in sorted(info.items()) if name != "model_version"]
     return "\n".join([*lines, "", "last error", *_last_error(snapshot)])
 
 
@@ -160,13 +159,15 @@ def _freshness(figures: WorkerFigures | None) -> list[str]:
 def _freshness_line(kind: str, topic: str, found: Freshness) -> str:
     window = "in the interval" if found.window == "interval" else "since the worker started"
     return (
-        f"  {kind:<24} {topic:<22} {_seconds(found.p50_s):>8} {_seconds(found.p99_s):>8}"
-        f"  {found.events:g} {window}"
+        f"  {kind:<24} {topic:<22} {_seconds(found.p50_s, 'p50' in found.beyond):>8}"
+        f" {_seconds(found.p99_s, 'p99' in found.beyond):>8}  {found.events:g} {window}"
     )
 
 
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}s"
+def _seconds(value: float | None, beyond: bool) -> str:
+    if value is None:
+        return "-"
+    return f">{value:g}s" if beyond else f"{value:.3f}s"
 
 
 def _deadletters(snapshot: Snapshot) -> list[str]:

@@ -78,10 +78,10 @@ class Snapshot:
 
     @property
     def model_version(self) -> str | None:
-        """The serving model version: the worker's, else the listing model of ``toyfuse_model_info``."""
+        """The serving model version: the worker's ``/health``, else its ``toyfuse_model_info``."""
         if self.worker is not None and self.worker.model_version:
             return self.worker.model_version
-        return self.figures.model_info.get("listing") if self.figures is not None else None
+        return self.figures.model_info.get("model_version") if self.figures is not None else None
 
 
 def take_snapshot(settings: Settings, interval_s: float) -> Snapshot:

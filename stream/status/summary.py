@@ -3,7 +3,7 @@
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from stream.status.scrape import Bucket, Scrape
@@ -88,6 +88,16 @@ def histogram_quantile(q: float, buckets: Sequence[Bucket]) -> float | None:
     return upper if inside <= 0 else lower + (upper - lower) * (rank - below) / inside
 
 
+def beyond_top(q: float, buckets: Sequence[Bucket]) -> bool:
+    """Whether the ``q``-quantile lies above the highest finite bound (its value then is only a floor).
+
+    >>> beyond_top(0.5, [(1.0, 1.0), (math.inf, 4.0)]), beyond_top(0.25, [(1.0, 1.0), (math.inf, 4.0)])
+    (True, False)
+    """
+    finite = buckets[-2][1] if len(buckets) > 1 else 0.0
+    return q * buckets[-1][1] > finite
+
+
 @dataclass(frozen=True)
 class Freshness:
     """Quantiles of a freshness histogram, over the sample interval or, when it saw nothing new then,
@@ -97,6 +107,7 @@ class Freshness:
     p99_s: float | None
     events: float
     window: Window
+    beyond: list[str] = field(default_factory=list)  # quantiles above the highest bound: at least their value
 
 
 def freshness(before: Sequence[Bucket] | None, after: Sequence[Bucket]) -> Freshness:
@@ -104,8 +115,13 @@ def freshness(before: Sequence[Bucket] | None, after: Sequence[Bucket]) -> Fresh
     gained = bucket_increase(before, after) if before is not None else []
     window: Window = "interval" if gained and gained[-1][1] > 0 else "since_start"
     buckets = gained if window == "interval" else list(after)
+    quantiles = {"p50": 0.5, "p99": 0.99}
     return Freshness(
-        histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets), buckets[-1][1], window
+        histogram_quantile(0.5, buckets),
+        histogram_quantile(0.99, buckets),
+        buckets[-1][1],
+        window,
+        [name for name, q in quantiles.items() if buckets[-1][1] > 0 and beyond_top(q, buckets)],
     )
 
 

@@ -52,7 +52,11 @@ def healthy_figures() -> WorkerFigures:
         },
         batches_in_flight={"toys.listings.v1": 1.0},
         deadletters={"invalid_json": 2.0, "schema_violation": 5.0},
-        model_info={"listing": "listing_embedder/3", "fusion": "fusion/2"},
+        model_info={
+            "model_version": "listing_embedder/3 fusion=fusion-2",
+            "listing_model": "listing_embedder/3",
+            "fusion": "fusion-2",
+        },
     )
 
 
@@ -72,7 +76,7 @@ def healthy_snapshot() -> Snapshot:
         models=[ModelState("fusion", "2", True, "ready"), ModelState("text_encoder", "1", True, "ready")],
         worker=WorkerHealth(
             "ready",
-            "listing_embedder/3",
+            "listing_embedder/3 fusion=fusion-2",
             {"listing_events": "running", "review_events": "running"},
             [],
         ),

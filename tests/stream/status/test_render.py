@@ -1,11 +1,13 @@
 """Tests for stream/status/render.py: the screen a person reads and the JSON a script reads."""
 
 import json
+from dataclasses import replace
 
 from stream.status.probes import WorkerHealth
 from stream.status.render import render, to_json
 from stream.status.snapshot import Server
-from tests.stream.status.conftest import SnapshotFactory
+from stream.status.summary import Freshness
+from tests.stream.status.conftest import SnapshotFactory, healthy_figures
 
 SECTIONS = (
     "servers",
@@ -71,12 +73,19 @@ def test_the_screen_of_a_healthy_stack(snapshot_factory: SnapshotFactory) -> Non
     assert lines_with(screen, "produce time")[0].endswith("40 since the worker started")
     assert lines_with(screen, "dead letters")[0].startswith("dead letters  7 on the topic")
     assert lines_with(screen, "schema_violation")[0].split() == ["schema_violation", "5"]
-    assert "model version  listing_embedder/3" in screen
+    assert "model version  listing_embedder/3 fusion=fusion-2" in screen
+    assert lines_with(screen, "listing_model")[0].split() == ["listing_model", "listing_embedder/3"]
     assert lines_with(screen, "newest dead letter")[0].split()[3:6] == [
         "2026-12-01T20:29:00Z",
         "invalid_json",
         "toys.listings.v1[2]@17",
     ]
+
+
+def test_a_quantile_beyond_the_top_bucket_shows_as_a_floor(snapshot_factory: SnapshotFactory) -> None:
+    late = {"event_time": {"t": Freshness(150.0, 300.0, 100.0, "interval", ["p99"])}, "produce_time": {}}
+    screen = render(snapshot_factory(figures=replace(healthy_figures(), freshness=late)))
+    assert lines_with(screen, "event time")[0].split()[3:5] == ["150.000s", ">300s"]
 
 
 def test_the_most_frequent_dead_letter_reason_comes_first(snapshot_factory: SnapshotFactory) -> None:
@@ -144,11 +153,12 @@ def test_json_holds_the_same_facts_and_round_trips(snapshot_factory: SnapshotFac
         "p99_s": 1.9,
         "events": 12.0,
         "window": "interval",
+        "beyond": [],
     }
     assert found["deadletters"]["by_reason"] == {"invalid_json": 2.0, "schema_violation": 5.0}
     assert found["deadletters"]["on_topic"] == 7
     assert found["deadletters"]["newest"]["reason"] == "invalid_json"
-    assert found["model_version"] == "listing_embedder/3"
+    assert found["model_version"] == "listing_embedder/3 fusion=fusion-2"
 
 
 def test_json_of_a_stack_that_is_down_keeps_every_key(snapshot_factory: SnapshotFactory) -> None:

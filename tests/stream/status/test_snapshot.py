@@ -51,8 +51,8 @@ def test_the_model_version_comes_from_health_else_from_the_model_info(
     snapshot_factory: SnapshotFactory,
 ) -> None:
     snapshot = snapshot_factory()
-    assert snapshot.model_version == "listing_embedder/3"
+    assert snapshot.model_version == "listing_embedder/3 fusion=fusion-2"
     starting = WorkerHealth("starting", None, {}, [])
-    figures = replace(healthy_figures(), model_info={"listing": "listing_embedder/4"})
-    assert snapshot_factory(worker=starting, figures=figures).model_version == "listing_embedder/4"
+    figures = replace(healthy_figures(), model_info={"model_version": "listing_embedder/4 fusion=f"})
+    assert snapshot_factory(worker=starting, figures=figures).model_version == "listing_embedder/4 fusion=f"
     assert snapshot_factory(worker=None, figures=None).model_version is None

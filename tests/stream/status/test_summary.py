@@ -10,6 +10,7 @@ from stream.status.scrape import Bucket, parse_scrape
 from stream.status.summary import (
     Freshness,
     TopicLag,
+    beyond_top,
     bucket_increase,
     freshness,
     histogram_quantile,
@@ -97,6 +98,17 @@ def test_quantile_lies_in_the_bucket_that_holds_its_rank(buckets: list[Bucket], 
     assert found is not None and lower <= found <= upper
 
 
+def test_beyond_top_when_the_rank_passes_the_last_finite_bucket() -> None:
+    buckets = [(1.0, 1.0), (2.0, 3.0), (INF, 4.0)]  # one observation above 2
+    assert not beyond_top(0.75, buckets)  # rank 3: still in (1, 2]
+    assert beyond_top(0.76, buckets)
+
+
+def test_freshness_names_the_quantiles_beyond_the_top_bucket() -> None:
+    found = freshness(None, [(100.0, 50.0), (300.0, 90.0), (INF, 100.0)])  # a tenth took over 300 s
+    assert (found.p50_s, found.p99_s, found.beyond) == (100.0, 300.0, ["p99"])
+
+
 def test_bucket_increase_subtracts_bucket_by_bucket() -> None:
     before = [(1.0, 2.0), (2.0, 5.0), (INF, 6.0)]
     after = [(1.0, 3.0), (2.0, 9.0), (INF, 12.0)]
@@ -155,7 +167,7 @@ toyfuse_consumer_lag_messages{{topic="listings",partition="1"}} 6
 # TYPE toyfuse_batches_in_flight gauge
 toyfuse_batches_in_flight{{topic="listings"}} 2
 # TYPE toyfuse_model info
-toyfuse_model_info{{listing="listing_embedder/3"}} 1
+toyfuse_model_info{{model_version="listing_embedder/3 fusion=f",fusion="f"}} 1
 """
 
 
@@ -170,9 +182,11 @@ def test_worker_figures_from_two_scrapes() -> None:
     assert figures.deadletters == {"invalid_json": 3.0}
     assert figures.lag == {"listings": TopicLag(10.0, 1, 6.0, None)}
     assert figures.batches_in_flight == {"listings": 2.0}
-    assert figures.model_info == {"listing": "listing_embedder/3"}
+    assert figures.model_info == {"model_version": "listing_embedder/3 fusion=f", "fusion": "f"}
     # the interval's two observations both lie in (0.5, 1]
     assert figures.freshness["event_time"] == {
-        "listings": Freshness(p50_s=0.75, p99_s=pytest.approx(0.995), events=2.0, window="interval")
+        "listings": Freshness(
+            p50_s=0.75, p99_s=pytest.approx(0.995), events=2.0, window="interval", beyond=[]
+        )
     }
     assert figures.freshness["produce_time"] == {}
