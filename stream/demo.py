@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +14,19 @@ from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import Settings
 from stream.contracts.shapes import MODALITIES
 from stream.errors import FeatureServiceError
+from stream.monitoring.check import CheckReport, PrometheusApi, run_check
+from stream.monitoring.queries import load_panel_queries, load_rule_expressions
+from stream.monitoring.report import format_row, format_summary
 from stream.producer import produce, read_jsonl, reliable_producer, topic_for
-from stream.stack import media_server, worker_process
+from stream.stack import media_server, prometheus_server, worker_process
 from stream.store.client import EmbeddingClient
 
 Echo = Callable[[str], None]
 POLL_S = 0.25
 SHOWCASE = 3
 NEIGHBOURS = 5
+HOSTILE_SAMPLES = 2
+MONITORING_WAIT_S = 60.0
 
 
 class DemoTimeout(FeatureServiceError):
@@ -46,6 +52,25 @@ def next_round(events: list[dict[str, Any]], stored: dict[str, int | None]) -> l
     return bumped
 
 
+def hostile_samples(
+    listings: list[dict[str, Any]], run: str, count: int = HOSTILE_SAMPLES
+) -> list[dict[str, Any]]:
+    """Listing events stripped of their required ``title``, under ids that say what they are (pure).
+
+    The worker dead-letters them, so the dashboard's dead-letter panels have data after a demo.
+
+    Args:
+        listings: Valid listing events to copy.
+        run: Makes the event ids of this round unique, e.g. a random hex string.
+        count: How many.
+    """
+    return [
+        {key: value for key, value in event.items() if key != "title"}
+        | {"listing_id": f"demo-hostile-no-title-{index}", "event_id": f"demo-hostile-{run}-{index}"}
+        for index, event in enumerate(listings[:count])
+    ]
+
+
 async def _stream_catalog(
     settings: Settings, catalog: CatalogSummary, echo: Echo, timeout_s: float
 ) -> DemoRun:
@@ -57,13 +82,20 @@ async def _stream_catalog(
         wanted = {event["listing_id"]: event["version"] for event in listings}
         producer = reliable_producer(settings.kafka_bootstrap)
         await producer.start()
+        hostile = hostile_samples(listings, uuid.uuid4().hex)
         started = time.monotonic()
         try:
-            await produce(producer, [(event, topic_for(event, settings)) for event in listings + reviews])
+            await produce(
+                producer, [(event, topic_for(event, settings)) for event in listings + reviews + hostile]
+            )
         finally:
             await producer.stop()
         echo(
             f"produced {len(listings)} listing events and {len(reviews)} review events; waiting for embeddings"
+        )
+        echo(
+            f"  and {len(hostile)} deliberately invalid listing events (a hostile sample without a title, "
+            "dead-lettered, for the dashboard's dead-letter panels)"
         )
         await _wait_embedded(client, wanted, started + timeout_s, echo)
         embedded_s = time.monotonic() - started
@@ -141,12 +173,39 @@ async def _print_similar(settings: Settings, catalog: CatalogSummary, echo: Echo
         await client.close()
 
 
+def wait_for_panels(api: PrometheusApi, timeout_s: float = MONITORING_WAIT_S) -> CheckReport:
+    """Check every panel and rule once two scrapes have passed, again each scrape until all pass or time is up.
+
+    Two scrapes after the last event give each rate window two samples.
+    """
+    panels, rules = load_panel_queries(), load_rule_expressions()
+    time.sleep(2 * prometheus_server.SCRAPE_INTERVAL_S)
+    deadline = time.monotonic() + timeout_s
+    report = run_check(api, panels, rules)
+    while not report.ok and time.monotonic() < deadline:
+        time.sleep(prometheus_server.SCRAPE_INTERVAL_S)
+        report = run_check(api, panels, rules)
+    return report
+
+
+def _print_monitoring(settings: Settings, echo: Echo) -> None:
+    api = PrometheusApi(prometheus_server.base_url(settings))
+    report = wait_for_panels(api)
+    echo(f"\nevery dashboard panel against {api.base_url} (`toyfuse monitoring check` shows the rules too):")
+    for row in report.rows:
+        if row.kind == "panel":
+            echo(f"  {format_row(row)}")
+    echo(f"  {format_summary(report)}")
+
+
 def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 1200.0) -> DemoRun:
-    """Start the stack and worker, stream the sample catalog, wait for every embedding, show look-ups.
+    """Start the stack and worker, stream the sample catalog, wait for every embedding, show look-ups, then
+    check every dashboard panel against the stack's Prometheus.
 
     Raises:
         StackError: a server could not be started.
         DemoTimeout: the listings were not all embedded within ``timeout_s``.
+        PrometheusUnavailable: the stack's Prometheus did not answer.
     """
     stack.up(settings, echo)
     if not worker_process.status(settings).healthy:
@@ -164,6 +223,7 @@ def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 1200.0) 
         f"({run.listings / run.seconds:.1f} listing events/s, from first produce to last stored)"
     )
     asyncio.run(_print_similar(settings, catalog, echo))
+    _print_monitoring(settings, echo)
     echo("\nlook up more:  toyfuse get toy-0001 --json   |   toyfuse similar toy-0001 -k 10 --max-price 30")
     echo("stop it all:   toyfuse stack down")
     return run

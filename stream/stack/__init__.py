@@ -1,7 +1,8 @@
-"""Local stack manager: Kafka, Redis and Triton as detached processes under ``settings.run_dir``.
+"""Local stack manager: Kafka, Redis, Triton and Prometheus as detached processes under ``settings.run_dir``.
 
 ``up`` starts what is not already healthy, ``down`` stops everything it started, ``status`` reports.
-Data (Kafka log segments, the Redis append-only file) survives ``down``; ``down(wipe=True)`` deletes it.
+Data (Kafka log segments, the Redis append-only file, Prometheus' samples) survives ``down``;
+``down(wipe=True)`` deletes it.
 """
 
 import shutil
@@ -11,7 +12,14 @@ from pathlib import Path
 from typing import Protocol
 
 from stream.config import Settings
-from stream.stack import kafka_server, media_server, redis_server, triton_server, worker_process
+from stream.stack import (
+    kafka_server,
+    media_server,
+    prometheus_server,
+    redis_server,
+    triton_server,
+    worker_process,
+)
 from stream.stack.process import ServerStatus
 
 __all__ = ["ServerStatus", "down", "status", "up"]
@@ -29,18 +37,18 @@ class _Server(Protocol):
     def stop(self, settings: Settings) -> int | None: ...
 
 
-_SERVERS: tuple[_Server, ...] = (kafka_server, redis_server, triton_server)
+_SERVERS: tuple[_Server, ...] = (kafka_server, redis_server, triton_server, prometheus_server)
 
 
 def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
-    """Start Kafka, Redis and Triton unless already healthy, then create the Kafka topics.
+    """Start Kafka, Redis, Triton and Prometheus unless already healthy, then create the Kafka topics.
 
     Args:
         settings: Ports, run dir, model repository and topics.
         echo: Receives one line per action.
 
     Raises:
-        MissingToolError: java, mvn or a server wheel is missing.
+        MissingToolError: java, mvn, prometheus or a server wheel is missing.
         PortBusyError: A port is held by a process this stack did not start.
         ServerStartError: A server exited or was not ready within ``startup_timeout_s``.
     """
@@ -78,7 +86,7 @@ def down(settings: Settings, echo: Callable[[str], None] = print, wipe: bool = F
 
 
 def status(settings: Settings) -> list[ServerStatus]:
-    """Return the state of Kafka, Redis and Triton, in start order.
+    """Return the state of Kafka, Redis, Triton and Prometheus, in start order.
 
     A server that answers but has no live pid file here was not started from this run dir; its detail
     says so, and ``up`` will not adopt it.

@@ -19,7 +19,7 @@ NAME = "prometheus"
 FILES = process.ServerFiles(NAME)
 folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
 RULES_GLOB = REPO_ROOT / "monitoring" / "rules" / "*.yml"
-SCRAPE_INTERVAL = "5s"
+SCRAPE_INTERVAL_S = 5  # also the rule evaluation interval
 PROBE_TIMEOUT_S = 2.0
 
 
@@ -58,7 +58,10 @@ def config(settings: Settings, rules_glob: Path = RULES_GLOB) -> dict[str, Any]:
     """
     jobs = {"toyfuse-worker": settings.worker_web_port, "triton": settings.triton_metrics_port}
     return {
-        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+        "global": {
+            "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
+            "evaluation_interval": f"{SCRAPE_INTERVAL_S}s",
+        },
         "rule_files": [str(rules_glob)],
         "scrape_configs": [
             {

@@ -1,4 +1,4 @@
-"""Integration test of stream/stack: real Kafka, Redis and Triton started, checked and stopped."""
+"""Integration test of stream/stack: real Kafka, Redis, Triton and Prometheus started, checked and stopped."""
 
 import asyncio
 import socket
@@ -55,7 +55,7 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
     (model / "1").mkdir(parents=True)
     (model / "config.pbtxt").write_text(IDENTITY_CONFIG)
     (model / "1" / "model.py").write_text(IDENTITY_MODEL)
-    ports = free_ports(6)
+    ports = free_ports(8)
     settings = Settings(
         run_dir=tmp_path / "run",
         kafka_port=ports[0],
@@ -64,6 +64,8 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
         triton_http_port=ports[3],
         triton_grpc_port=ports[4],
         triton_metrics_port=ports[5],
+        prometheus_port=ports[6],
+        worker_web_port=ports[7],
         model_repository=tmp_path / "models",
     )
     yield settings
@@ -84,7 +86,12 @@ def test_up_status_up_again_down(settings: Settings) -> None:
     stack.up(settings)
 
     statuses = stack.status(settings)
-    assert [(s.name, s.healthy) for s in statuses] == [("kafka", True), ("redis", True), ("triton", True)]
+    assert [(s.name, s.healthy) for s in statuses] == [
+        ("kafka", True),
+        ("redis", True),
+        ("triton", True),
+        ("prometheus", True),
+    ]
     assert all(s.pid is not None and process.pid_alive(s.pid) for s in statuses)
     topics = asyncio.run(describe_topics(settings))
     assert {name: topics.get(name) for name in kafka_server.topic_names(settings)} == dict.fromkeys(
@@ -108,6 +115,7 @@ def test_up_status_up_again_down(settings: Settings) -> None:
         settings.triton_http_port,
         settings.triton_grpc_port,
         settings.triton_metrics_port,
+        settings.prometheus_port,
     ]
     assert [port for port in ports if not process.port_is_free(port)] == []
     assert not list(settings.run_dir.glob("*/*.pid"))

@@ -1,0 +1,162 @@
+"""The stack's Prometheus scrapes the worker and Triton: every dashboard panel has data after a short run,
+every rule is healthy, and a stalled listing pipeline fires its alert while the worker stays up."""
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from click.testing import CliRunner
+
+from stream.catalog.generate import CatalogSummary
+from stream.config import Settings
+from stream.monitoring.check import CheckReport, PrometheusApi, run_check
+from stream.monitoring.command import command
+from stream.monitoring.queries import load_panel_queries, load_rule_expressions
+from stream.monitoring.report import format_row
+from stream.producer import read_jsonl
+from stream.stack import prometheus_server, triton_server
+from stream.store.client import EmbeddingClient
+from tests.conftest import ListingEventFactory
+from tests.integration.conftest import eventually, send
+
+pytestmark = pytest.mark.usefixtures("running_worker")
+STALL_ALERT = "ToyfuseConsumerStalled"
+LISTINGS, REVIEWS = 6, 8
+
+
+def prometheus(settings: Settings) -> PrometheusApi:
+    return PrometheusApi(prometheus_server.base_url(settings))
+
+
+def renamed_catalog_events(
+    catalog: CatalogSummary, run: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Catalog listings (photos and videos included) under fresh ids, and catalog reviews moved onto them."""
+    listings = list(read_jsonl(catalog.listings_path))[:LISTINGS]
+    fresh = {event["listing_id"]: f"mon-{run}-{index}" for index, event in enumerate(listings)}
+    owned = [
+        {**event, "listing_id": fresh[event["listing_id"]], "event_id": uuid.uuid4().hex}
+        for event in listings
+    ]
+    ids = list(fresh.values())
+    reviews = [
+        {
+            **review,
+            "listing_id": ids[index % len(ids)],
+            "review_id": f"{review['review_id']}-{run}",
+            "event_id": uuid.uuid4().hex,
+        }
+        for index, review in enumerate(list(read_jsonl(catalog.reviews_path))[:REVIEWS])
+    ]
+    return owned, reviews
+
+
+async def stored(client: EmbeddingClient, ids: list[str], with_reviews: Collection[str] = ()) -> bool | None:
+    """True once every listing is stored and those in ``with_reviews`` have their reviews folded in."""
+    versions = await client.stored_versions(ids)
+    if None in versions.values():
+        return None
+    modalities = await client.stored_modalities(sorted(with_reviews))
+    return True if all("reviews" in present for present in modalities.values()) else None
+
+
+async def test_after_a_short_run_every_panel_has_data_and_every_rule_is_healthy(
+    settings: Settings, catalog: CatalogSummary, producer: AIOKafkaProducer, client: EmbeddingClient
+) -> None:
+    listings, reviews = renamed_catalog_events(catalog, uuid.uuid4().hex[:8])
+    for event in listings:
+        await send(producer, settings.listings_topic, event, event["listing_id"])
+    # Deliberately invalid (no title), so that the dead-letter panels have something to show.
+    invalid = {key: value for key, value in listings[0].items() if key != "title"} | {
+        "listing_id": "mon-invalid"
+    }
+    await send(producer, settings.listings_topic, invalid, "mon-invalid")
+    ids = [event["listing_id"] for event in listings]
+    await eventually(lambda: stored(client, ids), "the listings stored", 180)
+    for review in reviews:
+        await send(producer, settings.reviews_topic, review, review["listing_id"])
+    reviewed = {review["listing_id"] for review in reviews}
+    await eventually(lambda: stored(client, ids, reviewed), "the reviews folded into their listings")
+
+    api, panels, rules = prometheus(settings), load_panel_queries(), load_rule_expressions()
+
+    async def complete() -> CheckReport | None:
+        report = await asyncio.to_thread(run_check, api, panels, rules)
+        healthy = all(row.health == "ok" for row in report.rows if row.kind != "panel")
+        return report if report.ok and healthy else None
+
+    try:
+        await eventually(complete, "every panel query to have data and every rule to be evaluated", 90)
+    except AssertionError:
+        report = await asyncio.to_thread(run_check, api, panels, rules)
+        failing = [
+            format_row(row) for row in report.rows if row.failed or row.health != "ok" and row.kind != "panel"
+        ]
+        raise AssertionError(
+            "\n".join(["not every panel has data or every rule is healthy:", *failing])
+        ) from None
+
+    result = CliRunner().invoke(command, ["check"], obj=settings)
+    print(result.output)
+    assert result.exit_code == 0, result.output
+
+
+@contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """SIGSTOP ``pid`` for the block; SIGCONT on the way out, whatever happens."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_stalled_listing_pipeline_fires_its_alert_and_recovers(
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    client: EmbeddingClient,
+    listing_event_factory: ListingEventFactory,
+) -> None:
+    assert STALL_ALERT in {rule.name for rule in load_rule_expressions() if rule.kind == "alert"}
+    pid = triton_server.FILES.running_pid(settings)
+    assert pid is not None, "the stack's Triton runs"
+    api, run = prometheus(settings), uuid.uuid4().hex[:8]
+    events = [
+        listing_event_factory(listing_id=f"stall-{run}-{i}", title=f"Stall probe {run} {i}") for i in range(8)
+    ]
+
+    async def stall_firing() -> list[dict[str, Any]] | None:
+        alerts = await asyncio.to_thread(api.alerts)
+        firing = [a for a in alerts if a["labels"].get("alertname") == STALL_ALERT and a["state"] == "firing"]
+        return firing or None
+
+    assert await stall_firing() is None, f"{STALL_ALERT} fires before the stall"
+    with frozen(pid):
+        started = time.monotonic()
+        for event in events:
+            await send(producer, settings.listings_topic, event, event["listing_id"])
+        firing = await eventually(stall_firing, f"{STALL_ALERT} to fire while Triton is frozen", 150)
+        print(f"{STALL_ALERT} fired {time.monotonic() - started:.0f} s after the stall began")
+        assert {alert["labels"]["topic"] for alert in firing} == {settings.listings_topic}
+        assert (await client.stored_versions([e["listing_id"] for e in events])) == dict.fromkeys(
+            (e["listing_id"] for e in events), None
+        ), "nothing stored while Triton is frozen"
+
+    await eventually(
+        lambda: stored(client, [e["listing_id"] for e in events]), "the stalled listings stored", 120
+    )
+
+    async def caught_up() -> bool | None:
+        lag = await asyncio.to_thread(
+            api.query, f'sum(toyfuse_consumer_lag_messages{{topic="{settings.listings_topic}"}})'
+        )
+        return True if lag["result"] and float(lag["result"][0]["value"][1]) == 0 else None
+
+    await eventually(caught_up, "the listing lag back to 0", 60)
