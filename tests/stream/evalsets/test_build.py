@@ -65,6 +65,19 @@ def test_the_same_material_and_seed_give_the_same_catalog(material: Material, tm
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_a_build_counts_its_products_on_stderr_when_asked(
+    material: Material, tmp_path: Path, capsys: pytest.CaptureFixture[str], progress: bool
+) -> None:
+    summary = build_evalset("toy-art", tmp_path, material, media_base_url=URL, progress=progress)
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        "toy-art: 100%" in captured.err and f"{summary.products}/{summary.products}" in captured.err
+    ) is progress
+
+
 def test_flag_sellers_name_the_country_give_its_code_or_neither(material: Material, tmp_path: Path) -> None:
     build_evalset("flags", tmp_path, material, seed=1, media_base_url=URL)
     products = json.loads((tmp_path / "products.json").read_text())
