@@ -5,7 +5,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from stream.monitoring.exceptions import PrometheusUnavailable, QueryError
@@ -15,6 +15,10 @@ Outcome = Literal["data", "empty", "error"]
 RowKind = Literal["panel", "alert", "record"]
 REQUEST_TIMEOUT_S = 10.0
 MISSING = "missing"  # the health of a rule in the files that Prometheus has not loaded
+NOT_LOADED = (
+    "Prometheus has not loaded this rule; reload its rule files (POST /-/reload) "
+    "or restart it (`toyfuse stack down && toyfuse stack up`)"
+)
 
 
 class PrometheusApi:
@@ -158,11 +162,11 @@ def with_rule_state(
     """
     candidates = loaded.get((rule.file, rule.group, rule.name), [])
     if not candidates:
-        return CheckRow(**{**row.__dict__, "health": MISSING})
+        return replace(row, health=MISSING, error=row.error or NOT_LOADED)
     found = candidates.pop(0)
     state = found.get("state") if rule.kind == "alert" else None
     error = row.error or found.get("lastError") or None
-    return CheckRow(**{**row.__dict__, "health": found.get("health"), "state": state, "error": error})
+    return replace(row, health=found.get("health"), state=state, error=error)
 
 
 def run_check(

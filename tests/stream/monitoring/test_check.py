@@ -55,6 +55,7 @@ def test_rules_are_matched_by_file_group_and_name_each_loaded_rule_once() -> Non
     assert (first.health, first.state, first.error) == ("ok", "firing", None)
     assert (second.health, second.state, second.error) == ("err", "inactive", "boom")
     assert (third.health, third.state) == ("missing", None)
+    assert third.error is not None and "POST /-/reload" in third.error
     assert with_rule_state(row, rule("Lag", group="other"), loaded_rules(groups)).health == "missing"
 
 
