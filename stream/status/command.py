@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Callable
 
 import click
 
@@ -23,7 +24,7 @@ from stream.status.snapshot import Snapshot, take_snapshot
     default=1.0,
     show_default=True,
     type=click.FloatRange(min=0.1),
-    help="Seconds between the two reads of the worker's metrics that the rates come from.",
+    help="Least seconds between the two reads of the worker's metrics that the rates come from.",
 )
 @click.pass_obj
 def command(settings: Settings, as_json: bool, watch: float | None, interval: float) -> None:
@@ -39,21 +40,44 @@ def command(settings: Settings, as_json: bool, watch: float | None, interval: fl
     throughput, lag, freshness, batches_in_flight, deadletters (by_reason, on_topic, newest), unread;
     a section a server holds is null while that server does not answer.
     """
-    snapshot = _show(take_snapshot(settings, interval), as_json, clear=watch is not None)
+
+    def show(snapshot: Snapshot) -> None:
+        if as_json:
+            click.echo(json.dumps(to_json(snapshot), ensure_ascii=False))
+            return
+        if watch is not None:
+            click.clear()
+        click.echo(render(snapshot))
+
+    if watch is None:
+        last = take_snapshot(settings, interval)
+        show(last)
+    else:
+        last = refresh(lambda: take_snapshot(settings, interval), show, max(0.0, watch - interval))
+    click.get_current_context().exit(0 if last.healthy else 1)
+
+
+def refresh(
+    take: Callable[[], Snapshot],
+    show: Callable[[Snapshot], None],
+    pause_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Snapshot:
+    """Take and show snapshots, ``pause_s`` apart, until Ctrl-C; return the last one shown.
+
+    Args:
+        take: gathers one snapshot.
+        show: draws it.
+        pause_s: the wait after each.
+        sleep: waits (a test passes its own).
+    """
+    last = take()
+    show(last)
     try:
-        while watch is not None:
-            time.sleep(max(0.0, watch - interval))
-            snapshot = _show(take_snapshot(settings, interval), as_json, clear=True)
+        while True:
+            sleep(pause_s)
+            snapshot = take()
+            show(snapshot)
+            last = snapshot
     except KeyboardInterrupt:
-        pass
-    click.get_current_context().exit(0 if snapshot.healthy else 1)
-
-
-def _show(snapshot: Snapshot, as_json: bool, clear: bool) -> Snapshot:
-    if as_json:
-        click.echo(json.dumps(to_json(snapshot), ensure_ascii=False))
-        return snapshot
-    if clear:
-        click.clear()
-    click.echo(render(snapshot))
-    return snapshot
+        return last

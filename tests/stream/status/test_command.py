@@ -1,4 +1,5 @@
-"""Tests for stream/status/command.py with nothing running: every section shows, nothing raises, exit 1."""
+"""Tests for stream/status/command.py: with nothing running every section shows, nothing raises, exit 1;
+the --watch loop."""
 
 import json
 from pathlib import Path
@@ -7,8 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from stream.config import Settings
-from stream.status.command import command
+from stream.status.command import command, refresh
+from stream.status.snapshot import Snapshot
 from tests.conftest import free_port
+from tests.stream.status.conftest import SnapshotFactory
 from tests.stream.status.test_render import KEYS, SECTIONS
 
 
@@ -51,3 +54,22 @@ def test_json_with_every_server_down_says_so_and_exits_1(nothing_running: Settin
         "worker",
     }
     assert len(found["problems"]) == 4  # kafka, redis, triton, worker: Prometheus is optional
+
+
+def test_refresh_shows_each_snapshot_until_ctrl_c_and_returns_the_last(
+    snapshot_factory: SnapshotFactory,
+) -> None:
+    snapshots = iter([snapshot_factory(unread={"models": str(n)}) for n in range(3)])
+    shown: list[Snapshot] = []
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            raise KeyboardInterrupt
+
+    last = refresh(lambda: next(snapshots), shown.append, 2.0, sleep)
+
+    assert [s.unread["models"] for s in shown] == ["0", "1", "2"]
+    assert last is shown[-1]
+    assert pauses == [2.0, 2.0, 2.0]
