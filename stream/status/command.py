@@ -36,9 +36,10 @@ def command(settings: Settings, as_json: bool, watch: float | None, interval: fl
     that is down shows as down; the rest still shows. With --watch, Ctrl-C exits with the status of the
     last screen.
 
-    JSON keys: taken_at, healthy, problems, servers, models, worker, model_version, model_info, interval_s,
-    throughput, lag, freshness, batches_in_flight, deadletters (by_reason, on_topic, newest), unread;
-    a section a server holds is null while that server does not answer.
+    JSON keys: taken_at, healthy, problems, servers, models, worker, model_version, lag, lag_source,
+    model_info, interval_s, throughput, freshness, batches_in_flight, deadletters (by_reason, on_topic,
+    newest), unread; a section a server holds is null while that server does not answer. The lag comes
+    from the worker's gauges, or from Kafka's offsets when the worker is down.
     """
 
     def show(snapshot: Snapshot) -> None:

@@ -19,9 +19,12 @@ from stream.errors import DeadLetterError, InvalidEventError
 from stream.stack.process import LOCALHOST
 from stream.status.exceptions import Unreachable
 from stream.status.scrape import Scrape, parse_scrape
+from stream.status.summary import TopicLag, lag_by_topic
+from stream.worker.lag import KafkaOffsets, PartitionOffsets, lag_of
 
 HTTP_TIMEOUT_S = 2.0
 DEADLETTER_READ_S = 5.0  # the newest dead letters are a quick read, or none
+KAFKA_READ_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,31 @@ def _model_state(entry: dict[str, Any]) -> ModelState:
     reason = str(entry.get("reason", ""))
     detail = state.lower() + (f": {reason}" if reason and state != "READY" else "")
     return ModelState(str(entry.get("name")), entry.get("version"), state == "READY", detail)
+
+
+def kafka_lag(settings: Settings) -> dict[str, TopicLag]:
+    """The worker's consumer group's lag read from Kafka itself, for when the worker's metrics are missing
+    (no commit age: that needs a history of commits).
+
+    Raises:
+        Unreachable: Kafka did not answer within ``KAFKA_READ_S``.
+    """
+    try:
+        offsets = asyncio.run(asyncio.wait_for(_read_offsets(settings), KAFKA_READ_S))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise Unreachable(
+            f"the consumer group {settings.app_id}'s offsets could not be read: {exc!r}"
+        ) from exc
+    return lag_by_topic({(tp.topic, str(tp.partition)): lag_of(o) for tp, o in offsets.items()}, {})
+
+
+async def _read_offsets(settings: Settings) -> dict[TopicPartition, PartitionOffsets]:
+    topics = (settings.listings_topic, settings.reviews_topic)
+    source = KafkaOffsets(settings.kafka_bootstrap, settings.app_id, topics, KAFKA_READ_S)
+    try:
+        return await source.read()
+    finally:
+        await source.close()
 
 
 def deadletter_tail(settings: Settings) -> DeadLetterTail:

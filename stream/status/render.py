@@ -20,6 +20,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
     detail, required), ``models`` (name -> ready, version, detail), ``worker`` (status, model_version,
     agents, failed_agents), ``model_version``, ``model_info``, ``interval_s``, ``throughput`` (topic ->
     events/s), ``lag`` (topic -> messages, worst_partition, worst_partition_messages, commit_age_s),
+    ``lag_source`` (worker: its gauges; kafka: the group's offsets, when the worker's metrics are missing),
     ``freshness`` (event_time / produce_time -> topic -> p50_s, p99_s, events, window, beyond: the
     quantiles above the highest bucket, whose value is a floor), ``batches_in_flight``
     (topic -> batches), ``deadletters`` (by_reason since the worker started, on_topic, newest) and
@@ -39,6 +40,8 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
         else {m.name: {"ready": m.ready, "version": m.version, "detail": m.detail} for m in snapshot.models},
         "worker": None if worker is None else asdict(worker),
         "model_version": snapshot.model_version,
+        "lag": None if snapshot.lag is None else {t: asdict(lag) for t, lag in snapshot.lag.items()},
+        "lag_source": snapshot.lag_source,
         **_figures_json(figures),
         "deadletters": {
             "by_reason": None if figures is None else figures.deadletters,
@@ -51,13 +54,12 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
 
 def _figures_json(figures: WorkerFigures | None) -> dict[str, Any]:
     if figures is None:
-        keys = ("model_info", "interval_s", "throughput", "lag", "freshness", "batches_in_flight")
+        keys = ("model_info", "interval_s", "throughput", "freshness", "batches_in_flight")
         return dict.fromkeys(keys)
     return {
         "model_info": figures.model_info,
         "interval_s": figures.interval_s,
         "throughput": figures.throughput,
-        "lag": {topic: asdict(lag) for topic, lag in figures.lag.items()},
         "freshness": {
             kind: {topic: asdict(found) for topic, found in topics.items()}
             for kind, topics in figures.freshness.items()
@@ -86,9 +88,7 @@ def render(snapshot: Snapshot) -> str:
         lines.append(f"  {s.name:<11} {state:<5} {s.address:<22} {s.detail}{optional}")
     lines += ["", "triton models", *_models(snapshot), "", "worker", *_worker(snapshot)]
     figures = snapshot.figures
-    sections = (_lag, _throughput, _freshness)
-    for section in sections:
-        lines += ["", *section(figures)]
+    lines += ["", *_lag(snapshot), "", *_throughput(figures), "", *_freshness(figures)]
     lines += ["", *_deadletters(snapshot), "", f"model version  {snapshot.model_version or 'unknown'}"]
     info = figures.model_info if figures is not None else {}
     lines += [f"  {name:<26} {value}" for name, value in sorted(info.items()) if name != "model_version"]
@@ -120,13 +120,15 @@ def _worker(snapshot: Snapshot) -> list[str]:
     return lines
 
 
-def _lag(figures: WorkerFigures | None) -> list[str]:
+def _lag(snapshot: Snapshot) -> list[str]:
     head = f"consumer lag  {'topic':<22} {'messages':>9}  {'worst partition':<17} commit age"
-    if figures is None:
+    lag = snapshot.lag
+    if lag is None:
         return [head, NO_METRICS]
-    if not figures.lag:
+    if not lag:
         return [head, "  none measured yet (the worker measures it every lag_probe_interval_s)"]
-    return [head, *(_lag_line(topic, lag) for topic, lag in figures.lag.items())]
+    source = ["  read from Kafka: the worker's metrics are missing"] if snapshot.lag_source == "kafka" else []
+    return [head, *(_lag_line(topic, found) for topic, found in lag.items()), *source]
 
 
 def _lag_line(topic: str, lag: TopicLag) -> str:

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from stream import stack
 from stream.config import Settings
@@ -13,9 +13,10 @@ from stream.status import probes
 from stream.status.exceptions import Unreachable
 from stream.status.probes import DeadLetterTail, ModelState, WorkerHealth
 from stream.status.scrape import Scrape
-from stream.status.summary import WorkerFigures, worker_figures
+from stream.status.summary import TopicLag, WorkerFigures, worker_figures
 
 T = TypeVar("T")
+LagSource = Literal["worker", "kafka"]
 OPTIONAL_SERVERS = frozenset({"prometheus"})  # `toyfuse status` reads the worker's metrics itself
 
 
@@ -41,6 +42,7 @@ class Snapshot:
     figures: WorkerFigures | None
     deadletters: DeadLetterTail | None
     unread: dict[str, str]  # what could not be read, and why (the section's name -> the reason)
+    kafka_lag: dict[str, TopicLag] | None = None  # read from Kafka when the worker's metrics are missing
 
     @property
     def problems(self) -> list[str]:
@@ -77,6 +79,16 @@ class Snapshot:
         return not self.problems
 
     @property
+    def lag(self) -> dict[str, TopicLag] | None:
+        """The consumer lag per topic: the worker's gauges, else Kafka's offsets, else None."""
+        return self.figures.lag if self.figures is not None else self.kafka_lag
+
+    @property
+    def lag_source(self) -> LagSource | None:
+        """Where :attr:`lag` comes from."""
+        return "worker" if self.figures is not None else "kafka" if self.kafka_lag is not None else None
+
+    @property
     def model_version(self) -> str | None:
         """The serving model version: the worker's ``/health``, else its ``toyfuse_model_info``."""
         if self.worker is not None and self.worker.model_version:
@@ -108,7 +120,8 @@ def take_snapshot(settings: Settings, interval_s: float) -> Snapshot:
         time.sleep(max(0.0, first.taken_at + interval_s - time.monotonic()))
         second = _attempt(unread, "metrics", probes.worker_scrape, settings)
         figures = _figures(unread, first, second)
-    return Snapshot(datetime.now(UTC), servers, models, worker, figures, tail, unread)
+    lag = _attempt(unread, "lag", probes.kafka_lag, settings) if figures is None and kafka_up else None
+    return Snapshot(datetime.now(UTC), servers, models, worker, figures, tail, unread, lag)
 
 
 def _attempt(

@@ -1,5 +1,6 @@
 """``toyfuse status --json`` against the real stack and worker: servers up, models ready, lag per topic,
-a dead letter counted by reason and the serving model version."""
+a dead letter counted by reason and the serving model version; and with the worker out of reach, the
+worker down, exit 1, and the lag read from Kafka instead."""
 
 import asyncio
 import json
@@ -10,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 
 from stream.config import Settings
+from stream.stack.process import free_port
 from stream.status.command import command
 from tests.conftest import ListingEventFactory
 from tests.integration.conftest import eventually, send
@@ -53,3 +55,19 @@ async def test_status_json_shows_the_running_stack(
     assert found["worker"]["status"] == "ready" and found["worker"]["failed_agents"] == []
     assert found["model_version"] == found["worker"]["model_version"]
     assert found["model_version"].startswith("listing_embedder")
+
+
+async def test_status_without_the_worker_reads_the_lag_from_kafka(settings: Settings) -> None:
+    elsewhere = settings.model_copy(update={"worker_web_port": free_port()})  # the real worker runs on
+
+    code, found = await asyncio.to_thread(status_json, elsewhere)
+
+    assert code == 1
+    assert not found["servers"]["worker"]["up"]
+    assert all(found["servers"][name]["up"] for name in ("kafka", "redis", "triton"))
+    assert found["problems"] == [f"worker is down at 127.0.0.1:{elsewhere.worker_web_port}: not answering"]
+    assert found["lag_source"] == "kafka"
+    assert set(found["lag"]) >= {settings.listings_topic}
+    assert found["lag"][settings.listings_topic]["commit_age_s"] is None
+    assert found["throughput"] is None and found["worker"] is None
+    assert found["deadletters"]["on_topic"] >= 1

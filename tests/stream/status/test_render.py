@@ -6,7 +6,7 @@ from dataclasses import replace
 from stream.status.probes import WorkerHealth
 from stream.status.render import render, to_json
 from stream.status.snapshot import Server
-from stream.status.summary import Freshness
+from stream.status.summary import Freshness, TopicLag
 from tests.stream.status.conftest import SnapshotFactory, healthy_figures
 
 SECTIONS = (
@@ -32,6 +32,7 @@ KEYS = {
     "interval_s",
     "throughput",
     "lag",
+    "lag_source",
     "freshness",
     "batches_in_flight",
     "deadletters",
@@ -134,6 +135,7 @@ def test_json_holds_the_same_facts_and_round_trips(snapshot_factory: SnapshotFac
     assert json.loads(json.dumps(found)) == found
     assert set(found) == KEYS
     assert found["healthy"] is True
+    assert found["lag_source"] == "worker"
     assert found["servers"]["prometheus"] == {
         "up": True,
         "address": "127.0.0.1:19090",
@@ -161,9 +163,23 @@ def test_json_holds_the_same_facts_and_round_trips(snapshot_factory: SnapshotFac
     assert found["model_version"] == "listing_embedder/3 fusion=fusion-2"
 
 
+def test_lag_read_from_kafka_while_the_worker_is_down(snapshot_factory: SnapshotFactory) -> None:
+    lag = {"toys.listings.v1": TopicLag(40.0, 3, 25.0, None)}
+    snapshot = snapshot_factory(worker=None, figures=None, kafka_lag=lag)
+
+    screen = render(snapshot)
+    found = to_json(snapshot)
+
+    assert lines_with(screen, "toys.listings.v1")[0].split() == ["toys.listings.v1", "40", "[3]", "25", "-"]
+    assert "  read from Kafka: the worker's metrics are missing" in screen
+    assert found["lag_source"] == "kafka"
+    assert found["lag"]["toys.listings.v1"]["messages"] == 40.0
+
+
 def test_json_of_a_stack_that_is_down_keeps_every_key(snapshot_factory: SnapshotFactory) -> None:
     found = to_json(snapshot_factory(models=None, worker=None, figures=None, deadletters=None))
 
     assert set(found) == KEYS
     assert found["throughput"] is None and found["lag"] is None and found["models"] is None
+    assert found["lag_source"] is None
     assert found["deadletters"] == {"by_reason": None, "on_topic": None, "newest": None}
