@@ -24,6 +24,7 @@ from stream.status.snapshot import Snapshot, take_snapshot
     default=1.0,
     show_default=True,
     type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
     help="Least seconds between the two reads of the worker's metrics that the rates come from.",
 )
 @click.pass_obj
@@ -32,7 +33,7 @@ def command(settings: Settings, as_json: bool, watch: float | None, interval: fl
     the model version and the last error, read from the servers themselves (no Prometheus needed).
 
     Exits 0 when every server is up (Prometheus is optional), every model ready and the worker ready with
-    all its agents running; 1 otherwise, listing why under "last error" (``problems`` in JSON). A server
+    all its agents running; 1 otherwise, listing why under "last error" (problems in JSON). A server
     that is down shows as down; the rest still shows. With --watch, Ctrl-C exits with the status of the
     last screen.
 

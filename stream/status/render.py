@@ -79,7 +79,8 @@ def _letter_json(letter: DeadLetter) -> dict[str, Any]:
 
 def render(snapshot: Snapshot) -> str:
     """The screen: servers, models, worker, lag, throughput, freshness, dead letters, model, last error."""
-    verdict = "healthy" if snapshot.healthy else f"NOT HEALTHY ({len(snapshot.problems)} problems)"
+    count = len(snapshot.problems)
+    verdict = "healthy" if not count else f"NOT HEALTHY ({count} problem{'s' if count > 1 else ''})"
     taken = snapshot.taken_at.strftime("%Y-%m-%d %H:%M:%S %Z")
     lines = [f"toyfuse status  {taken}  {verdict}", "", "servers"]
     for s in snapshot.servers:

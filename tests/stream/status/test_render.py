@@ -83,6 +83,11 @@ def test_the_screen_of_a_healthy_stack(snapshot_factory: SnapshotFactory) -> Non
     ]
 
 
+def test_one_problem_is_one(snapshot_factory: SnapshotFactory) -> None:
+    screen = render(snapshot_factory(unread={"models": "index unreadable"}))
+    assert screen.splitlines()[0].endswith("NOT HEALTHY (1 problem)")
+
+
 def test_a_quantile_beyond_the_top_bucket_shows_as_a_floor(snapshot_factory: SnapshotFactory) -> None:
     late = {"event_time": {"t": Freshness(150.0, 300.0, 100.0, "interval", ["p99"])}, "produce_time": {}}
     screen = render(snapshot_factory(figures=replace(healthy_figures(), freshness=late)))
@@ -111,7 +116,7 @@ def test_a_stack_that_is_down_still_shows_every_section(snapshot_factory: Snapsh
 
     screen = render(snapshot)
 
-    assert "NOT HEALTHY (2 problems)" in screen.splitlines()[0]
+    assert screen.splitlines()[0].endswith("NOT HEALTHY (2 problems)")
     assert all(any(line.startswith(section) for line in screen.splitlines()) for section in SECTIONS)
     assert lines_with(screen, "kafka")[0].split()[:2] == ["kafka", "DOWN"]
     assert "  unknown: nothing answers at http://127.0.0.1:2/health" in screen
@@ -123,6 +128,7 @@ def test_a_stack_that_is_down_still_shows_every_section(snapshot_factory: Snapsh
 def test_a_failed_agent_is_the_last_error(snapshot_factory: SnapshotFactory) -> None:
     worker = WorkerHealth("failed", "listing_embedder/3", {"listing_events": "crashed"}, ["listing_events"])
     screen = render(snapshot_factory(worker=worker, deadletters=None))
+    assert screen.splitlines()[0].endswith("NOT HEALTHY (2 problems)")
     assert screen.split("last error\n")[1].splitlines() == [
         "  the worker is failed",
         "  worker agent listing_events has crashed",
