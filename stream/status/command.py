@@ -29,8 +29,10 @@ from stream.status.snapshot import Snapshot, take_snapshot
 )
 @click.pass_obj
 def command(settings: Settings, as_json: bool, watch: float | None, interval: float) -> None:
-    """Servers, Triton models, the worker and its agents, consumer lag, throughput, freshness, dead letters,
-    the model version and the last error, read from the servers themselves (no Prometheus needed).
+    """One screen: servers and models up, lag, throughput, freshness, dead letters, model version.
+
+    Also the worker's agents, its batches in flight and the last error; every fact is read from the
+    servers themselves (no Prometheus needed).
 
     Exits 0 when every server is up (Prometheus is optional), every model ready and the worker ready with
     all its agents running; 1 otherwise, listing why under "last error" (problems in JSON). A server
