@@ -18,6 +18,13 @@ from stream.status.summary import TopicLag, WorkerFigures, worker_figures
 T = TypeVar("T")
 LagSource = Literal["worker", "kafka"]
 OPTIONAL_SERVERS = frozenset({"prometheus"})  # `toyfuse status` reads the worker's metrics itself
+SECTION_SERVERS = {
+    "worker": "worker",
+    "metrics": "worker",
+    "models": "triton",
+    "deadletters": "kafka",
+    "lag": "kafka",
+}
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,9 @@ class Snapshot:
         return status + [f"worker agent {a} has {agents.get(a, 'failed')}" for a in self.worker.failed_agents]
 
     def _missed(self) -> dict[str, str]:
-        # The worker's absence is a server down; its metrics are only missed while it answers.
-        missed = {what: why for what, why in self.unread.items() if what != "worker"}
-        if self.worker is None:
-            missed.pop("metrics", None)
-        return missed
+        # A section of a server that is down is that server's problem, said once above.
+        up = {s.name for s in self.servers if s.up}
+        return {what: why for what, why in self.unread.items() if SECTION_SERVERS.get(what) in up}
 
     @property
     def healthy(self) -> bool:
@@ -111,8 +116,7 @@ def take_snapshot(settings: Settings, interval_s: float) -> Snapshot:
     servers = [_server(status) for status in stack.status(settings)]
     worker = _attempt(unread, "worker", probes.worker_health, settings)
     servers.append(_worker_server(settings, worker))
-    triton_up = any(s.name == "triton" and s.up for s in servers)
-    models = _attempt(unread, "models", probes.triton_models, settings) if triton_up else None
+    models = _attempt(unread, "models", probes.triton_models, settings)  # also when a canary fails
     kafka_up = any(s.name == "kafka" and s.up for s in servers)
     tail = _attempt(unread, "deadletters", probes.deadletter_tail, settings) if kafka_up else None
     figures = None

@@ -118,5 +118,7 @@ def test_snapshot_rates_come_from_two_scrapes_an_interval_apart(fake: tuple[Sett
     assert snapshot.figures is not None and snapshot.figures.interval_s >= 0.2
     assert snapshot.figures.throughput == {"t": pytest.approx(5.0 / snapshot.figures.interval_s)}
     assert snapshot.worker is not None and snapshot.worker.status == "starting"
+    # the fake fails Triton's health check and canaries, yet its index still says which model is not ready
+    assert [m.name for m in snapshot.models or ()] == ["fusion", "text_encoder"]
     assert "the worker is starting" in snapshot.problems
-    assert snapshot.models is None  # the fake fails Triton's own health check, so the index is not asked
+    assert "Triton model fusion is not ready (unavailable: unloaded)" in snapshot.problems

@@ -41,10 +41,26 @@ def test_a_failed_agent_is_a_problem(snapshot_factory: SnapshotFactory) -> None:
     ]
 
 
-def test_unread_metrics_are_a_problem_while_the_worker_answers(snapshot_factory: SnapshotFactory) -> None:
-    unread = {"metrics": "nothing answers"}
-    assert snapshot_factory(figures=None, unread=unread).problems == ["metrics unread: nothing answers"]
-    assert snapshot_factory(figures=None, worker=None, unread={**unread, "worker": "x"}).problems == []
+def test_an_unread_section_is_a_problem_while_its_server_is_up(snapshot_factory: SnapshotFactory) -> None:
+    unread = {"metrics": "nothing answers", "models": "index unreadable"}
+    assert snapshot_factory(figures=None, models=None, unread=unread).problems == [
+        "metrics unread: nothing answers",
+        "models unread: index unreadable",
+    ]
+
+
+def test_an_unread_section_of_a_server_down_is_said_once(snapshot_factory: SnapshotFactory) -> None:
+    servers = [
+        Server("worker", "127.0.0.1:2", False, "not answering"),
+        Server("triton", "127.0.0.1:3", True, "ok"),
+    ]
+    unread = {"worker": "refused", "metrics": "refused", "models": "index unreadable"}
+    assert snapshot_factory(
+        servers=servers, worker=None, figures=None, models=None, unread=unread
+    ).problems == [
+        "worker is down at 127.0.0.1:2: not answering",
+        "models unread: index unreadable",
+    ]
 
 
 def test_the_model_version_comes_from_health_else_from_the_model_info(
