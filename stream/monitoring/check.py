@@ -1,6 +1,7 @@
 """Run every panel query and rule expression against Prometheus and report data, empty or error for each."""
 
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -11,7 +12,8 @@ from typing import Any, Literal
 from stream.monitoring.exceptions import PrometheusUnavailable, QueryError
 from stream.monitoring.queries import PanelQuery, RuleExpression
 
-Outcome = Literal["data", "empty", "error"]
+# nan: series, but every value is NaN (e.g. a quantile of rates that are all 0), so Grafana draws nothing.
+Outcome = Literal["data", "nan", "empty", "error"]
 RowKind = Literal["panel", "alert", "record"]
 REQUEST_TIMEOUT_S = 10.0
 MISSING = "missing"  # the health of a rule in the files that Prometheus has not loaded
@@ -95,7 +97,7 @@ class CheckRow:
 
     @property
     def failed(self) -> bool:
-        """A panel without data, an expression that errs, or a rule that errs or is not loaded."""
+        """A panel without a value to draw, an expression that errs, or a rule that errs or is not loaded."""
         return (
             self.outcome == "error"
             or (self.kind == "panel" and self.outcome != "data")
@@ -116,19 +118,30 @@ class CheckReport:
         return not any(row.failed for row in self.rows)
 
 
-def summarise(data: dict[str, Any]) -> tuple[int, str | None]:
-    """Series count and first value of an instant query's ``data`` (pure).
+def sample_values(data: dict[str, Any]) -> list[str]:
+    """The value of each series of an instant query's ``data``, in result order (pure).
 
-    A scalar or string result counts as one series; an empty vector as none.
+    A scalar or string result counts as one series.
     """
     result = data["result"]
     if data["resultType"] in ("scalar", "string"):
-        return 1, str(result[1])
-    if not result:
-        return 0, None
-    first = result[0]
-    value = first["value"][1] if "value" in first else first["values"][-1][1]
-    return len(result), str(value)
+        return [str(result[1])]
+    return [str(series["value"][1] if "value" in series else series["values"][-1][1]) for series in result]
+
+
+def outcome_of(values: list[str]) -> tuple[Outcome, str | None]:
+    """``data`` with the first value that is a number, else ``nan`` or ``empty`` with the first value (pure)."""
+    drawable = [value for value in values if not _is_nan(value)]
+    if drawable:
+        return "data", drawable[0]
+    return ("nan", values[0]) if values else ("empty", None)
+
+
+def _is_nan(value: str) -> bool:
+    try:
+        return math.isnan(float(value))
+    except ValueError:  # a string result
+        return False
 
 
 def query_row(api: PrometheusApi, kind: RowKind, name: str, expr: str) -> CheckRow:
@@ -136,10 +149,11 @@ def query_row(api: PrometheusApi, kind: RowKind, name: str, expr: str) -> CheckR
     if not expr:
         return CheckRow(kind, name, expr, "error", error="the panel has no Prometheus query")
     try:
-        series, first = summarise(api.query(expr))
+        values = sample_values(api.query(expr))
     except QueryError as exc:
         return CheckRow(kind, name, expr, "error", error=str(exc))
-    return CheckRow(kind, name, expr, "data" if series else "empty", series, first)
+    outcome, first = outcome_of(values)
+    return CheckRow(kind, name, expr, outcome, len(values), first)
 
 
 def loaded_rules(groups: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:

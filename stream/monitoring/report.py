@@ -37,7 +37,8 @@ def format_summary(report: CheckReport) -> str:
     health = Counter(row.health for row in rules)
     failed = sum(row.failed for row in report.rows)
     return (
-        f"{sum(panels.values())} panel queries: {panels['data']} with data, {panels['empty']} empty, "
+        f"{sum(panels.values())} panel queries: {panels['data']} with data, {panels['nan']} only NaN, "
+        f"{panels['empty']} empty, "
         f"{panels['error']} errors; {len(rules)} rules ({sum(states.values())} alerts: {states['firing']} "
         f"firing, {states['pending']} pending), health: "
         + (", ".join(f"{name} {count}" for name, count in sorted(health.items(), key=str)) or "-")

@@ -7,9 +7,10 @@ from stream.monitoring.check import (
     CheckRow,
     PrometheusApi,
     loaded_rules,
+    outcome_of,
     query_row,
     run_check,
-    summarise,
+    sample_values,
     with_rule_state,
 )
 from stream.monitoring.exceptions import PrometheusUnavailable, QueryError
@@ -25,17 +26,23 @@ def rule(name: str, group: str = "g", kind: str = "alert") -> RuleExpression:
     return RuleExpression(kind, name, group, "up == 0", "rules.yml")  # type: ignore[arg-type]
 
 
-def test_summarise_counts_series_and_takes_the_first_value() -> None:
+def test_sample_values_take_each_series_value() -> None:
     vector = {
         "resultType": "vector",
         "result": [{"metric": {}, "value": [1, "0.5"]}, {"metric": {}, "value": [1, "2"]}],
     }
-    assert summarise(vector) == (2, "0.5")
-    assert summarise({"resultType": "vector", "result": []}) == (0, None)
-    assert summarise({"resultType": "scalar", "result": [1, "3"]}) == (1, "3")
-    assert summarise(
-        {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "1"], [2, "4"]]}]}
-    ) == (1, "4")
+    assert sample_values(vector) == ["0.5", "2"]
+    assert sample_values({"resultType": "vector", "result": []}) == []
+    assert sample_values({"resultType": "scalar", "result": [1, "3"]}) == ["3"]
+    matrix = {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "1"], [2, "4"]]}]}
+    assert sample_values(matrix) == ["4"]
+
+
+def test_the_outcome_is_data_once_any_series_has_a_number() -> None:
+    assert outcome_of(["NaN", "0", "2"]) == ("data", "0")
+    assert outcome_of(["NaN", "NaN"]) == ("nan", "NaN")
+    assert outcome_of([]) == ("empty", None)
+    assert outcome_of(["+Inf"]) == ("data", "+Inf")
 
 
 def test_rules_are_matched_by_file_group_and_name_each_loaded_rule_once() -> None:
@@ -62,6 +69,7 @@ def test_rules_are_matched_by_file_group_and_name_each_loaded_rule_once() -> Non
 def test_which_rows_fail() -> None:
     assert CheckRow("panel", "p", "x", "empty").failed
     assert CheckRow("panel", "p", "x", "error").failed
+    assert CheckRow("panel", "p", "x", "nan", 2, "NaN").failed
     assert not CheckRow("panel", "p", "x", "data", 1, "1").failed
     assert not CheckRow("alert", "a", "x", "empty", health="ok", state="inactive").failed
     assert not CheckRow("alert", "a", "x", "empty", health="unknown").failed
@@ -76,6 +84,7 @@ def test_queries_give_data_empty_or_the_error(prometheus: Settings) -> None:
         "panel", "p", "vector(2) * 3", "data", 1, "6"
     )
     assert query_row(client, "panel", "p", "no_such_metric_total").outcome == "empty"
+    assert query_row(client, "panel", "p", "vector(0) / 0 - vector(0) / 0").outcome == "nan"
     broken = query_row(client, "panel", "p", "rate(up[")
     assert (broken.outcome, broken.error is not None and broken.error.startswith("bad_data: ")) == (
         "error",

@@ -32,7 +32,7 @@ def test_rows_name_outcome_series_value_and_rule_state() -> None:
 
 def test_the_summary_counts_outcomes_and_failures() -> None:
     assert format_summary(CheckReport("http://p", ROWS)) == (
-        "2 panel queries: 1 with data, 1 empty, 0 errors; 2 rules (1 alerts: 1 firing, 0 pending), "
+        "2 panel queries: 1 with data, 0 only NaN, 1 empty, 0 errors; 2 rules (1 alerts: 1 firing, 0 pending), "
         "health: err 1, ok 1; 2 failed"
     )
     assert format_summary(CheckReport("http://p", ROWS[:1])).endswith("health: -; ok")
