@@ -23,8 +23,8 @@ from stream.contracts.events import EventDecoder
 from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import MAX_BATCH
 from stream.errors import SettingsError
-from stream.inference.listing import ListingEncoder
-from stream.inference.triton import TritonEncoder
+from stream.inference.listing import FUSION_MODEL, LISTING_MODEL, ListingEncoder
+from stream.inference.triton import TritonEncoder, declare_failure_series
 from stream.media.fetch import MediaFetcher
 from stream.media.guard import HostPolicy, media_session
 from stream.retry import RetryPolicy
@@ -112,6 +112,7 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
     decoder, locks = EventDecoder(settings.schemas_dir), ListingLocks()
     store, reviews = EmbeddingStore(redis, schema, retry), ReviewStore(redis, schema, retry)
     review_model = schema.vectors["reviews"].model or "text_multilingual_encoder"
+    declare_failure_series({LISTING_MODEL, FUSION_MODEL, review_model, *encoders})
     review_encoder = TritonEncoder(
         triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s, retry
     )
