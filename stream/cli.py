@@ -40,6 +40,14 @@ LAZY_COMMANDS = {
         "stream.evalsets.command",
         "Evaluation catalogs built from real material (never used to train the shipped model).",
     ),
+    "status": (
+        "stream.status.command",
+        "One screen: servers and models up, lag, throughput, freshness, dead letters, model version.",
+    ),
+    "monitoring": (
+        "stream.monitoring.command",
+        "Check the Grafana dashboards and the alert rules against the running Prometheus.",
+    ),
 }
 
 
