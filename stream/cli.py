@@ -208,7 +208,7 @@ def replay(settings: Settings, events_files: tuple[Path, ...], rate: float | Non
     """Produce JSON-lines files of listing and review events, each to the topic its type names."""
     from stream.producer import produce_files
 
-    count = asyncio.run(produce_files(settings, events_files, rate))
+    count = asyncio.run(produce_files(settings, events_files, rate, progress=sys.stderr.isatty()))
     click.echo(f"produced {count} events")
 
 
