@@ -29,33 +29,31 @@ from tests.integration.conftest import eventually, send
 pytestmark = pytest.mark.usefixtures("running_worker")
 STALL_ALERT = "ToyfuseConsumerStalled"
 LISTINGS, REVIEWS = 6, 8
+LAST_WORKER_SCRAPE = 'max(timestamp(up{job="toyfuse-worker"}))'
 
 
 def prometheus(settings: Settings) -> PrometheusApi:
     return PrometheusApi(prometheus_server.base_url(settings))
 
 
-def renamed_catalog_events(
-    catalog: CatalogSummary, run: str
+def renamed(
+    listings: list[dict[str, Any]], reviews: list[dict[str, Any]], run: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Catalog listings (photos and videos included) under fresh ids, and catalog reviews moved onto them."""
-    listings = list(read_jsonl(catalog.listings_path))[:LISTINGS]
-    fresh = {event["listing_id"]: f"mon-{run}-{index}" for index, event in enumerate(listings)}
+    """Catalog listings under fresh ids, and catalog reviews moved onto them (round robin)."""
     owned = [
-        {**event, "listing_id": fresh[event["listing_id"]], "event_id": uuid.uuid4().hex}
-        for event in listings
+        {**event, "listing_id": f"mon-{run}-{index}", "event_id": uuid.uuid4().hex}
+        for index, event in enumerate(listings)
     ]
-    ids = list(fresh.values())
-    reviews = [
+    moved = [
         {
             **review,
-            "listing_id": ids[index % len(ids)],
+            "listing_id": owned[index % len(owned)]["listing_id"],
             "review_id": f"{review['review_id']}-{run}",
             "event_id": uuid.uuid4().hex,
         }
-        for index, review in enumerate(list(read_jsonl(catalog.reviews_path))[:REVIEWS])
+        for index, review in enumerate(reviews)
     ]
-    return owned, reviews
+    return owned, moved
 
 
 async def stored(client: EmbeddingClient, ids: list[str], with_reviews: Collection[str] = ()) -> bool | None:
@@ -67,17 +65,19 @@ async def stored(client: EmbeddingClient, ids: list[str], with_reviews: Collecti
     return True if all("reviews" in present for present in modalities.values()) else None
 
 
-async def test_after_a_short_run_every_panel_has_data_and_every_rule_is_healthy(
-    settings: Settings, catalog: CatalogSummary, producer: AIOKafkaProducer, client: EmbeddingClient
+async def run_round(
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    client: EmbeddingClient,
+    round_: tuple[list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
-    listings, reviews = renamed_catalog_events(catalog, uuid.uuid4().hex[:8])
+    """Produce the listings and one invalid event, wait until stored; then the reviews, until folded in."""
+    listings, reviews = round_
     for event in listings:
         await send(producer, settings.listings_topic, event, event["listing_id"])
     # Deliberately invalid (no title), so that the dead-letter panels have something to show.
-    invalid = {key: value for key, value in listings[0].items() if key != "title"} | {
-        "listing_id": "mon-invalid"
-    }
-    await send(producer, settings.listings_topic, invalid, "mon-invalid")
+    invalid = {key: value for key, value in listings[0].items() if key != "title"}
+    await send(producer, settings.listings_topic, invalid | {"listing_id": "mon-invalid"}, "mon-invalid")
     ids = [event["listing_id"] for event in listings]
     await eventually(lambda: stored(client, ids), "the listings stored", 180)
     for review in reviews:
@@ -85,23 +85,46 @@ async def test_after_a_short_run_every_panel_has_data_and_every_rule_is_healthy(
     reviewed = {review["listing_id"] for review in reviews}
     await eventually(lambda: stored(client, ids, reviewed), "the reviews folded into their listings")
 
+
+async def test_after_a_short_run_every_panel_has_data_and_every_rule_is_healthy(
+    settings: Settings, catalog: CatalogSummary, producer: AIOKafkaProducer, client: EmbeddingClient
+) -> None:
+    api, run = prometheus(settings), uuid.uuid4().hex[:8]
+    everything, reviews = list(read_jsonl(catalog.listings_path)), list(read_jsonl(catalog.reviews_path))
+    first = next(event for event in everything if event.get("images") and event.get("videos"))
+    others = [event for event in everything if event is not first][: LISTINGS - 1]
+    # A rate needs an increase between two scrapes: a labelled series born between two scrapes with its
+    # final value has a rate of 0. A first round creates every series a run touches (photos, a video, a
+    # review, a dead letter); once Prometheus has scraped it, the second round is what the rates see. It
+    # lists the first listing again under another id, as a seller relisting it would: encoder cache hits.
+    await run_round(settings, producer, client, renamed([first], reviews[:1], f"{run}-a"))
+    after_first = time.time()
+
+    async def scraped() -> bool | None:
+        result = (await asyncio.to_thread(api.query, LAST_WORKER_SCRAPE))["result"]
+        return True if result and float(result[0]["value"][1]) > after_first else None
+
+    await eventually(scraped, "Prometheus to scrape the worker after the first round", 30)
+    await run_round(settings, producer, client, renamed([first, *others], reviews[1:REVIEWS], f"{run}-b"))
+
     api, panels, rules = prometheus(settings), load_panel_queries(), load_rule_expressions()
 
+    reports: list[CheckReport] = []
+
     async def complete() -> CheckReport | None:
-        report = await asyncio.to_thread(run_check, api, panels, rules)
-        healthy = all(row.health == "ok" for row in report.rows if row.kind != "panel")
-        return report if report.ok and healthy else None
+        reports.append(await asyncio.to_thread(run_check, api, panels, rules))
+        if reports[-1].ok and all(row.health == "ok" for row in reports[-1].rows if row.kind != "panel"):
+            return reports[-1]
+        await asyncio.sleep(prometheus_server.SCRAPE_INTERVAL_S)  # nothing changes before the next scrape
+        return None
 
     try:
-        await eventually(complete, "every panel query to have data and every rule to be evaluated", 90)
+        await eventually(complete, "every panel query to have data and every rule to be evaluated", 60)
     except AssertionError:
-        report = await asyncio.to_thread(run_check, api, panels, rules)
-        failing = [
-            format_row(row) for row in report.rows if row.failed or row.health != "ok" and row.kind != "panel"
-        ]
-        raise AssertionError(
-            "\n".join(["not every panel has data or every rule is healthy:", *failing])
-        ) from None
+        best = min(reports, key=lambda report: sum(row.failed for row in report.rows))
+        failing = [row for row in best.rows if row.failed or row.kind != "panel" and row.health != "ok"]
+        lines = [f"{len(reports)} checks failed; the failures of the best one:", *map(format_row, failing)]
+        raise AssertionError("\n".join(lines)) from None
 
     result = CliRunner().invoke(command, ["check"], obj=settings)
     print(result.output)
