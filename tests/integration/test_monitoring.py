@@ -4,6 +4,8 @@ every rule is healthy, and a stalled listing pipeline fires its alert while the 
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Collection, Iterator
@@ -12,16 +14,15 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from click.testing import CliRunner
 
 from stream.catalog.generate import CatalogSummary
 from stream.config import Settings
 from stream.monitoring.check import CheckReport, PrometheusApi, run_check
-from stream.monitoring.command import command
 from stream.monitoring.queries import load_panel_queries, load_rule_expressions
 from stream.monitoring.report import format_row
 from stream.producer import read_jsonl
 from stream.stack import prometheus_server, triton_server, worker_process
+from stream.stack.worker_process import settings_env
 from stream.store.client import EmbeddingClient
 from tests.conftest import ListingEventFactory
 from tests.integration.conftest import eventually, send
@@ -126,9 +127,13 @@ async def test_after_a_short_run_every_panel_has_data_and_every_rule_is_healthy(
         lines = [f"{len(reports)} checks failed; the failures of the best one:", *map(format_row, failing)]
         raise AssertionError("\n".join(lines)) from None
 
-    result = CliRunner().invoke(command, ["check"], obj=settings)
-    print(result.output)
-    assert result.exit_code == 0, result.output
+    # The same check as the command line prints it, from a `toyfuse monitoring check` process.
+    env = {**os.environ, **settings_env(settings)}
+    command = [sys.executable, "-m", "stream.cli", "monitoring", "check"]
+    result = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].endswith("; ok")
 
 
 @contextmanager
