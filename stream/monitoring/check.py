@@ -1,4 +1,4 @@
-"""Run every panel query and rule expression against Prometheus and report data, empty or error for each."""
+"""Run every panel query and rule expression against Prometheus; report data, NaN, empty or the error."""
 
 import json
 import math
@@ -6,7 +6,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from stream.monitoring.exceptions import PrometheusUnavailable, QueryError
@@ -27,9 +27,11 @@ class PrometheusApi:
     """Prometheus' HTTP API (``/api/v1``): instant queries, loaded rules and active alerts."""
 
     def __init__(self, base_url: str, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
-        """Args:
-        base_url: e.g. ``http://127.0.0.1:19090``.
-        timeout_s: Deadline of one request.
+        """Talk to one Prometheus.
+
+        Args:
+            base_url: e.g. ``http://127.0.0.1:19090``.
+            timeout_s: Deadline of one request.
         """
         self.base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
@@ -110,7 +112,7 @@ class CheckReport:
     """Every row of one check, panels first."""
 
     prometheus: str
-    rows: tuple[CheckRow, ...] = field(default_factory=tuple)
+    rows: tuple[CheckRow, ...]
 
     @property
     def ok(self) -> bool:
