@@ -112,7 +112,7 @@ def run(argv: list[str], settings: Settings | None = None) -> int:
 
 @main.group("stack")
 def stack_group() -> None:
-    """Start, check and stop the local Kafka, Redis and Triton servers."""
+    """Start, check and stop the local Kafka, Redis, Triton and Prometheus servers."""
 
 
 @stack_group.command("up")

@@ -34,7 +34,7 @@ from stream.features.text import text_of
 from stream.features.vectors import FloatArray
 from stream.inference.listing import ListingEncoder, ListingInputs, ListingVectors, PixelArray
 from stream.media.fetch import ListingMedia, MediaProblem, empty_batch
-from stream.store.encoder_cache import CacheKey, EncoderCache
+from stream.store.encoder_cache import CacheKey, EncoderCache, declare_cache_series
 from stream.store.listings import StoredListing
 from stream.store.versions import encoders_of, fusion_version_of
 
@@ -104,6 +104,7 @@ class Reembedder:
         self._fusion = fusion_version_of(model_version)
         self._models = dict(encoders)  # Triton model -> fingerprint (ListingEncoder.encoder_versions)
         self._inputs = input_encoders(encoders)
+        declare_cache_series((*VECTORS_OF["text"], "photos", "video"))  # what Needs looks up
 
     async def embed(
         self,

@@ -21,13 +21,14 @@ def idle_settings(run_dir: Path) -> Settings:
         kafka_port=closed_port(),
         redis_port=closed_port(),
         triton_http_port=closed_port(),
+        prometheus_port=closed_port(),
         startup_timeout_s=5,
     )
 
 
-def test_status_reports_all_three_servers_down(tmp_path: Path) -> None:
+def test_status_reports_all_four_servers_down(tmp_path: Path) -> None:
     statuses = stack.status(idle_settings(tmp_path))
-    assert [status.name for status in statuses] == ["kafka", "redis", "triton"]
+    assert [status.name for status in statuses] == ["kafka", "redis", "triton", "prometheus"]
     assert not any(status.healthy for status in statuses)
     assert all(status.pid is None for status in statuses)
 
@@ -41,6 +42,7 @@ def test_down_on_an_idle_stack_removes_stale_pid_files(tmp_path: Path) -> None:
     assert lines == [
         "worker: not running",
         "media: not running",
+        "prometheus: not running",
         "triton: not running",
         "redis: not running",
         "kafka: not running",
@@ -50,7 +52,7 @@ def test_down_on_an_idle_stack_removes_stale_pid_files(tmp_path: Path) -> None:
 
 def test_down_wipe_deletes_server_folders_and_the_empty_run_dir(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    for name in ("kafka", "redis", "triton", "worker"):
+    for name in ("kafka", "redis", "triton", "prometheus", "worker"):
         (run_dir / name / "data").mkdir(parents=True)
     stack.down(idle_settings(run_dir), echo=lambda line: None, wipe=True)
     assert not run_dir.exists()
