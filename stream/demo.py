@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -85,7 +86,9 @@ async def _stream_catalog(
         started = time.monotonic()
         try:
             await produce(
-                producer, [(event, topic_for(event, settings)) for event in listings + reviews + hostile]
+                producer,
+                [(event, topic_for(event, settings)) for event in listings + reviews + hostile],
+                progress=sys.stderr.isatty(),
             )
         finally:
             await producer.stop()
