@@ -135,10 +135,11 @@ def stack_down(settings: Settings, wipe: bool) -> None:
 def stack_status(settings: Settings) -> None:
     """Show each server's pid, address and health; exit 1 if any is down."""
     statuses = stack.status(settings)
+    width = max(len(server.name) for server in statuses)
     for server in statuses:
         state = "up" if server.healthy else "DOWN"
         click.echo(
-            f"{server.name:<8} {state:<5} {server.address:<24} pid={server.pid or '-':<8} {server.detail}"
+            f"{server.name:<{width}} {state:<5} {server.address:<24} pid={server.pid or '-':<8} {server.detail}"
         )
     sys.exit(0 if all(server.healthy for server in statuses) else 1)
 
