@@ -7,12 +7,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from stream import stack
 from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import Settings
+from stream.contracts.schemas import format_rfc3339
 from stream.contracts.shapes import MODALITIES
 from stream.errors import FeatureServiceError
 from stream.monitoring.check import CheckReport, PrometheusApi, run_check
@@ -43,13 +45,24 @@ class DemoRun:
     seconds: float
 
 
-def next_round(events: list[dict[str, Any]], stored: dict[str, int | None]) -> list[dict[str, Any]]:
-    """Listing events to produce now: versions above what is stored, so a rerun re-embeds everything (pure)."""
+def next_round(
+    events: list[dict[str, Any]], stored: dict[str, int | None], now: datetime
+) -> list[dict[str, Any]]:
+    """Listing events to produce now (pure): versions above what is stored, so a rerun re-embeds everything,
+    and ``occurred_at`` set to ``now``, so the event-time freshness the worker reports is that of a live
+    marketplace, not the age of the sample catalog's fixed dates."""
     bumped = []
     for event in events:
         version = max(event["version"], (stored.get(event["listing_id"]) or 0) + 1)
         suffix = "" if version == event["version"] else f"-v{version}"
-        bumped.append({**event, "version": version, "event_id": event["event_id"] + suffix})
+        bumped.append(
+            {
+                **event,
+                "version": version,
+                "event_id": event["event_id"] + suffix,
+                "occurred_at": format_rfc3339(now),
+            }
+        )
     return bumped
 
 
@@ -78,7 +91,8 @@ async def _stream_catalog(
     client = EmbeddingClient.from_settings(settings)
     try:
         originals = list(read_jsonl(catalog.listings_path))
-        listings = next_round(originals, await client.stored_versions([e["listing_id"] for e in originals]))
+        stored = await client.stored_versions([e["listing_id"] for e in originals])
+        listings = next_round(originals, stored, datetime.now(UTC))
         reviews = list(read_jsonl(catalog.reviews_path))
         wanted = {event["listing_id"]: event["version"] for event in listings}
         producer = reliable_producer(settings.kafka_bootstrap)

@@ -1,12 +1,13 @@
-"""Tests for stream/demo.py's pure parts: the hostile sample it produces for the dead-letter panels."""
+"""Tests for stream/demo.py's pure parts: the round of events it produces, and its hostile sample."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from stream.config import REPO_ROOT
 from stream.contracts.events import EventDecoder
-from stream.demo import hostile_samples
+from stream.demo import hostile_samples, next_round
 from stream.errors import InvalidEventError
 from tests.conftest import ListingEventFactory
 
@@ -28,3 +29,21 @@ def test_hostile_samples_are_listings_without_a_title_that_the_worker_refuses(
             decoder.decode_listing(json.dumps(sample).encode(), key=sample["listing_id"].encode())
         assert refused.value.reason == "schema_violation"
     assert all("title" in listing for listing in listings), "the catalog events are left as they were"
+
+
+def test_a_round_outranks_what_is_stored_and_happens_now(listing_event_factory: ListingEventFactory) -> None:
+    listings = [listing_event_factory(listing_id=f"toy-{index}", version=3) for index in range(3)]
+    now = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+    decoder = EventDecoder(REPO_ROOT / "schemas")
+
+    produced = next_round(listings, {"toy-0": 7, "toy-1": None}, now)
+
+    assert [(e["listing_id"], e["version"]) for e in produced] == [("toy-0", 8), ("toy-1", 3), ("toy-2", 3)]
+    assert [e["event_id"] for e in produced] == [
+        listings[0]["event_id"] + "-v8",
+        listings[1]["event_id"],
+        listings[2]["event_id"],
+    ]
+    for event in produced:
+        decoded = decoder.decode_listing(json.dumps(event).encode(), key=event["listing_id"].encode())
+        assert decoded.occurred_at == now
