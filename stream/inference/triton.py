@@ -1,7 +1,7 @@
 """Async Triton gRPC client for the embedding models."""
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Literal, TypeVar, get_args
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, TypeVar
 
 import numpy as np
 from tritonclient.grpc import InferenceServerException, InferInput, InferRequestedOutput
@@ -39,18 +39,6 @@ def failure_reason(status: str) -> FailureReason:
     if status == TIMEOUT_STATUS:
         return "timeout"
     return "unavailable" if status in RETRYABLE_STATUSES else "model_error"
-
-
-def declare_failure_series(models: Iterable[str]) -> None:
-    """Export every model's failure counters at 0 before any failure.
-
-    A counter series that first appears at 1 has no earlier sample, so ``rate()`` and ``increase()`` (the
-    alerts on Triton failures and failed canaries) would miss the first failure of each model and reason.
-    """
-    for model in models:
-        for reason in get_args(FailureReason):
-            metrics.triton_request_failures_total.labels(model, reason)
-        metrics.model_canary_failures_total.labels(model)
 
 
 async def infer(

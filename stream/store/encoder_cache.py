@@ -5,7 +5,7 @@ A photo that many sellers show is encoded once: the second listing finds its vec
 cache; each key is its own hash slot's concern, so the cache works on a Redis Cluster too.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -25,20 +25,6 @@ class CacheKey:
     vector: str  # a vector of schemas/embedding_index.yaml (``photos`` entries hold one photo)
     encoder: str
     content: str
-
-
-CACHE_OUTCOMES = ("hit", "miss")
-
-
-def declare_cache_series(vectors: Iterable[str]) -> None:
-    """Export the hit and miss counters of every cached vector at 0 before the first look-up.
-
-    A hit series born at its first hit has no earlier sample, so ``rate()`` of it reads nothing and the
-    dashboard's hit ratio has no numerator on a stack that has had no hit yet.
-    """
-    for vector in vectors:
-        for outcome in CACHE_OUTCOMES:
-            metrics.encoder_cache_total.labels(vector, outcome)
 
 
 class EncoderCache:

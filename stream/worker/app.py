@@ -24,7 +24,7 @@ from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import MAX_BATCH
 from stream.errors import SettingsError
 from stream.inference.listing import FUSION_MODEL, LISTING_MODEL, ListingEncoder
-from stream.inference.triton import TritonEncoder, declare_failure_series
+from stream.inference.triton import TritonEncoder
 from stream.media.fetch import MediaFetcher
 from stream.media.guard import HostPolicy, media_session
 from stream.retry import RetryPolicy
@@ -38,9 +38,10 @@ from stream.worker.health import health_report
 from stream.worker.lag import LagProbe
 from stream.worker.listings import ListingPipeline
 from stream.worker.locks import ListingLocks
-from stream.worker.reembed import Reembedder
+from stream.worker.reembed import CACHED_VECTORS, Reembedder
 from stream.worker.refusion import Refuser
 from stream.worker.reviews import ReviewPipeline
+from stream.worker.series import declare_worker_series
 from stream.worker.served import model_labels
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,12 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
     decoder, locks = EventDecoder(settings.schemas_dir), ListingLocks()
     store, reviews = EmbeddingStore(redis, schema, retry), ReviewStore(redis, schema, retry)
     review_model = schema.vectors["reviews"].model or "text_multilingual_encoder"
-    declare_failure_series({LISTING_MODEL, FUSION_MODEL, review_model, *encoders})
+    declare_worker_series(
+        (settings.listings_topic, settings.reviews_topic),
+        settings.listings_topic,
+        {LISTING_MODEL, FUSION_MODEL, review_model, *encoders},
+        CACHED_VECTORS,
+    )
     review_encoder = TritonEncoder(
         triton, review_model, schema.vectors["reviews"].dims, settings.triton_timeout_s, retry
     )

@@ -34,11 +34,12 @@ from stream.features.text import text_of
 from stream.features.vectors import FloatArray
 from stream.inference.listing import ListingEncoder, ListingInputs, ListingVectors, PixelArray
 from stream.media.fetch import ListingMedia, MediaProblem, empty_batch
-from stream.store.encoder_cache import CacheKey, EncoderCache, declare_cache_series
+from stream.store.encoder_cache import CacheKey, EncoderCache
 from stream.store.listings import StoredListing
 from stream.store.versions import encoders_of, fusion_version_of
 
 NO_MEDIA = ListingMedia(empty_batch(), (), empty_batch(), None, ())
+CACHED_VECTORS = (*VECTORS_OF["text"], "photos", "video")  # what Needs looks up in the encoder cache
 
 
 class MediaSource(Protocol):
@@ -104,7 +105,6 @@ class Reembedder:
         self._fusion = fusion_version_of(model_version)
         self._models = dict(encoders)  # Triton model -> fingerprint (ListingEncoder.encoder_versions)
         self._inputs = input_encoders(encoders)
-        declare_cache_series((*VECTORS_OF["text"], "photos", "video"))  # what Needs looks up
 
     async def embed(
         self,

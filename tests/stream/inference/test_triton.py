@@ -13,7 +13,6 @@ from stream.inference.triton import (
     TEXT_OUTPUT,
     TritonEncoder,
     blame_model_or_input,
-    declare_failure_series,
     infer,
     text_batch,
 )
@@ -146,16 +145,3 @@ async def test_a_failed_request_is_counted_by_its_reason(status: str, reason: st
     assert sample("toyfuse_triton_request_failures_total", {"model": model, "reason": reason}) == 1
     assert sample("toyfuse_triton_batch_size_items_sum", {"model": model}) == 2
     assert sample("toyfuse_triton_request_seconds_count", {"model": model}) == 1, "the duration stays"
-
-
-def test_failure_series_exist_at_zero_before_any_failure() -> None:
-    model = f"model-{uuid.uuid4().hex[:8]}"
-    series = [("toyfuse_model_canary_failures_total", {"model": model})] + [
-        ("toyfuse_triton_request_failures_total", {"model": model, "reason": reason})
-        for reason in ("unavailable", "timeout", "model_error")
-    ]
-    assert [REGISTRY.get_sample_value(name, labels) for name, labels in series] == [None] * 4
-
-    declare_failure_series([model])
-
-    assert [REGISTRY.get_sample_value(name, labels) for name, labels in series] == [0.0] * 4

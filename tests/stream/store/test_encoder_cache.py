@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from stream.contracts.index import IndexSchema
 from stream.errors import EmbeddingDimMismatch
-from stream.store.encoder_cache import CacheKey, EncoderCache, declare_cache_series
+from stream.store.encoder_cache import CacheKey, EncoderCache
 from tests.conftest import hashed_vector
 
 
@@ -62,17 +61,3 @@ async def test_clear_drops_every_entry_of_the_layout_only(cache: EncoderCache, r
 
     assert await cache.get_many(keys) == {}
     assert await redis_client.get("unrelated") == b"x"
-
-
-def test_hit_and_miss_series_exist_at_zero_before_any_look_up() -> None:
-    vector = f"v{uuid.uuid4().hex[:8]}"
-    series = [{"vector": vector, "outcome": outcome} for outcome in ("hit", "miss")]
-    assert [REGISTRY.get_sample_value("toyfuse_encoder_cache_total", labels) for labels in series] == [
-        None
-    ] * 2
-
-    declare_cache_series([vector])
-
-    assert [REGISTRY.get_sample_value("toyfuse_encoder_cache_total", labels) for labels in series] == [
-        0.0
-    ] * 2
