@@ -30,6 +30,8 @@ SHOWCASE = 3
 NEIGHBOURS = 5
 HOSTILE_SAMPLES = 2
 MONITORING_WAIT_S = 15.0  # rates over a minute fade soon after the last event: check early
+FIRST_SCRAPE_WAIT_S = 30.0
+WORKER_SERIES = 'toyfuse_events_processed_total{job="toyfuse-worker"}'  # made with the pipelines
 
 
 class DemoTimeout(FeatureServiceError):
@@ -189,6 +191,23 @@ async def _print_similar(settings: Settings, catalog: CatalogSummary, echo: Echo
         await client.close()
 
 
+def wait_for_first_scrape(api: PrometheusApi, timeout_s: float = FIRST_SCRAPE_WAIT_S) -> bool:
+    """Wait until Prometheus holds the ready worker's series, so its rates see the demo's burst from the start.
+
+    A worker that has just started and a burst that ends before Prometheus' first scrape of it would leave
+    every rate at zero: the first sample would already hold the burst's totals.
+
+    Returns:
+        Whether it did within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not api.query(WORKER_SERIES)["result"]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1.0)
+    return True
+
+
 def wait_for_panels(api: PrometheusApi, timeout_s: float = MONITORING_WAIT_S) -> CheckReport:
     """Check every panel and rule once two scrapes have passed, again each scrape until all pass or time is up.
 
@@ -248,6 +267,8 @@ def run_demo(settings: Settings, echo: Echo = print, timeout_s: float = 1200.0) 
         f"reviews, {catalog.images} images, {catalog.videos} videos under {catalog.out_dir}"
     )
     hostile = hostile_samples(list(read_jsonl(catalog.listings_path)), uuid.uuid4().hex)
+    if not wait_for_first_scrape(PrometheusApi(prometheus_server.base_url(settings))):
+        echo(f"Prometheus has not scraped the worker in {FIRST_SCRAPE_WAIT_S:g} s: panels may lack data")
     run = asyncio.run(_stream_catalog(settings, catalog, hostile[:1], echo, timeout_s))
     echo(
         f"\nembedded {run.listings} listings in {run.seconds:.1f} s "

@@ -2,12 +2,13 @@
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from stream.config import REPO_ROOT
 from stream.contracts.events import EventDecoder
-from stream.demo import hostile_samples, next_round
+from stream.demo import WORKER_SERIES, hostile_samples, next_round, wait_for_first_scrape
 from stream.errors import InvalidEventError
 from tests.conftest import ListingEventFactory
 
@@ -47,3 +48,25 @@ def test_a_round_outranks_what_is_stored_and_happens_now(listing_event_factory: 
     for event in produced:
         decoded = decoder.decode_listing(json.dumps(event).encode(), key=event["listing_id"].encode())
         assert decoded.occurred_at == now
+
+
+class ScrapedAfter:
+    """A Prometheus API whose query for the worker's series is empty until the ``scrapes``-th call."""
+
+    def __init__(self, scrapes: int) -> None:
+        self.scrapes, self.queries = scrapes, []
+
+    def query(self, expr: str) -> dict[str, Any]:
+        self.queries.append(expr)
+        return {"result": [{"value": [0, "0"]}] if len(self.queries) >= self.scrapes else []}
+
+
+def test_the_demo_produces_once_prometheus_holds_the_worker_series() -> None:
+    api = ScrapedAfter(scrapes=2)
+
+    assert wait_for_first_scrape(api, timeout_s=10.0)  # type: ignore[arg-type]
+    assert api.queries == [WORKER_SERIES, WORKER_SERIES]
+
+
+def test_waiting_for_the_first_scrape_gives_up_after_its_timeout() -> None:
+    assert not wait_for_first_scrape(ScrapedAfter(scrapes=99), timeout_s=0.0)  # type: ignore[arg-type]
