@@ -37,4 +37,3 @@ def test_every_labelled_series_of_the_worker_starts_at_zero() -> None:
     assert value("toyfuse_embedding_freshness_seconds_count", topic=reviews) is None, (
         "observed for listings only"
     )
-
