@@ -7,9 +7,11 @@ The tests run their own stack under ``.toyfuse-test`` on ports of their own, so 
 import asyncio
 import json
 import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -19,7 +21,7 @@ from stream import stack
 from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import REPO_ROOT, Settings
 from stream.producer import reliable_producer
-from stream.stack import media_server, worker_process
+from stream.stack import media_server, triton_server, worker_process
 from stream.store.client import EmbeddingClient
 
 T = TypeVar("T")
@@ -82,6 +84,19 @@ def catalog(settings: Settings) -> Iterator[CatalogSummary]:
     media_server.start(settings, print)
     yield summary
     media_server.stop(settings)
+
+
+@contextmanager
+def frozen_triton(settings: Settings) -> Iterator[None]:
+    """The stack's Triton stopped with SIGSTOP for the block (its connections stay open, it answers
+    nothing); SIGCONT on the way out, whatever happens."""
+    pid = triton_server.FILES.running_pid(settings)
+    assert pid is not None, "the stack's Triton runs"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@ every rule is healthy, and a stalled listing pipeline fires its alert while the 
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -21,11 +19,11 @@ from stream.monitoring.check import CheckReport, PrometheusApi, run_check
 from stream.monitoring.queries import load_panel_queries, load_rule_expressions
 from stream.monitoring.report import format_row
 from stream.producer import read_jsonl
-from stream.stack import prometheus_server, triton_server, worker_process
+from stream.stack import prometheus_server, worker_process
 from stream.stack.worker_process import settings_env
 from stream.store.client import EmbeddingClient
 from tests.conftest import ListingEventFactory
-from tests.integration.conftest import eventually, send
+from tests.integration.conftest import eventually, frozen_triton, send
 
 pytestmark = pytest.mark.usefixtures("running_worker")
 STALL_ALERT = "ToyfuseConsumerStalled"
@@ -136,16 +134,6 @@ async def test_after_a_short_run_every_panel_has_data_and_every_rule_is_healthy(
     assert result.stdout.splitlines()[-1].endswith("; ok")
 
 
-@contextmanager
-def frozen(pid: int) -> Iterator[None]:
-    """SIGSTOP ``pid`` for the block; SIGCONT on the way out, whatever happens."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
-
-
 async def test_a_stalled_listing_pipeline_fires_its_alert_and_recovers(
     settings: Settings,
     producer: AIOKafkaProducer,
@@ -153,8 +141,6 @@ async def test_a_stalled_listing_pipeline_fires_its_alert_and_recovers(
     listing_event_factory: ListingEventFactory,
 ) -> None:
     assert STALL_ALERT in {rule.name for rule in load_rule_expressions() if rule.kind == "alert"}
-    pid = triton_server.FILES.running_pid(settings)
-    assert pid is not None, "the stack's Triton runs"
     api, run = prometheus(settings), uuid.uuid4().hex[:8]
     events = [
         listing_event_factory(listing_id=f"stall-{run}-{i}", title=f"Stall probe {run} {i}") for i in range(8)
@@ -170,7 +156,7 @@ async def test_a_stalled_listing_pipeline_fires_its_alert_and_recovers(
 
     # An earlier test's fault may still be resolving; a healthy pipeline must not keep the alert firing.
     await eventually(quiet, f"{STALL_ALERT} not firing before the stall", 60)
-    with frozen(pid):
+    with frozen_triton(settings):
         started = time.monotonic()
         for event in events:
             await send(producer, settings.listings_topic, event, event["listing_id"])

@@ -2,11 +2,8 @@
 
 import asyncio
 import json
-import os
-import signal
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,10 +13,9 @@ from prometheus_client.samples import Sample
 
 from stream.catalog.generate import CatalogSummary
 from stream.config import Settings
-from stream.stack import triton_server
 from stream.store.client import EmbeddingClient
 from tests.conftest import ListingEventFactory
-from tests.integration.conftest import eventually, send
+from tests.integration.conftest import eventually, frozen_triton, send
 from tests.integration.test_listing_flow import stored
 from tests.integration.test_multimodal_flow import catalog_listing, without_source
 
@@ -131,18 +127,6 @@ async def test_a_stream_of_listings_moves_every_operator_metric(
     assert page.value("toyfuse_events_processed_total", topic=settings.listings_topic, outcome="applied") >= 3
 
 
-@pytest.fixture
-def frozen_triton(settings: Settings) -> Iterator[int]:
-    """Triton stopped with SIGSTOP (its connections stay open, it answers nothing) until the test ends."""
-    pid = triton_server.FILES.running_pid(settings)
-    assert pid is not None, "this stack's Triton runs"
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield pid
-    finally:
-        os.kill(pid, signal.SIGCONT)
-
-
 def payload(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
 
@@ -157,7 +141,6 @@ async def stuck(settings: Settings, partition: str) -> tuple[Scrape, float] | No
 
 async def test_a_frozen_triton_shows_as_lag_and_an_ageing_commit_and_both_recover(
     settings: Settings,
-    frozen_triton: int,
     producer: AIOKafkaProducer,
     client: EmbeddingClient,
     listing_event_factory: ListingEventFactory,
@@ -167,26 +150,28 @@ async def test_a_frozen_triton_shows_as_lag_and_an_ageing_commit_and_both_recove
     events = [
         listing_event_factory(listing_id=f"lag-{run}-{i}", title=f"Lag probe {run} {i}") for i in range(3)
     ]
-    sent = [
-        await producer.send_and_wait(
-            settings.listings_topic, payload(event), key=event["listing_id"].encode()
+    with frozen_triton(settings):
+        sent = [
+            await producer.send_and_wait(
+                settings.listings_topic, payload(event), key=event["listing_id"].encode()
+            )
+            for event in events
+        ]
+        partition = str(sent[0].partition)
+
+        page, first_age = await eventually(
+            lambda: stuck(settings, partition), "lag on the frozen partition", 30
         )
-        for event in events
-    ]
-    partition = str(sent[0].partition)
+        assert page.value("toyfuse_batches_in_flight", topic=settings.listings_topic) >= 1, (
+            "a batch waits on Triton"
+        )
+        assert page.value("toyfuse_agent_up", agent="listing_events") == 1, "stuck, not dead"
 
-    page, first_age = await eventually(lambda: stuck(settings, partition), "lag on the frozen partition", 30)
-    assert page.value("toyfuse_batches_in_flight", topic=settings.listings_topic) >= 1, (
-        "a batch waits on Triton"
-    )
-    assert page.value("toyfuse_agent_up", agent="listing_events") == 1, "stuck, not dead"
+        async def older() -> float | None:
+            found = await stuck(settings, partition)
+            return found[1] if found is not None and found[1] > first_age else None
 
-    async def older() -> float | None:
-        found = await stuck(settings, partition)
-        return found[1] if found is not None and found[1] > first_age else None
-
-    await eventually(older, "the frozen partition's commit to age", 30)
-    os.kill(frozen_triton, signal.SIGCONT)
+        await eventually(older, "the frozen partition's commit to age", 30)
 
     for event in events:
         await stored(client, event["listing_id"], event["version"])
