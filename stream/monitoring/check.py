@@ -50,6 +50,11 @@ class PrometheusApi:
         groups: list[dict[str, Any]] = self._get("/api/v1/rules", {})["groups"]
         return groups
 
+    def targets(self) -> list[dict[str, Any]]:
+        """The active scrape targets, each with its ``labels`` (``job`` among them) and ``health``."""
+        targets: list[dict[str, Any]] = self._get("/api/v1/targets", {"state": "active"})["activeTargets"]
+        return targets
+
     def alerts(self) -> list[dict[str, Any]]:
         """The pending and firing alerts, each with its ``labels`` (``alertname`` among them) and ``state``."""
         alerts: list[dict[str, Any]] = self._get("/api/v1/alerts", {})["alerts"]

@@ -1,9 +1,6 @@
 """Prometheus (Debian's ``prometheus`` package) scraping the worker and Triton, with the repository's alert rules."""
 
-import json
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +9,8 @@ import yaml
 
 from stream.config import REPO_ROOT, Settings
 from stream.errors import MissingToolError
+from stream.monitoring.check import PrometheusApi
+from stream.monitoring.exceptions import PrometheusUnavailable, QueryError
 from stream.stack import process
 from stream.stack.process import LOCALHOST, Launch, ServerStatus
 
@@ -115,19 +114,10 @@ def start(settings: Settings, echo: Callable[[str], None]) -> None:
     echo(f"prometheus: up at {base_url(settings)} (pid {proc.pid}, log {launch.log_file})")
 
 
-def target_health(targets: dict[str, Any]) -> str:
-    """Summarise ``/api/v1/targets``' data as ``job up|down`` pairs, e.g. ``toyfuse-worker down, triton up``."""
-    active = sorted(
-        (target["labels"].get("job", "?"), target["health"]) for target in targets.get("activeTargets", [])
-    )
+def target_health(targets: list[dict[str, Any]]) -> str:
+    """Summarise the active scrape targets as ``job up|down`` pairs, e.g. ``toyfuse-worker down, triton up``."""
+    active = sorted((target["labels"].get("job", "?"), target["health"]) for target in targets)
     return ", ".join(f"{job} {health}" for job, health in active) or "no targets"
-
-
-def _targets(settings: Settings) -> dict[str, Any]:
-    url = f"{base_url(settings)}/api/v1/targets?state=active"
-    with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
-        data: dict[str, Any] = json.load(response)["data"]
-    return data
 
 
 def status(settings: Settings) -> ServerStatus:
@@ -137,7 +127,7 @@ def status(settings: Settings) -> ServerStatus:
     if not is_ready(settings):
         return ServerStatus(NAME, pid, address, False, "not ready")
     try:
-        scraping = target_health(_targets(settings))
-    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        scraping = target_health(PrometheusApi(base_url(settings), PROBE_TIMEOUT_S).targets())
+    except (PrometheusUnavailable, QueryError, KeyError) as exc:
         scraping = f"targets unknown ({exc})"
     return ServerStatus(NAME, pid, address, True, f"ready; scraping {scraping}")

@@ -82,14 +82,12 @@ def test_status_of_a_stopped_server(tmp_path: Path) -> None:
 
 
 def test_target_health_lists_jobs_in_order() -> None:
-    targets = {
-        "activeTargets": [
-            {"labels": {"job": "triton"}, "health": "up"},
-            {"labels": {"job": "toyfuse-worker"}, "health": "down"},
-        ]
-    }
+    targets = [
+        {"labels": {"job": "triton"}, "health": "up"},
+        {"labels": {"job": "toyfuse-worker"}, "health": "down"},
+    ]
     assert prometheus_server.target_health(targets) == "toyfuse-worker down, triton up"
-    assert prometheus_server.target_health({"activeTargets": []}) == "no targets"
+    assert prometheus_server.target_health([]) == "no targets"
 
 
 def test_start_status_stop_a_real_server(tmp_path: Path) -> None:
