@@ -20,7 +20,7 @@ from stream.errors import FeatureServiceError
 from stream.monitoring.check import CheckReport, PrometheusApi, run_check
 from stream.monitoring.queries import load_panel_queries, load_rule_expressions
 from stream.monitoring.report import format_row, format_summary
-from stream.producer import produce, read_jsonl, reliable_producer, topic_for
+from stream.producer import produce, produce_events, read_jsonl, reliable_producer, topic_for
 from stream.stack import media_server, prometheus_server, worker_process
 from stream.store.client import EmbeddingClient
 
@@ -223,18 +223,9 @@ def wait_for_panels(api: PrometheusApi, timeout_s: float = MONITORING_WAIT_S) ->
     return report
 
 
-async def _produce_hostile(settings: Settings, hostile: list[dict[str, Any]]) -> None:
-    producer = reliable_producer(settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        await produce(producer, [(event, topic_for(event, settings)) for event in hostile])
-    finally:
-        await producer.stop()
-
-
 def _print_monitoring(settings: Settings, hostile: list[dict[str, Any]], echo: Echo) -> None:
     # The first hostile sample created the dead-letter series; one more after a scrape gives it a rate.
-    asyncio.run(_produce_hostile(settings, hostile))
+    asyncio.run(produce_events(settings, hostile))
     api = PrometheusApi(prometheus_server.base_url(settings))
     report = wait_for_panels(api)
     echo(

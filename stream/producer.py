@@ -108,7 +108,21 @@ async def produce_files(
     Returns:
         How many events were produced.
     """
-    events = [event for path in paths for event in read_jsonl(path)]
+    return await produce_events(
+        settings, [event for path in paths for event in read_jsonl(path)], rate, progress
+    )
+
+
+async def produce_events(
+    settings: Settings, events: Sequence[dict[str, Any]], rate: float | None = None, progress: bool = False
+) -> int:
+    """Produce events, each to the topic its type names, with a producer of its own.
+
+    Every event is routed before the first is sent, so an event of no known type sends nothing.
+
+    Returns:
+        How many events were produced.
+    """
     routed = [(event, topic_for(event, settings)) for event in events]
     producer = reliable_producer(settings.kafka_bootstrap)
     await producer.start()
