@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         10.0, description="Longest back-off; the worker retries until the server is back."
     )
 
+    vsim_ef: int = Field(
+        200,
+        ge=1,
+        description="Exploration factor of a similar-listings search (VSIM EF; Redis's default 100).",
+    )
+    vsim_filter_ef: int = Field(
+        300,
+        ge=1,
+        description="Most graph nodes a filtered similar-listings search visits (VSIM FILTER-EF; Redis's "
+        "default 100 per result).",
+    )
+
     media_host: str = Field(
         "127.0.0.1", description="Host of the catalog media server; a service name in compose."
     )

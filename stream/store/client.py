@@ -10,7 +10,13 @@ from redis.asyncio import Redis
 from stream.config import Settings
 from stream.contracts.index import IndexSchema
 from stream.errors import StoreUnavailable
-from stream.store.listings import EmbeddingStore, SimilarListing, StoredListing
+from stream.store.listings import (
+    DEFAULT_EFFORT,
+    EmbeddingStore,
+    SearchEffort,
+    SimilarListing,
+    StoredListing,
+)
 from stream.store.redis_errors import redis_errors
 
 UNREACHABLE_HINT = (
@@ -37,15 +43,15 @@ class EmbeddingClient:
         ...     neighbours = await client.similar("toy-0001", k=5, category="plush")
     """
 
-    def __init__(self, redis: Redis, schema: IndexSchema) -> None:
+    def __init__(self, redis: Redis, schema: IndexSchema, effort: SearchEffort = DEFAULT_EFFORT) -> None:
         self._redis = redis
-        self._store = EmbeddingStore(redis, schema)
+        self._store = EmbeddingStore(redis, schema, effort=effort)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "EmbeddingClient":
-        """Client for the Redis server and layout that ``settings`` name."""
+        """Client for the Redis server, layout and search effort that ``settings`` name."""
         schema = IndexSchema.from_yaml(settings.schemas_dir / "embedding_index.yaml")
-        return cls(Redis.from_url(settings.redis_url), schema)
+        return cls(Redis.from_url(settings.redis_url), schema, SearchEffort.from_settings(settings))
 
     async def get(self, listing_id: str) -> StoredListing:
         """The stored record of a listing.

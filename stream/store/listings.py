@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from stream import metrics
+from stream.config import Settings
 from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import Modality
 from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError
@@ -51,12 +52,14 @@ OUTCOME_OF_CODE: dict[int, WriteOutcome] = {
 __all__ = [
     "ALREADY_APPLIED",
     "APPLIED",
+    "DEFAULT_EFFORT",
     "STALE",
     "EmbeddingStore",
     "GuardState",
     "ListingDeletion",
     "ListingEmbedding",
     "Refusion",
+    "SearchEffort",
     "SimilarListing",
     "StoredListing",
     "WriteOutcome",
@@ -155,6 +158,23 @@ class SimilarListing:
     score: float
 
 
+@dataclass(frozen=True)
+class SearchEffort:
+    """How hard a similar-listings search looks; the defaults are the settings' (``vsim_ef``,
+    ``vsim_filter_ef``)."""
+
+    ef: int = Settings.model_fields["vsim_ef"].default  # VSIM ... EF, on every search
+    filter_ef: int = Settings.model_fields["vsim_filter_ef"].default  # VSIM ... FILTER-EF, with a filter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SearchEffort":
+        """The effort ``settings`` name."""
+        return cls(settings.vsim_ef, settings.vsim_filter_ef)
+
+
+DEFAULT_EFFORT = SearchEffort()
+
+
 def similarity_filter(category: str | None, max_price: float | None) -> str | None:
     """Build a vector-set FILTER expression from the look-up options (pure).
 
@@ -173,12 +193,20 @@ class EmbeddingStore:
     """Reads and writes listing embeddings in Redis following an :class:`IndexSchema`.
 
     Every method waits out a Redis outage under ``retry`` (the worker's never gives up; readers fail fast).
+    :meth:`similar` searches with ``effort``.
     """
 
-    def __init__(self, redis: Redis, schema: IndexSchema, retry: RetryPolicy = NO_RETRY) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        schema: IndexSchema,
+        retry: RetryPolicy = NO_RETRY,
+        effort: SearchEffort = DEFAULT_EFFORT,
+    ) -> None:
         self._redis = redis
         self._schema = schema
         self.retry = retry
+        self.effort = effort
         self._upsert = redis.register_script(UPSERT_SCRIPT)
         self._delete = redis.register_script(DELETE_SCRIPT)
         self._refuse = redis.register_script(REFUSE_SCRIPT)
@@ -491,7 +519,8 @@ class EmbeddingStore:
             StoreError: Redis rejected the query.
         """
         keys = [self._keys.active, self._keys.registry, self._keys.legacy_set]
-        args: list[str | int] = [listing_id, k + 1, similarity_filter(category, max_price) or ""]
+        expression = similarity_filter(category, max_price) or ""
+        args: list[str | int] = [listing_id, k + 1, expression, self.effort.ef, self.effort.filter_ef]
         try:
             _, reply = await self._similar(keys=keys, args=args)
         except ResponseError as exc:

@@ -6,7 +6,8 @@ APPLIED_CODE, CHANGED_CODE = 1, 0
 # scan is not complete, listings are still waiting for the catch-up.
 SWITCHED_CODE, OTHER_ROLLOUT_CODE, NOT_SCANNED_CODE, PENDING_CODE = 1, 0, -1, -2
 
-# KEYS: active pointer, version registry, legacy set. ARGV: listing id, count, FILTER expression or ''.
+# KEYS: active pointer, version registry, legacy set. ARGV: listing id, count, FILTER expression or '',
+# EF, FILTER-EF (passed only with a FILTER expression).
 # Reads the pointer and searches that version's set in one step, so a switch is never seen half-way.
 SIMILAR_SCRIPT = """
 local version = redis.call('GET', KEYS[1])
@@ -15,10 +16,12 @@ if version then
   set = redis.call('HGET', KEYS[2], version)
   if not set then error('toyfuse: active fusion version ' .. version .. ' has no vector set') end
 end
-local command = {'VSIM', set, 'ELE', ARGV[1], 'COUNT', ARGV[2], 'WITHSCORES'}
+local command = {'VSIM', set, 'ELE', ARGV[1], 'COUNT', ARGV[2], 'WITHSCORES', 'EF', ARGV[4]}
 if ARGV[3] ~= '' then
   table.insert(command, 'FILTER')
   table.insert(command, ARGV[3])
+  table.insert(command, 'FILTER-EF')
+  table.insert(command, ARGV[5])
 end
 return {version or '', redis.call(unpack(command))}
 """

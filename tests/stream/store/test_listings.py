@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from stream.config import Settings
 from stream.contracts.index import IndexSchema
 from stream.errors import EmbeddingDimMismatch, ListingNotFound
 from stream.features.changes import Sources, input_digests
@@ -21,6 +22,7 @@ from stream.store.listings import (
     ListingDeletion,
     ListingEmbedding,
     Refusion,
+    SearchEffort,
     similarity_filter,
 )
 from stream.store.reviews import (
@@ -30,6 +32,7 @@ from stream.store.reviews import (
     aggregate_key,
     review_key,
 )
+from tests.stream.store.conftest import VsimSent
 
 DIMS = 256  # the searchable fused vector
 DELETED_AT = datetime(2026, 1, 5, 11, tzinfo=UTC)  # when the listing deletions happened at the source
@@ -164,6 +167,27 @@ async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> Non
     assert [n.listing_id for n in await store.similar("q", 5, max_price=20)] == ["far"]
     with pytest.raises(ListingNotFound):
         await store.similar("missing", 5)
+
+
+async def test_similar_searches_at_its_effort_with_filter_ef_only_when_filtered(
+    redis: Redis, schema: IndexSchema, vsim_sent: VsimSent
+) -> None:
+    store = EmbeddingStore(redis, schema, effort=SearchEffort(ef=321, filter_ef=654))
+    await store.write([embedding("a", 1, seed=1), embedding("b", 1, seed=2)])
+
+    plain = await vsim_sent(store.similar("a", 5))
+    filtered = await vsim_sent(store.similar("a", 5, category="plush"))
+
+    assert plain.endswith("ELE a COUNT 6 WITHSCORES EF 321")
+    assert filtered.endswith('ELE a COUNT 6 WITHSCORES EF 321 FILTER "plush" in .categories FILTER-EF 654')
+
+
+def test_search_effort_defaults_to_the_settings_and_follows_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOYFUSE_VSIM_EF", raising=False)
+    monkeypatch.delenv("TOYFUSE_VSIM_FILTER_EF", raising=False)
+
+    assert SearchEffort.from_settings(Settings()) == SearchEffort()
+    assert SearchEffort.from_settings(Settings(vsim_ef=321, vsim_filter_ef=654)) == SearchEffort(321, 654)
 
 
 def test_similarity_filter_quotes_category() -> None:
