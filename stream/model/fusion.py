@@ -4,7 +4,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -337,6 +337,18 @@ class FusionModel(nn.Module):
         ]
         return F.normalize(torch.cat(blocks, dim=1), dim=-1), self._per_modality(weights)
 
+    @torch.no_grad()
+    def recentre(self, inputs: tuple[Tensor, ...], present: Tensor) -> None:
+        """Centre each block on these listings: its running mean becomes the mean of its projection over the
+        rows that have its input (blocks that fewer than two rows have keep theirs). Label-free adaptation
+        to the catalog served: a mean learned on another catalog leaves an offset that pulls together every
+        listing having the input, however unrelated."""
+        for i, (name, x) in enumerate(zip(INPUTS, inputs, strict=True)):
+            rows = present[:, i]
+            if name in self.centering and int(rows.sum()) >= 2:
+                centering = cast(PresentCentering, self.centering[name])
+                centering.running_mean.copy_(self.projections[name](x[rows]).mean(dim=0))
+
     def _centred(self, name: str, block: Tensor, present: Tensor) -> Tensor:
         return self.centering[name](block, present) if name in self.centering else block
 
@@ -364,3 +376,13 @@ class ListingModel(nn.Module):
             batch.text, batch.text_multilingual, batch.image, video, batch.reviews, batch.modality_mask
         )
         return fused
+
+    @torch.no_grad()
+    def recentre(self, batch: ListingBatch) -> None:
+        """Centre every block on the listings of ``batch`` (see :meth:`FusionModel.recentre`)."""
+        training = self.training
+        self.eval()
+        video = self.video_pooling(batch.frames, batch.frame_mask)
+        inputs = (batch.text, batch.text_multilingual, batch.image, video, batch.reviews)
+        self.fusion.recentre(inputs, batch.modality_mask[:, self.fusion.token_modality] > 0)
+        self.train(training)

@@ -104,17 +104,28 @@ def starting_model(path: Path) -> ListingModel:
     return load_exported(path) if path.is_dir() else load_checkpoint(path)
 
 
-def check_labels(params: TrainParams, config: FusionConfig, features: FeatureSet) -> None:
-    """Refuse a label-free validation that cannot run; warn when weak labels find no key.
+def check_params(params: TrainParams, config: FusionConfig, features: FeatureSet) -> None:
+    """Refuse parameters that cannot run together; warn when weak labels find no key.
 
     Raises:
         SettingsError: ``val_labels`` is none but the allowed modalities lack text or both image and video,
-            or the fusion keeps text and media in separate blocks (their cosine is always 0).
+            or the fusion keeps text and media in separate blocks (their cosine is always 0); recentring is
+            asked of a fusion without centred blocks; no epoch is asked and nothing to recentre.
     """
     if params.val_labels == "none" and config.fusion_kind == "blocks":
         raise SettingsError(
             "--val-labels none compares a text-only view with an image/video-only view, which block fusion "
             "keeps in separate blocks (cosine 0); pass --val-labels agreement or --fusion-kind attention"
+        )
+    if params.recentre and not (config.fusion_kind == "blocks" and config.center_blocks):
+        raise SettingsError(
+            "--recentre moves the blocks' centres, and this fusion has none (--fusion-kind "
+            f"{config.fusion_kind}, --center-blocks {config.center_blocks}); drop --recentre"
+        )
+    if params.epochs == 0 and not (params.init and params.recentre):
+        raise SettingsError(
+            "--epochs 0 trains nothing: it only recentres a starting model; pass --init and --recentre, or "
+            "more epochs"
         )
     if params.val_labels == "none" and (
         "text" not in params.modalities or not set(MEDIA) & set(params.modalities)
@@ -321,7 +332,9 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Validation scores: :func:`fusion_scores` by product or by agreement pairs, or the label-free
-        :func:`crossmodal_scores`."""
+        :func:`crossmodal_scores`; under ``--recentre``, of the model centred on every listing first."""
+        if self.params.recentre:
+            self.model.recentre(self.listings)
         if self.params.val_labels == "none":
             return crossmodal_scores(self.model, self.val, self.params.modalities)
         return fusion_scores(self.model, self.val, self.params.modalities)
@@ -348,12 +361,17 @@ def train(params: TrainParams, config: FusionConfig, features: FeatureSet) -> Tr
     """Train until ``params.epochs`` or early stopping; the best epoch by validation score is ``best.pt``."""
     seed_everything(params.seed)
     check_dims(config, features)
-    check_labels(params, config, features)
+    check_params(params, config, features)
     params.out_dir.mkdir(parents=True, exist_ok=True)
     config.write_json(params.out_dir / "config.json")
     trainer = Trainer(params, config, features)
     history: list[dict[str, Any]] = []
     best_epoch, best_val = -1, {"score": -1.0}
+    if params.epochs == 0:
+        val = trainer.validate()
+        trainer.save(params.out_dir / BEST, 0, val)
+        trainer.save(params.out_dir / LAST, 0, val)
+        best_epoch, best_val = 0, val
     epochs = tqdm(range(params.epochs), desc="training", disable=not params.progress)
     for epoch in epochs:
         losses = trainer.run_epoch(epoch)

@@ -61,6 +61,7 @@ class TrainParams:
     augment: ViewAugment = field(default_factory=ViewAugment)  # views of one listing (weak and none labels)
     init: Path | None = None  # start from this checkpoint or exported model repository (adaptation)
     agreement_from: Path | None = None  # --labels agreement: mine pairs with this model's fused vectors too
+    recentre: bool = False  # centre the blocks on every listing of `features` before each validation
     steps: int | None = None  # stop after this many optimiser steps in total (smoke tests)
     progress: bool = True  # show tqdm progress bars
 
@@ -101,9 +102,10 @@ OPTIONS = (
     ),
     click.option(
         "--epochs",
-        type=int,
+        type=click.IntRange(0),
         default=TrainParams.epochs,
-        help="Most epochs (one epoch = every training product once, as a pair of listings).",
+        help="Most epochs (one epoch = every training product once, as a pair of listings); 0 with --init "
+        "and --recentre: only recentre the starting model.",
     ),
     click.option(
         "--batch-products",
@@ -143,6 +145,12 @@ OPTIONS = (
         type=click.Path(exists=True, path_type=Path),
         help="Start from this checkpoint (best.pt) or exported model repository (e.g. triton_models) and "
         "keep its architecture: adapt the shipped model to a catalog.",
+    ),
+    click.option(
+        "--recentre",
+        is_flag=True,
+        help="Blocks: centre each block on every listing of --features that has its input (no labels read) "
+        "before each validation, so the checkpoints are centred on the catalog they will serve.",
     ),
     click.option(
         "--agreement-from",
@@ -282,6 +290,7 @@ def from_options(options: dict[str, Any]) -> tuple[TrainParams, dict[str, Any]]:
         ),
         init=options["init"],
         agreement_from=options["agreement_from"],
+        recentre=options["recentre"],
         steps=options["steps"],
         progress=not options["no_progress"],
     )

@@ -256,3 +256,56 @@ def test_a_centred_block_that_ignores_its_input_adds_nothing(tiny_config: Fusion
 
     reviews_block = with_reviews[:, -tiny_config.block_widths()[-1] :]
     torch.testing.assert_close(reviews_block, torch.zeros_like(reviews_block))
+
+
+def test_recentring_centres_each_block_on_the_listings_that_have_its_input(tiny_config: FusionConfig) -> None:
+    torch.manual_seed(0)
+    model = ListingModel(tiny_config).train()
+    text, multilingual, image, _, reviews = _inputs(tiny_config, 4)
+    present = torch.tensor(
+        [[1.0, 1.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0]]
+    )
+    frames = torch.randn(4, tiny_config.frames, tiny_config.image_dims)
+    batch = ListingBatch(
+        text, multilingual, image, frames, torch.ones(4, tiny_config.frames), reviews, present
+    )
+    video_mean = model.fusion.centering["video"].running_mean.clone()
+
+    model.recentre(batch)
+
+    assert model.training  # recentring leaves the mode as it was
+    fusion = model.fusion
+    with torch.no_grad():
+        for name, x, rows in (
+            ("text", text, [0, 1, 2, 3]),
+            ("image", image, [0, 1, 3]),
+            ("reviews", reviews, [0, 2]),
+        ):
+            expected = fusion.projections[name].eval()(x[rows]).mean(dim=0)
+            torch.testing.assert_close(fusion.centering[name].running_mean, expected)
+    torch.testing.assert_close(fusion.centering["video"].running_mean, video_mean)  # no listing has a video
+
+
+def test_recentring_on_a_catalog_removes_an_offset_its_inputs_share(tiny_config: FusionConfig) -> None:
+    """Reviews of another domain than training (a common offset): recentred, the review block of two
+    listings no longer agrees more than the reviews themselves do."""
+    torch.manual_seed(0)
+    model = ListingModel(tiny_config).eval()
+    text, multilingual, image, _, reviews = _inputs(tiny_config, 64)
+    offset = reviews + 5.0 * torch.randn(1, tiny_config.reviews_dims)
+    frames = torch.zeros(64, tiny_config.frames, tiny_config.image_dims)
+    mask = torch.tensor([[1.0, 0.0, 0.0, 1.0]]).repeat(64, 1)
+    batch = ListingBatch(text, multilingual, image, frames, torch.zeros(64, tiny_config.frames), offset, mask)
+
+    @torch.no_grad()
+    def mean_review_block_cosine() -> float:
+        fused, _ = model(batch)
+        block = torch.nn.functional.normalize(fused[:, -tiny_config.block_widths()[-1] :], dim=-1)
+        similarity = block @ block.T
+        return float(similarity[~torch.eye(64, dtype=torch.bool)].mean())
+
+    before = mean_review_block_cosine()
+    model.recentre(batch)
+
+    assert before > 0.5
+    assert abs(mean_review_block_cosine()) < 0.05

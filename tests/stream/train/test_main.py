@@ -380,3 +380,37 @@ def test_a_run_can_start_from_a_trained_model_and_keeps_its_architecture(
         main([*small_run, "--out", str(tmp_path / "x"), "--init", str(start), "--hidden-dim", "4"])
     error = capsys.readouterr().err
     assert "--init keeps the architecture" in error and "drop hidden_dim" in error
+
+
+def test_epochs_0_recentres_the_starting_model_on_the_features_and_changes_nothing_else(
+    small_run: list[str], tmp_path: Path, feature_set_factory: FeatureSetFactory
+) -> None:
+    assert main([*small_run, "--out", str(tmp_path / "first"), "--epochs", "1"]) == 0
+    start = tmp_path / "first" / "best.pt"
+    other = tmp_path / "other.npz"
+    cache.save(feature_set_factory(seed=5), other, {"catalog": "another"})
+    args = [*small_run, "--features", str(other), "--out", str(tmp_path / "recentred"), "--init", str(start)]
+
+    assert main([*args, "--epochs", "0", "--recentre"]) == 0
+
+    before = torch.load(start, weights_only=True)["model"]
+    after = torch.load(tmp_path / "recentred" / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(before[key], after[key]) for key in before if "running_mean" not in key)
+    model = load_checkpoint(tmp_path / "recentred" / "best.pt")
+    features = cache.load(other)
+    expected = model.fusion.projections["text"](torch.from_numpy(features.text)).mean(dim=0)
+    torch.testing.assert_close(model.fusion.centering["text"].running_mean, expected.detach())
+    assert not torch.equal(
+        before["fusion.centering.text.running_mean"], after["fusion.centering.text.running_mean"]
+    )
+
+
+def test_recentring_needs_centred_blocks_and_epochs_0_needs_a_model_to_recentre(
+    small_run: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = ["--out", str(tmp_path / "run")]
+
+    assert main([*small_run, *out, "--recentre", "--fusion-kind", "attention"]) == 1
+    assert "drop --recentre" in capsys.readouterr().err
+    assert main([*small_run, *out, "--epochs", "0"]) == 1
+    assert "pass --init and --recentre, or more epochs" in capsys.readouterr().err
