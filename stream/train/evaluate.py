@@ -5,6 +5,7 @@ query); the summary puts every catalog's Recall@1 next to the others' and says h
 left by the best other row (a single modality or early concatenation) the learned fusion closes.
 """
 
+import copy
 import json
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ PRESENCE = {
 REMOVABLE = ("text", "image", "video", "reviews")
 WHOLE = "all"  # --split all: the whole catalog, every listing a query
 BASELINES = ("text", "text_multilingual", "image", "video", "reviews", "early_concat")
+RECENTRED = "fusion_recentred"  # the fusion centred on the evaluated listings themselves (no labels read)
 SECOND_LANGUAGE = "zh"
 
 
@@ -97,6 +99,7 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
     dims = {name: vector.shape[1] for name, vector in singles.items()}
     fused, weights = embed(model, features.listing_batch())
     listings = {**singles, "early_concat": early_concat(singles, dims), "fusion": fused}
+    recentred = recentred_on(model, features)
     sources = query_sources(features)
     query_singles = {
         "text": l2_normalize(features.query_text[sources]),
@@ -107,6 +110,9 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
         "early_concat": early_concat(query_singles, dims),
         "fusion": embed(model, take(features.query_batch(), sources))[0],
     }
+    if recentred is not None:
+        listings[RECENTRED] = embed(recentred, features.listing_batch())[0]
+        queries[RECENTRED] = embed(recentred, take(features.query_batch(), sources))[0]
     missing = {f"without_{name}": _fused_without(model, features, [name]) for name in REMOVABLE}
     missing["text_only"] = _fused_without(model, features, [name for name in REMOVABLE if name != "text"])
     second = np.flatnonzero(np.char.startswith(features.locales.astype(str), SECOND_LANGUAGE)).astype(
@@ -133,6 +139,17 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
         else {},
         "mean_modality_weights": dict(zip(MODALITIES, weights.mean(axis=0).round(4).tolist(), strict=True)),
     }
+
+
+def recentred_on(model: ListingModel, features: FeatureSet) -> ListingModel | None:
+    """A copy of ``model`` with its blocks centred on ``features`` (what ``toyfuse train --init ... --epochs 0
+    --recentre`` exports: label-free, no training); None for a fusion without centred blocks."""
+    config = model.config
+    if config.fusion_kind != "blocks" or not config.center_blocks:
+        return None
+    recentred = copy.deepcopy(model)
+    recentred.recentre(features.listing_batch())
+    return recentred
 
 
 def _present_only(

@@ -20,6 +20,7 @@ from stream.train.evaluate import (
     format_tables,
     gap_closed,
     main,
+    recentred_on,
     run,
 )
 from stream.train.retrieval import query_sources
@@ -37,8 +38,9 @@ def test_report_has_every_table_and_method(
     report = evaluate(feature_set_factory(), _model(tiny_config))
 
     singles = ["text", "text_multilingual", "image", "video", "reviews"]
-    assert list(report["listing_to_listing"]) == [*singles, "early_concat", "fusion"]
-    assert list(report["query_to_listing"]) == ["text", "text_multilingual", "early_concat", "fusion"]
+    fused = ["fusion", "fusion_recentred"]
+    assert list(report["listing_to_listing"]) == [*singles, "early_concat", *fused]
+    assert list(report["query_to_listing"]) == ["text", "text_multilingual", "early_concat", *fused]
     assert list(report["missing_modality"]) == [
         "all",
         "without_text",
@@ -50,6 +52,28 @@ def test_report_has_every_table_and_method(
     assert report["listing_to_listing"]["text"]["queries"] == 36.0
     assert report["query_to_listing"]["text"]["queries"] == 12.0
     assert sum(report["mean_modality_weights"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_recentred_row_is_the_fusion_centred_on_the_evaluated_listings(
+    feature_set_factory: FeatureSetFactory, tiny_config: FusionConfig
+) -> None:
+    features = feature_set_factory()
+    model = _model(tiny_config)
+    centred = recentred_on(model, features)
+    assert centred is not None
+    fused_before = model.fusion.centering["text"].running_mean.clone()
+
+    report = evaluate(features, model)
+
+    assert (
+        report["listing_to_listing"]["fusion_recentred"]
+        == evaluate(features, centred)["listing_to_listing"]["fusion"]
+    )
+    torch.testing.assert_close(model.fusion.centering["text"].running_mean, fused_before)  # the model is kept
+    assert not torch.equal(centred.fusion.centering["text"].running_mean, fused_before)
+    attention = _model(FusionConfig(**{**asdict(tiny_config), "fusion_kind": "attention"}))
+    assert recentred_on(attention, features) is None
+    assert "fusion_recentred" not in evaluate(features, attention)["listing_to_listing"]
 
 
 def test_text_of_synthetic_products_finds_them(
