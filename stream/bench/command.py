@@ -47,6 +47,7 @@ from stream.stack import media_server, redis_server, worker_process
 from stream.stack.process import free_port
 from stream.store.client import EmbeddingClient
 from stream.store.encoder_cache import EncoderCache
+from stream.store.listings import SearchEffort
 
 SCENARIOS = ("text", "reviews", "multimodal", "updates", "freshness", "scale-out", "encoders", "index")
 STREAMED = frozenset(SCENARIOS) - {"encoders", "index"}  # these need the worker; text is their reference
@@ -395,7 +396,8 @@ def command(
 ) -> None:
     """Throughput (ceiling / naive / pipeline), freshness under load and the vector index, in one run.
 
-    Starts the local stack and a worker unless they run. Benchmark listings are deleted afterwards.
+    Starts the local stack and a worker unless they run. Benchmark listings are deleted afterwards. The
+    vector set is searched at several efforts; the served one is TOYFUSE_VSIM_EF and TOYFUSE_VSIM_FILTER_EF.
     """
     plan = BenchPlan(
         scenarios=tuple(scenarios) or SCENARIOS,
@@ -408,6 +410,7 @@ def command(
             size=index_size,
             dims=INDEX.vectors[INDEX.search.vector].dims,
             quantizations=quantizations or IndexPlan.quantizations,
+            served=SearchEffort.from_settings(settings),
         ),
     )
     catalog = prepare(settings, click.echo) if set(plan.scenarios) - {"index"} else None

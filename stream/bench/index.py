@@ -1,10 +1,14 @@
 """The vector-set index at scale: insert rate by insertion method, ``VSIM`` latency and recall@10 by
-quantisation, with and without a filter.
+quantisation, with and without a filter, at several search efforts.
 
 Vectors are shaped like a catalog rather than uniform (uniform random vectors have no neighbourhoods
 worth finding): a thousand category centres, products around them, and each product's 2-6 listings
 close to it. Recall is measured against exact float32 search in numpy over the same vectors, so it
 counts what quantisation and the graph lose together.
+
+Each built set is searched at each exploration factor (``EF``) without the filter and at each filter
+effort (``FILTER-EF``, at the served ``EF``) with it, since searching is cheap next to building; the
+served effort (the settings') is among them and its results are the headline.
 
 Insert rates are compared at the same set size: the set is built once with the fastest method, then
 each method adds ``sequential`` more vectors to it. It runs on a scratch Redis without persistence
@@ -16,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +29,7 @@ from redis import Redis
 
 from stream.bench.stats import latency_summary, rate, recall_at_k
 from stream.features.vectors import FloatArray, l2_normalize
+from stream.store.listings import DEFAULT_EFFORT, SearchEffort
 
 Progress = Callable[[int], None]
 CATEGORIES = 20  # so the filter below keeps about 5 % of the set
@@ -50,6 +55,17 @@ class IndexPlan:
     chunk: int = 500  # VADDs per pipeline round trip
     sequential: int = 2_000  # vectors the one-round-trip-per-insert baseline adds
     seed: int = 0
+    served: SearchEffort = DEFAULT_EFFORT  # what similar-listings searches use: the settings' effort
+    efs: tuple[int, ...] = (100, 200, 400, 800)  # EF values searched unfiltered; 100 is VSIM's default
+    filter_efs: tuple[int, ...] = (100, 200, 400, 1000)  # FILTER-EF values; VSIM's default is 100 * k
+
+    def swept_efs(self) -> list[int]:
+        """The ``EF`` values searched without the filter, the served one among them, ascending (pure)."""
+        return sorted({*self.efs, self.served.ef})
+
+    def swept_filter_efs(self) -> list[int]:
+        """The ``FILTER-EF`` values searched with the filter, the served one among them, ascending (pure)."""
+        return sorted({*self.filter_efs, self.served.filter_ef})
 
 
 def catalog_vectors(count: int, dims: int, seed: int) -> FloatArray:
@@ -150,11 +166,20 @@ def insert_pipelined(
     return seconds
 
 
+def vsim_options(effort: SearchEffort, filter_expression: str | None) -> list[str | int]:
+    """The ``VSIM`` options of a search at ``effort``, as the store passes them: ``EF`` always,
+    ``FILTER-EF`` with the filter (pure)."""
+    if filter_expression is None:
+        return ["EF", effort.ef]
+    return ["EF", effort.ef, "FILTER", filter_expression, "FILTER-EF", effort.filter_ef]
+
+
 def search(
-    redis: Redis, queries: FloatArray, k: int, filter_expression: str | None
+    redis: Redis, queries: FloatArray, k: int, effort: SearchEffort, filter_expression: str | None
 ) -> tuple[list[float], list[list[int]]]:
-    """``VSIM`` top-``k`` for each query, one at a time; return each call's seconds and the rows found."""
-    extra = ["FILTER", filter_expression] if filter_expression else []
+    """``VSIM`` top-``k`` for each query at ``effort``, one at a time; return each call's seconds and the
+    rows found."""
+    extra = vsim_options(effort, filter_expression)
     latencies, found = [], []
     for query in queries:
         started = time.perf_counter()
@@ -166,18 +191,39 @@ def search(
 
 
 def _search_cases(
-    redis: Redis, vectors: FloatArray, queries: FloatArray, cats: NDArray[np.int64], k: int
+    redis: Redis, vectors: FloatArray, queries: FloatArray, cats: NDArray[np.int64], plan: IndexPlan
 ) -> dict[str, Any]:
-    results = {}
-    for name, expression, allowed in (("unfiltered", None, None), ("filtered", FILTER, cats == 3)):
-        latencies, found = search(redis, queries, k, expression)
-        truth = exact_top_k(vectors, queries, k, allowed)
-        results[name] = {
-            "filter": expression,
-            "latency": latency_summary(latencies),
-            f"recall@{k}": recall_at_k(found, truth),
-        }
-    return results
+    """Latency and recall at each swept effort, without the filter by ``EF`` and with it by ``FILTER-EF`` (at
+    the served ``EF``); each case's headline is the served effort's point of its sweep."""
+    served, recall = plan.served, f"recall@{plan.k}"
+
+    def measure(effort: SearchEffort, expression: str | None, truth: list[list[int]]) -> dict[str, Any]:
+        latencies, found = search(redis, queries, plan.k, effort, expression)
+        return {"latency": latency_summary(latencies), recall: recall_at_k(found, truth)}
+
+    truth = exact_top_k(vectors, queries, plan.k)
+    by_ef = {ef: measure(replace(served, ef=ef), None, truth) for ef in plan.swept_efs()}
+    truth = exact_top_k(vectors, queries, plan.k, cats == 3)
+    by_filter_ef = {
+        filter_ef: measure(replace(served, filter_ef=filter_ef), FILTER, truth)
+        for filter_ef in plan.swept_filter_efs()
+    }
+    return {
+        "served": asdict(served),
+        "unfiltered": {
+            "filter": None,
+            "ef": served.ef,
+            **by_ef[served.ef],
+            "sweep": [{"ef": ef, **point} for ef, point in by_ef.items()],
+        },
+        "filtered": {
+            "filter": FILTER,
+            "ef": served.ef,
+            "filter_ef": served.filter_ef,
+            **by_filter_ef[served.filter_ef],
+            "sweep": [{"filter_ef": filter_ef, **point} for filter_ef, point in by_filter_ef.items()],
+        },
+    }
 
 
 def _top_ups(
@@ -231,7 +277,7 @@ def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress)
                 connect, vectors[: plan.size], cats, plan, quantization, plan.threads, progress
             )
             memory = redis.memory_usage(KEY) or 0
-            searched = _search_cases(redis, vectors[: plan.size], queries, cats[: plan.size], plan.k)
+            searched = _search_cases(redis, vectors[: plan.size], queries, cats[: plan.size], plan)
             top_ups = _top_ups(connect, redis, vectors, cats, plan, quantization, progress)
             report["quantizations"][quantization] = {
                 "build_inserts_per_s": rate(plan.size, build),

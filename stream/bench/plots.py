@@ -1,4 +1,5 @@
-"""The benchmark's plots: ceiling / naive / pipeline bars, throughput against offered load, freshness CDFs."""
+"""The benchmark's plots: ceiling / naive / pipeline bars, throughput against offered load, freshness CDFs,
+the vector set's recall against latency by search effort."""
 
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from stream.bench.stats import cdf
 
 
 def plot_bench(report: dict[str, Any], samples: dict[str, list[float]], out_dir: Path) -> list[Path]:
-    """Write ``bench-throughput.png`` and, when freshness ran, ``bench-load.png`` and ``bench-freshness.png``.
+    """Write ``bench-throughput.png``, when freshness ran ``bench-load.png`` and ``bench-freshness.png``, and
+    when the index ran ``bench-index.png``.
 
     Args:
         report: what ``toyfuse bench`` writes to ``bench.json``.
@@ -53,7 +55,25 @@ def plot_bench(report: dict[str, Any], samples: dict[str, list[float]], out_dir:
         axis.set_ylabel("share of events")
         axis.legend()
         written.append(_save(figure, out_dir / "bench-freshness.png"))
+    if report.get("index"):
+        written.append(_plot_efforts(report["index"], out_dir / "bench-index.png"))
     return written
+
+
+def _plot_efforts(section: dict[str, Any], path: Path) -> Path:
+    """Recall@10 against p99 latency, one curve per quantisation and case, each point labelled by its effort."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for quantization, result in section["quantizations"].items():
+        for case, key in (("unfiltered", "ef"), ("filtered", "filter_ef")):
+            sweep = result["search"][case]["sweep"]
+            p99 = [point["latency"]["p99_ms"] for point in sweep]
+            axis.plot(p99, [point["recall@10"] for point in sweep], "o-", label=f"{quantization} {case}")
+            for x, point in zip(p99, sweep, strict=True):
+                axis.annotate(str(point[key]), (x, point["recall@10"]), fontsize=7)
+    axis.set_xlabel("VSIM p99 (ms); labels: EF unfiltered, FILTER-EF filtered")
+    axis.set_ylabel("recall@10")
+    axis.legend()
+    return _save(figure, path)
 
 
 def _save(figure: Any, path: Path) -> Path:

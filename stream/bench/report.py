@@ -93,7 +93,7 @@ def _index_lines(section: dict[str, Any] | None) -> list[str]:
     size = section["plan"]["size"]
     lines = [
         "",
-        f"vector set, {size:,} vectors",
+        f"vector set, {size:,} vectors, at the served search effort",
         f"{'quant':<9}{'build/s':>9}{'B/vec':>7}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}{'filt p99':>9}{'filt R@10':>10}",
     ]
     for quantization, result in section["quantizations"].items():
@@ -103,4 +103,24 @@ def _index_lines(section: dict[str, Any] | None) -> list[str]:
             f"{plain['latency']['p50_ms']:>8.2f}{plain['latency']['p99_ms']:>8.2f}{plain['recall@10']:>7.3f}"
             f"{filtered['latency']['p99_ms']:>9.2f}{filtered['recall@10']:>10.3f}"
         )
+    for quantization, result in section["quantizations"].items():
+        lines += _effort_lines(quantization, result["search"])
+    return lines
+
+
+def _effort_lines(quantization: str, search: dict[str, Any]) -> list[str]:
+    """One quantisation's sweep: by EF without the filter, by FILTER-EF (at the served EF) with it."""
+    served, filtered = search["served"], search["filtered"]
+    title = (
+        f"{quantization} by search effort (served: EF {served['ef']}, FILTER-EF {served['filter_ef']}; "
+        f"filtered at EF {filtered['ef']}, {filtered['filter']})"
+    )
+    lines = ["", title, f"{'option':<10}{'value':>7}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}"]
+    for option, case, key in (("EF", "unfiltered", "ef"), ("FILTER-EF", "filtered", "filter_ef")):
+        for point in search[case]["sweep"]:
+            mark = " served" if point[key] == served[key] else ""
+            lines.append(
+                f"{option:<10}{point[key]:>7}{point['latency']['p50_ms']:>8.2f}"
+                f"{point['latency']['p99_ms']:>8.2f}{point['recall@10']:>7.3f}{mark}"
+            )
     return lines

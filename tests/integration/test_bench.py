@@ -50,11 +50,13 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     assert load["freshness"]["samples"] == max(1, round(load["offered_per_s"] * 2.0))
     search = report["index"]["quantizations"]["Q8"]["search"]
     assert search["unfiltered"]["recall@10"] > 0.8 and search["filtered"]["recall@10"] > 0.8
+    assert [point["ef"] for point in search["unfiltered"]["sweep"]] == PLAN.index.swept_efs()
+    assert [point["filter_ef"] for point in search["filtered"]["sweep"]] == PLAN.index.swept_filter_efs()
 
     table = format_report(report)
     assert "pipeline" in table and "Q8" in table and "freshness" in table
     written = {path.name for path in plot_bench(report, result.samples, tmp_path)}
-    assert written == {"bench-throughput.png", "bench-load.png", "bench-freshness.png"}
+    assert written == {"bench-throughput.png", "bench-load.png", "bench-freshness.png", "bench-index.png"}
     assert all((tmp_path / name).stat().st_size > 1000 for name in written)
 
     warm_ups = 2 * 32  # before everything, and before the two-worker run

@@ -1,18 +1,24 @@
-"""Tests for stream/bench/index.py's pure parts: the catalog-shaped vectors and exact search."""
+"""Tests for stream/bench/index.py: the catalog-shaped vectors, exact search, and the effort sweep on a
+small set in the throwaway Redis."""
 
 import json
 
 import numpy as np
+from redis import Redis
 
 from stream.bench.index import (
     CATEGORIES,
+    FILTER,
     IndexPlan,
     attribute_json,
     catalog_vectors,
     categories,
     exact_top_k,
     index_work,
+    run_index,
+    vsim_options,
 )
+from stream.store.listings import SearchEffort
 
 
 def test_catalog_vectors_are_unit_length_deterministic_and_have_neighbourhoods() -> None:
@@ -47,3 +53,43 @@ def test_attributes_are_json_with_a_category_the_filter_can_select() -> None:
 def test_index_work_counts_every_insert() -> None:
     plan = IndexPlan(size=1000, quantizations=("Q8", "BIN"), sequential=10)
     assert index_work(plan) == 2 * (1000 + 3 * 10)
+
+
+def test_the_sweep_holds_the_served_effort_once_in_ascending_order() -> None:
+    plan = IndexPlan(served=SearchEffort(ef=300, filter_ef=500), efs=(400, 100), filter_efs=(500, 250))
+    assert plan.swept_efs() == [100, 300, 400]
+    assert plan.swept_filter_efs() == [250, 500]
+
+
+def test_vsim_options_pass_filter_ef_only_with_the_filter() -> None:
+    effort = SearchEffort(ef=300, filter_ef=500)
+    assert vsim_options(effort, None) == ["EF", 300]
+    assert vsim_options(effort, FILTER) == ["EF", 300, "FILTER", FILTER, "FILTER-EF", 500]
+
+
+def test_one_built_set_is_searched_at_every_effort_and_the_served_one_heads_each_case(redis_url: str) -> None:
+    plan = IndexPlan(
+        size=1000,
+        quantizations=("Q8",),
+        queries=10,
+        sequential=20,
+        served=SearchEffort(ef=150, filter_ef=600),
+        efs=(50, 150),
+        filter_efs=(300,),
+    )
+    inserted: list[int] = []
+
+    report = run_index(lambda: Redis.from_url(redis_url), plan, inserted.append)
+
+    assert sum(inserted) == index_work(plan)
+    search = report["quantizations"]["Q8"]["search"]
+    assert search["served"] == {"ef": 150, "filter_ef": 600}
+    unfiltered, filtered = search["unfiltered"], search["filtered"]
+    assert [point["ef"] for point in unfiltered["sweep"]] == [50, 150]
+    assert [point["filter_ef"] for point in filtered["sweep"]] == [300, 600]
+    assert (unfiltered["filter"], unfiltered["ef"]) == (None, 150)
+    assert (filtered["filter"], filtered["ef"], filtered["filter_ef"]) == (FILTER, 150, 600)
+    assert unfiltered["recall@10"] == unfiltered["sweep"][1]["recall@10"]
+    assert filtered["latency"] == filtered["sweep"][1]["latency"]
+    points = unfiltered["sweep"] + filtered["sweep"]
+    assert all(0 < point["recall@10"] <= 1 and point["latency"]["samples"] == 10 for point in points)
