@@ -28,6 +28,7 @@ from stream.train.cache import FeatureSet
 from stream.train.data import SPLITS, Split, split_rows, take
 from stream.train.export import load_checkpoint
 from stream.train.features import default_features_path, extract_catalog_features
+from stream.train.headroom import oracle_weights, weighted_concat
 from stream.train.plot import plot_report
 from stream.train.ranking import retrieval_metrics
 from stream.train.retrieval import embed, keep_modalities, listing_metrics, query_metrics, query_sources
@@ -44,6 +45,9 @@ REMOVABLE = ("text", "image", "video", "reviews")
 WHOLE = "all"  # --split all: the whole catalog, every listing a query
 BASELINES = ("text", "text_multilingual", "image", "video", "reviews", "early_concat")
 RECENTRED = "fusion_recentred"  # the fusion centred on the evaluated listings themselves (no labels read)
+ORACLE = (
+    "oracle_weighting"  # single-modality cosines weighted to fit these listings' labels: a bound, not a model
+)
 SECOND_LANGUAGE = "zh"
 
 
@@ -113,6 +117,8 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
     if recentred is not None:
         listings[RECENTRED] = embed(recentred, features.listing_batch())[0]
         queries[RECENTRED] = embed(recentred, take(features.query_batch(), sources))[0]
+    fitted = oracle_weights(singles, families)
+    listings[ORACLE] = weighted_concat(singles, fitted)
     missing = {f"without_{name}": _fused_without(model, features, [name]) for name in REMOVABLE}
     missing["text_only"] = _fused_without(model, features, [name for name in REMOVABLE if name != "text"])
     second = np.flatnonzero(np.char.startswith(features.locales.astype(str), SECOND_LANGUAGE)).astype(
@@ -137,6 +143,7 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
         )
         if len(second)
         else {},
+        "oracle_weights": fitted,
         "mean_modality_weights": dict(zip(MODALITIES, weights.mean(axis=0).round(4).tolist(), strict=True)),
     }
 

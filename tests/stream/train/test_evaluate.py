@@ -39,7 +39,7 @@ def test_report_has_every_table_and_method(
 
     singles = ["text", "text_multilingual", "image", "video", "reviews"]
     fused = ["fusion", "fusion_recentred"]
-    assert list(report["listing_to_listing"]) == [*singles, "early_concat", *fused]
+    assert list(report["listing_to_listing"]) == [*singles, "early_concat", *fused, "oracle_weighting"]
     assert list(report["query_to_listing"]) == ["text", "text_multilingual", "early_concat", *fused]
     assert list(report["missing_modality"]) == [
         "all",
@@ -52,6 +52,7 @@ def test_report_has_every_table_and_method(
     assert report["listing_to_listing"]["text"]["queries"] == 36.0
     assert report["query_to_listing"]["text"]["queries"] == 12.0
     assert sum(report["mean_modality_weights"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert set(report["oracle_weights"]) == set(singles)
 
 
 def test_the_recentred_row_is_the_fusion_centred_on_the_evaluated_listings(
