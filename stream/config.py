@@ -67,11 +67,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Exploration factor of a similar-listings search (VSIM EF; Redis's default 100).",
     )
-    vsim_filter_ef: int = Field(
-        300,
+    vsim_filter_ef_per_result: int = Field(
+        30,
         ge=1,
-        description="Most graph nodes a filtered similar-listings search visits (VSIM FILTER-EF; Redis's "
-        "default 100 per result).",
+        description="Graph nodes a filtered similar-listings search may visit per result asked (VSIM "
+        "FILTER-EF = this x COUNT; Redis's default 100 per result).",
     )
 
     media_host: str = Field(

@@ -397,7 +397,8 @@ def command(
     """Throughput (ceiling / naive / pipeline), freshness under load and the vector index, in one run.
 
     Starts the local stack and a worker unless they run. Benchmark listings are deleted afterwards. The
-    vector set is searched at several efforts; the served one is TOYFUSE_VSIM_EF and TOYFUSE_VSIM_FILTER_EF.
+    vector set is searched at several efforts; the served one is TOYFUSE_VSIM_EF and
+    TOYFUSE_VSIM_FILTER_EF_PER_RESULT (times the results asked).
     """
     plan = BenchPlan(
         scenarios=tuple(scenarios) or SCENARIOS,

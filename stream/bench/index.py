@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -63,9 +63,13 @@ class IndexPlan:
         """The ``EF`` values searched without the filter, the served one among them, ascending (pure)."""
         return sorted({*self.efs, self.served.ef})
 
+    def served_filter_ef(self) -> int:
+        """The ``FILTER-EF`` a served filtered search for ``k`` results sends (pure)."""
+        return self.served.filter_ef(self.k)
+
     def swept_filter_efs(self) -> list[int]:
         """The ``FILTER-EF`` values searched with the filter, the served one among them, ascending (pure)."""
-        return sorted({*self.filter_efs, self.served.filter_ef})
+        return sorted({*self.filter_efs, self.served_filter_ef()})
 
 
 def catalog_vectors(count: int, dims: int, seed: int) -> FloatArray:
@@ -166,20 +170,19 @@ def insert_pipelined(
     return seconds
 
 
-def vsim_options(effort: SearchEffort, filter_expression: str | None) -> list[str | int]:
-    """The ``VSIM`` options of a search at ``effort``, as the store passes them: ``EF`` always,
-    ``FILTER-EF`` with the filter (pure)."""
+def vsim_options(ef: int, filter_expression: str | None = None, filter_ef: int = 0) -> list[str | int]:
+    """The ``VSIM`` options of a search, as the store passes them: ``EF`` always, ``FILTER-EF`` with the
+    filter (pure)."""
     if filter_expression is None:
-        return ["EF", effort.ef]
-    return ["EF", effort.ef, "FILTER", filter_expression, "FILTER-EF", effort.filter_ef]
+        return ["EF", ef]
+    return ["EF", ef, "FILTER", filter_expression, "FILTER-EF", filter_ef]
 
 
 def search(
-    redis: Redis, queries: FloatArray, k: int, effort: SearchEffort, filter_expression: str | None
+    redis: Redis, queries: FloatArray, k: int, extra: list[str | int]
 ) -> tuple[list[float], list[list[int]]]:
-    """``VSIM`` top-``k`` for each query at ``effort``, one at a time; return each call's seconds and the
-    rows found."""
-    extra = vsim_options(effort, filter_expression)
+    """``VSIM`` top-``k`` for each query with the options ``extra`` (:func:`vsim_options`), one at a time;
+    return each call's seconds and the rows found."""
     latencies, found = [], []
     for query in queries:
         started = time.perf_counter()
@@ -195,32 +198,32 @@ def _search_cases(
 ) -> dict[str, Any]:
     """Latency and recall at each swept effort, without the filter by ``EF`` and with it by ``FILTER-EF`` (at
     the served ``EF``); each case's headline is the served effort's point of its sweep."""
-    served, recall = plan.served, f"recall@{plan.k}"
+    served_ef, served_filter_ef, recall = plan.served.ef, plan.served_filter_ef(), f"recall@{plan.k}"
 
-    def measure(effort: SearchEffort, expression: str | None, truth: list[list[int]]) -> dict[str, Any]:
-        latencies, found = search(redis, queries, plan.k, effort, expression)
+    def measure(extra: list[str | int], truth: list[list[int]]) -> dict[str, Any]:
+        latencies, found = search(redis, queries, plan.k, extra)
         return {"latency": latency_summary(latencies), recall: recall_at_k(found, truth)}
 
     truth = exact_top_k(vectors, queries, plan.k)
-    by_ef = {ef: measure(replace(served, ef=ef), None, truth) for ef in plan.swept_efs()}
+    by_ef = {ef: measure(vsim_options(ef), truth) for ef in plan.swept_efs()}
     truth = exact_top_k(vectors, queries, plan.k, cats == 3)
     by_filter_ef = {
-        filter_ef: measure(replace(served, filter_ef=filter_ef), FILTER, truth)
+        filter_ef: measure(vsim_options(served_ef, FILTER, filter_ef), truth)
         for filter_ef in plan.swept_filter_efs()
     }
     return {
-        "served": asdict(served),
+        "served": {"ef": served_ef, "filter_ef": served_filter_ef},
         "unfiltered": {
             "filter": None,
-            "ef": served.ef,
-            **by_ef[served.ef],
+            "ef": served_ef,
+            **by_ef[served_ef],
             "sweep": [{"ef": ef, **point} for ef, point in by_ef.items()],
         },
         "filtered": {
             "filter": FILTER,
-            "ef": served.ef,
-            "filter_ef": served.filter_ef,
-            **by_filter_ef[served.filter_ef],
+            "ef": served_ef,
+            "filter_ef": served_filter_ef,
+            **by_filter_ef[served_filter_ef],
             "sweep": [{"filter_ef": filter_ef, **point} for filter_ef, point in by_filter_ef.items()],
         },
     }

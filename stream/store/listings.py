@@ -161,15 +161,20 @@ class SimilarListing:
 @dataclass(frozen=True)
 class SearchEffort:
     """How hard a similar-listings search looks; the defaults are the settings' (``vsim_ef``,
-    ``vsim_filter_ef``)."""
+    ``vsim_filter_ef_per_result``)."""
 
     ef: int = Settings.model_fields["vsim_ef"].default  # VSIM ... EF, on every search
-    filter_ef: int = Settings.model_fields["vsim_filter_ef"].default  # VSIM ... FILTER-EF, with a filter
+    filter_ef_per_result: int = Settings.model_fields["vsim_filter_ef_per_result"].default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SearchEffort":
         """The effort ``settings`` name."""
-        return cls(settings.vsim_ef, settings.vsim_filter_ef)
+        return cls(settings.vsim_ef, settings.vsim_filter_ef_per_result)
+
+    def filter_ef(self, count: int) -> int:
+        """``VSIM ... FILTER-EF`` of a filtered search for ``count`` results: a filter that keeps few
+        listings needs a walk in proportion to the results asked, as Redis's own default (100 x COUNT) has."""
+        return self.filter_ef_per_result * count
 
 
 DEFAULT_EFFORT = SearchEffort()
@@ -520,7 +525,8 @@ class EmbeddingStore:
         """
         keys = [self._keys.active, self._keys.registry, self._keys.legacy_set]
         expression = similarity_filter(category, max_price) or ""
-        args: list[str | int] = [listing_id, k + 1, expression, self.effort.ef, self.effort.filter_ef]
+        count = k + 1  # the listing itself comes back too
+        args: list[str | int] = [listing_id, count, expression, self.effort.ef, self.effort.filter_ef(count)]
         try:
             _, reply = await self._similar(keys=keys, args=args)
         except ResponseError as exc:

@@ -56,15 +56,17 @@ def test_index_work_counts_every_insert() -> None:
 
 
 def test_the_sweep_holds_the_served_effort_once_in_ascending_order() -> None:
-    plan = IndexPlan(served=SearchEffort(ef=300, filter_ef=500), efs=(400, 100), filter_efs=(500, 250))
+    plan = IndexPlan(
+        served=SearchEffort(ef=300, filter_ef_per_result=50), efs=(400, 100), filter_efs=(500, 250)
+    )
+    assert plan.served_filter_ef() == 500  # 50 per result, k = 10
     assert plan.swept_efs() == [100, 300, 400]
     assert plan.swept_filter_efs() == [250, 500]
 
 
 def test_vsim_options_pass_filter_ef_only_with_the_filter() -> None:
-    effort = SearchEffort(ef=300, filter_ef=500)
-    assert vsim_options(effort, None) == ["EF", 300]
-    assert vsim_options(effort, FILTER) == ["EF", 300, "FILTER", FILTER, "FILTER-EF", 500]
+    assert vsim_options(300) == ["EF", 300]
+    assert vsim_options(300, FILTER, 500) == ["EF", 300, "FILTER", FILTER, "FILTER-EF", 500]
 
 
 def test_one_built_set_is_searched_at_every_effort_and_the_served_one_heads_each_case(redis_url: str) -> None:
@@ -73,7 +75,7 @@ def test_one_built_set_is_searched_at_every_effort_and_the_served_one_heads_each
         quantizations=("Q8",),
         queries=10,
         sequential=20,
-        served=SearchEffort(ef=150, filter_ef=600),
+        served=SearchEffort(ef=150, filter_ef_per_result=60),
         efs=(50, 150),
         filter_efs=(300,),
     )

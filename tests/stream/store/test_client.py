@@ -30,10 +30,10 @@ async def test_from_settings_searches_at_the_settings_effort(
     schema = IndexSchema.from_yaml(tmp_path / "embedding_index.yaml")
     await EmbeddingStore(redis_client, schema).write([embedding("a", 1), embedding("b", 2)])
     settings = Settings(
-        redis_port=urlparse(redis_url).port, schemas_dir=tmp_path, vsim_ef=321, vsim_filter_ef=654
+        redis_port=urlparse(redis_url).port, schemas_dir=tmp_path, vsim_ef=321, vsim_filter_ef_per_result=7
     )
 
     async with EmbeddingClient.from_settings(settings) as client:
         command = await vsim_sent(client.similar("a", 5, max_price=50))
 
-    assert command.endswith("EF 321 FILTER .price <= 50.0 FILTER-EF 654")
+    assert command.endswith("EF 321 FILTER .price <= 50.0 FILTER-EF 42")

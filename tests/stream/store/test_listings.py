@@ -172,22 +172,26 @@ async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> Non
 async def test_similar_searches_at_its_effort_with_filter_ef_only_when_filtered(
     redis: Redis, schema: IndexSchema, vsim_sent: VsimSent
 ) -> None:
-    store = EmbeddingStore(redis, schema, effort=SearchEffort(ef=321, filter_ef=654))
+    store = EmbeddingStore(redis, schema, effort=SearchEffort(ef=321, filter_ef_per_result=7))
     await store.write([embedding("a", 1, seed=1), embedding("b", 1, seed=2)])
 
     plain = await vsim_sent(store.similar("a", 5))
     filtered = await vsim_sent(store.similar("a", 5, category="plush"))
+    larger = await vsim_sent(store.similar("a", 49, category="plush"))
 
     assert plain.endswith("ELE a COUNT 6 WITHSCORES EF 321")
-    assert filtered.endswith('ELE a COUNT 6 WITHSCORES EF 321 FILTER "plush" in .categories FILTER-EF 654')
+    assert filtered.endswith('ELE a COUNT 6 WITHSCORES EF 321 FILTER "plush" in .categories FILTER-EF 42')
+    assert larger.endswith('COUNT 50 WITHSCORES EF 321 FILTER "plush" in .categories FILTER-EF 350')
 
 
 def test_search_effort_defaults_to_the_settings_and_follows_them(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOYFUSE_VSIM_EF", raising=False)
-    monkeypatch.delenv("TOYFUSE_VSIM_FILTER_EF", raising=False)
+    monkeypatch.delenv("TOYFUSE_VSIM_FILTER_EF_PER_RESULT", raising=False)
 
     assert SearchEffort.from_settings(Settings()) == SearchEffort()
-    assert SearchEffort.from_settings(Settings(vsim_ef=321, vsim_filter_ef=654)) == SearchEffort(321, 654)
+    assert SearchEffort.from_settings(Settings(vsim_ef=321, vsim_filter_ef_per_result=7)) == SearchEffort(
+        321, 7
+    )
 
 
 def test_similarity_filter_quotes_category() -> None:
