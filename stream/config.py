@@ -63,12 +63,12 @@ class Settings(BaseSettings):
     )
 
     vsim_ef: int = Field(
-        200,
+        400,
         ge=1,
         description="Exploration factor of a similar-listings search (VSIM EF; Redis's default 100).",
     )
     vsim_filter_ef_per_result: int = Field(
-        30,
+        40,
         ge=1,
         description="Graph nodes a filtered similar-listings search may visit per result asked (VSIM "
         "FILTER-EF = this x COUNT; Redis's default 100 per result).",
