@@ -5,7 +5,7 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,23 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+VsimSent = Callable[[Awaitable[object]], Awaitable[str]]
+
+
+@pytest.fixture
+def vsim_sent(redis_client: Redis) -> VsimSent:
+    """Await a search and return the ``VSIM`` command it made Redis run (MONITOR shows a script's too)."""
+
+    async def sent(search: Awaitable[object]) -> str:
+        async with redis_client.monitor() as monitor:
+            await search
+            while not (command := (await monitor.next_command())["command"]).startswith("VSIM"):
+                pass
+        return str(command)
+
+    return sent
 
 
 def hashed_vector(text: str, dims: int) -> np.ndarray:

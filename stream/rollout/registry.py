@@ -13,7 +13,7 @@ from stream.contracts.index import IndexSchema
 from stream.errors import RolloutError
 from stream.features.vectors import FloatArray, from_redis_bytes, to_redis_bytes
 from stream.model.fusion import INPUTS
-from stream.store.listings import VECTOR_FIELD_PREFIX, search_attributes
+from stream.store.listings import DEFAULT_EFFORT, VECTOR_FIELD_PREFIX, SearchEffort, search_attributes
 from stream.store.redis_errors import pipelined, redis_errors
 from stream.store.rollout_scripts import (
     ABORT_SCRIPT,
@@ -70,9 +70,10 @@ class ShadowWrite:
 class RolloutRegistry:
     """Reads and changes one layout's rollout state; every change of a listing is one guarded script."""
 
-    def __init__(self, redis: Redis, schema: IndexSchema) -> None:
+    def __init__(self, redis: Redis, schema: IndexSchema, effort: SearchEffort = DEFAULT_EFFORT) -> None:
         self._redis = redis
         self._schema = schema
+        self._effort = effort
         self.keys = VersionKeys.of(schema)
         self._scripts = {
             name: redis.register_script(script)
@@ -152,10 +153,13 @@ class RolloutRegistry:
         return [_text(member) for member in members or []]
 
     async def neighbours(self, vector_set: str, listing_ids: Sequence[str], k: int) -> list[list[str] | None]:
-        """The ``k`` nearest listings of each listing in one vector set (None where it is not in the set)."""
+        """The ``k`` nearest listings of each listing in one vector set (None where it is not in the set),
+        searched at the effort similar-listings look-ups use, so the comparison sees what users will."""
         async with redis_errors(f"searching {vector_set}"), self._redis.pipeline(transaction=False) as pipe:
             for listing_id in listing_ids:
-                pipe.execute_command("VSIM", vector_set, "ELE", listing_id, "COUNT", k + 1)
+                pipe.execute_command(
+                    "VSIM", vector_set, "ELE", listing_id, "COUNT", k + 1, "EF", self._effort.ef
+                )
             replies = await pipe.execute(raise_on_error=False)
         return [
             None

@@ -15,6 +15,7 @@ from stream.rollout.compare import catalog_recall, neighbour_overlap
 from stream.rollout.compat import check_encoders, check_records, check_video_pooling, fusion_version
 from stream.rollout.registry import RolloutRegistry, RolloutState
 from stream.rollout.runner import Rollout, now
+from stream.store.listings import SearchEffort
 from stream.store.versions import encoders_of, shadow_field
 
 
@@ -24,7 +25,7 @@ async def opened(settings: Settings) -> AsyncIterator[tuple[RolloutRegistry, Ind
     schema = IndexSchema.from_yaml(settings.schemas_dir / "embedding_index.yaml")
     redis = Redis.from_url(settings.redis_url)
     try:
-        yield RolloutRegistry(redis, schema), schema
+        yield RolloutRegistry(redis, schema, SearchEffort.from_settings(settings)), schema
     finally:
         await redis.aclose()
 

@@ -12,7 +12,7 @@ from stream.contracts.index import IndexSchema
 from stream.features.vectors import l2_normalize
 from stream.store.client import EmbeddingClient
 from stream.store.listings import EmbeddingStore, ListingEmbedding
-from tests.stream.store.conftest import VsimSent
+from tests.conftest import VsimSent
 
 
 def embedding(listing_id: str, seed: int) -> ListingEmbedding:

@@ -32,7 +32,7 @@ from stream.store.reviews import (
     aggregate_key,
     review_key,
 )
-from tests.stream.store.conftest import VsimSent
+from tests.conftest import VsimSent
 
 DIMS = 256  # the searchable fused vector
 DELETED_AT = datetime(2026, 1, 5, 11, tzinfo=UTC)  # when the listing deletions happened at the source
