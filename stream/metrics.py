@@ -11,6 +11,7 @@ events_processed_total = Counter(
     "Events handled, by outcome: applied, already_applied (replay), stale, deadletter.",
     ["topic", "outcome"],
 )
+DEADLETTER_OUTCOME = "deadletter"  # the events_processed_total outcome of a dead-lettered event
 deadletter_total = Counter(
     "toyfuse_deadletter_total", "Events sent to the dead-letter topic, by reason.", ["topic", "reason"]
 )
@@ -67,11 +68,14 @@ upsert_inputs_total = Counter(
     "(changed, so fetched and computed) or reused (unchanged, the stored vectors kept).",
     ["modality", "outcome"],
 )
+FUSED_INPUT = "fused"  # the upsert_inputs_total modality of the fusion step
+ENCODED, REUSED = "encoded", "reused"  # the upsert_inputs_total outcomes
 encoder_cache_total = Counter(
     "toyfuse_encoder_cache_total",
     "Look-ups in the shared encoder-output cache, by vector and outcome (hit, miss).",
     ["vector", "outcome"],
 )
+CACHE_HIT, CACHE_MISS = "hit", "miss"  # the encoder_cache_total outcomes
 
 # Operator metrics: what a stalled, lagging or half-dead worker looks like from outside.
 consumer_lag_messages = Gauge(

@@ -76,7 +76,8 @@ class EncoderCache:
             if blob is not None
         }
         for entry in unique:
-            metrics.encoder_cache_total.labels(entry.vector, "hit" if entry in found else "miss").inc()
+            outcome = metrics.CACHE_HIT if entry in found else metrics.CACHE_MISS
+            metrics.encoder_cache_total.labels(entry.vector, outcome).inc()
         return found
 
     @retried("redis")

@@ -49,7 +49,7 @@ class Delivery:
     async def deadletter(self, raw: RawMessage, reason: DeadLetterReason, message: str) -> None:
         """Publish ``raw`` to the dead-letter topic with its reason, and count it."""
         metrics.deadletter_total.labels(raw.topic, reason).inc()
-        metrics.events_processed_total.labels(raw.topic, "deadletter").inc()
+        metrics.events_processed_total.labels(raw.topic, metrics.DEADLETTER_OUTCOME).inc()
         log.warning(
             "dead-lettering %s[%d]@%d: %s: %.500s", raw.topic, raw.partition, raw.offset, reason, message
         )

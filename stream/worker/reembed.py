@@ -301,5 +301,7 @@ def same_vector(a: FloatArray | None, b: FloatArray | None) -> bool:
 def count(upsert: Upsert, fused_kept: bool) -> None:
     """Count, per input present and for fusion, whether the upsert encoded it or reused it."""
     for name in upsert.sources.digests:
-        metrics.upsert_inputs_total.labels(name, "reused" if upsert.reused(name) else "encoded").inc()
-    metrics.upsert_inputs_total.labels("fused", "reused" if fused_kept else "encoded").inc()
+        outcome = metrics.REUSED if upsert.reused(name) else metrics.ENCODED
+        metrics.upsert_inputs_total.labels(name, outcome).inc()
+    fused_outcome = metrics.REUSED if fused_kept else metrics.ENCODED
+    metrics.upsert_inputs_total.labels(metrics.FUSED_INPUT, fused_outcome).inc()

@@ -15,11 +15,6 @@ from stream.inference.triton import FailureReason
 from stream.media.fetch import METRIC_KINDS
 from stream.store.listings import WriteOutcome
 
-DEADLETTER = "deadletter"  # the events_processed_total outcome of a dead-lettered event
-FUSED = "fused"  # the upsert_inputs_total modality of the fusion step
-INPUT_OUTCOMES = ("encoded", "reused")
-CACHE_OUTCOMES = ("hit", "miss")
-
 
 def declare_worker_series(
     topics: Iterable[str], listings_topic: str, models: Iterable[str], cached_vectors: Iterable[str]
@@ -36,7 +31,7 @@ def declare_worker_series(
         metrics.events_consumed_total.labels(topic)
         metrics.batch_size_events.labels(topic)
         metrics.batches_in_flight.labels(topic)
-        for outcome in (*get_args(WriteOutcome), DEADLETTER):
+        for outcome in (*get_args(WriteOutcome), metrics.DEADLETTER_OUTCOME):
             metrics.events_processed_total.labels(topic, outcome)
     metrics.embedding_freshness_seconds.labels(listings_topic)
     metrics.embedding_freshness_from_produce_seconds.labels(listings_topic)
@@ -49,9 +44,9 @@ def declare_worker_series(
     for kind in METRIC_KINDS.values():
         metrics.media_fetches_total.labels(kind, "ok")
         metrics.media_fetched_bytes_total.labels(kind)
-    for modality in (*INPUTS, FUSED):
-        for outcome in INPUT_OUTCOMES:
+    for modality in (*INPUTS, metrics.FUSED_INPUT):
+        for outcome in (metrics.ENCODED, metrics.REUSED):
             metrics.upsert_inputs_total.labels(modality, outcome)
     for vector in cached_vectors:
-        for outcome in CACHE_OUTCOMES:
+        for outcome in (metrics.CACHE_HIT, metrics.CACHE_MISS):
             metrics.encoder_cache_total.labels(vector, outcome)
