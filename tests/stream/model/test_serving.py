@@ -1,5 +1,9 @@
 """The Triton models' shared plumbing: batched execute with per-request errors, dtypes, device choice."""
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -232,3 +236,35 @@ def test_a_repository_the_model_cannot_write_to_caches_elsewhere(tmp_path: Path)
     # os.access is False for a missing folder even as root, as on a read-only mount.
     args = {"model_repository": str(tmp_path / "read-only" / "text_encoder"), "model_version": "1"}
     assert onnx_cache_dir(args, fallback_root=tmp_path / "cache") == tmp_path / "cache" / "text_encoder"
+
+
+POOLS_AFTER = """
+import json, sys
+import numpy, torch
+from threadpoolctl import threadpool_info
+from stream.model.serving import limit_threads
+limit_threads(int(sys.argv[1]))
+pools = {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
+print(json.dumps({**pools, "torch": torch.get_num_threads()}))
+"""
+
+
+def _pools_after_limit(threads: int) -> dict[str, int]:
+    """The thread pools of a fresh interpreter whose libraries default to 2 threads, after limit_threads."""
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+    run = subprocess.run(
+        [sys.executable, "-c", POOLS_AFTER, str(threads)], env=env, capture_output=True, text=True, check=True
+    )
+    pools: dict[str, int] = json.loads(run.stdout)
+    return pools
+
+
+def test_limit_threads_caps_numpy_blas_and_torch_pools() -> None:
+    pools = _pools_after_limit(1)
+
+    assert {"openblas", "openmp", "torch"} <= pools.keys()
+    assert set(pools.values()) == {1}
+
+
+def test_limit_threads_zero_keeps_each_library_default() -> None:
+    assert set(_pools_after_limit(0).values()) == {2}

