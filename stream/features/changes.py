@@ -33,6 +33,9 @@ ENCODERS_OF: dict[Input, tuple[str, ...]] = {
     "image": ("image_encoder",),
     "video": ("image_encoder", "video_pooling"),
 }
+# Config parameters that set how fast a model runs, never what it returns: left out of its fingerprint, so
+# that giving a model more or fewer threads re-encodes nothing.
+RUNTIME_PARAMETERS = frozenset({"intra_op_threads"})
 
 
 def digest(*parts: str | bytes) -> str:
@@ -71,12 +74,14 @@ def input_digests(text: str, photo_uris: Sequence[str], video_uri: str | None) -
 
 
 def model_fingerprint(model: str, version: str, parameters: Mapping[str, str]) -> str:
-    """What identifies a served encoder: its name, version and config parameters, hashed (pure).
+    """What identifies a served encoder: its name, version and config parameters but the
+    :data:`RUNTIME_PARAMETERS`, hashed (pure).
 
     >>> model_fingerprint("text_encoder", "1", {"max_tokens": "256"})[:14]
     'text_encoder/1'
     """
-    return f"{model}/{version}#{digest(json.dumps(dict(parameters), sort_keys=True))[:12]}"
+    outputs_depend_on = {key: value for key, value in parameters.items() if key not in RUNTIME_PARAMETERS}
+    return f"{model}/{version}#{digest(json.dumps(outputs_depend_on, sort_keys=True))[:12]}"
 
 
 def input_encoders(models: Mapping[str, str]) -> dict[Input, str]:

@@ -199,3 +199,10 @@ def test_the_fingerprint_changes_with_version_and_parameters() -> None:
     assert base != model_fingerprint("text_encoder", "2", {"max_tokens": "256"})
     assert base != model_fingerprint("text_encoder", "1", {"max_tokens": "128"})
     assert set(ENCODERS) == set(INPUTS)
+
+
+def test_the_thread_count_is_not_part_of_the_fingerprint() -> None:
+    one = model_fingerprint("text_encoder", "1", {"max_tokens": "256", "intra_op_threads": "1"})
+
+    assert one == model_fingerprint("text_encoder", "1", {"max_tokens": "256", "intra_op_threads": "4"})
+    assert one == model_fingerprint("text_encoder", "1", {"max_tokens": "256"})
