@@ -60,10 +60,10 @@ def limit_threads(threads: int) -> None:
     ``threads``; 0 leaves each library's default of one thread per core.
 
     Triton runs every instance in a stub process of its own, and a pool's idle threads spin while they wait
-    for work: on 2 cores, two threads for the multilingual encoder's numpy took 16.5 ms of CPU per text for
-    8.5 ms of wall time (one thread: 8.3 and 8.3), and torch's fusion 12.7 ms of CPU per call for the 3 ms
-    one thread takes; that CPU is taken from the other models. Call it after the model's libraries are
-    imported: a pool loaded later keeps its default.
+    for work: on 2 cores, torch's fusion took 12.7 ms of CPU per call with two threads for the 3 ms one
+    thread takes, CPU taken from the encoders beside it. A model that is often called alone (the
+    multilingual encoder, by the review pipeline) gains from a thread per core instead. Call it after the
+    model's libraries are imported: a pool loaded later keeps its default.
     """
     if threads > 0:
         from threadpoolctl import threadpool_limits  # here: only the stubs set their pools
