@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Listing batches a worker handles at once, so Triton embeds one while another is stored.",
     )
+    review_batches_in_flight: int = Field(
+        2,
+        ge=1,
+        description="Review batches a worker handles at once, so Triton embeds one while another is re-fused.",
+    )
     triton_timeout_s: float = Field(30.0, description="Deadline of one Triton request.")
     retry_initial_s: float = Field(0.5, description="First back-off while Triton or Redis is unavailable.")
     retry_max_s: float = Field(

@@ -98,7 +98,8 @@ if stored[1] and stored[1] ~= ARGV[1] then return {'listing_mismatch', current_s
 """
 )
 
-# ARGV[8]: weight (%.17g or shortest round-trip repr), ARGV[9]: float32 vector bytes.
+# ARGV[8]: weight (%.17g or shortest round-trip repr), ARGV[9]: float32 vector bytes. A repost replaces the
+# stored post unless it occurred before it, so batches handled concurrently cannot put an older edit back.
 POST_SCRIPT = (
     LIBRARY
     + """
@@ -108,6 +109,7 @@ if listing[1] and listing[2] and compare_digits(ARGV[7], listing[2], 'times') <=
   return {'listing_deleted', current_seq()}
 end
 if stored[6] and compare_digits(ARGV[7], stored[6], 'times') <= 0 then return {'deleted', current_seq()} end
+if stored[5] and compare_digits(ARGV[7], stored[5], 'times') < 0 then return {'superseded', current_seq()} end
 local agg = load()
 local status = 'added'
 if stored[4] then

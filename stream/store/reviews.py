@@ -23,7 +23,15 @@ REVIEWS_VECTOR = "reviews"  # the schemas/embedding_index.yaml vector the aggreg
 # weight: float64 keeps ~16 digits, so subtracting a dominant review would leave mostly rounding error.
 RECOMPUTE_RATIO = 1e-6
 ReviewStatus = Literal[
-    "added", "replaced", "removed", "duplicate", "unknown", "deleted", "listing_deleted", "listing_mismatch"
+    "added",
+    "replaced",
+    "removed",
+    "duplicate",
+    "superseded",
+    "unknown",
+    "deleted",
+    "listing_deleted",
+    "listing_mismatch",
 ]
 CHANGED: frozenset[ReviewStatus] = frozenset({"added", "replaced", "removed"})
 _TIME_ORIGIN = datetime(1, 1, 1, tzinfo=UTC)
@@ -66,7 +74,8 @@ class ReviewOutcome:
     """What applying one change did.
 
     ``status``: ``added``/``replaced``/``removed`` changed the aggregate; ``duplicate`` (this event
-    was the last one applied to the review: a replay), ``unknown`` (delete of a review not stored),
+    was the last one applied to the review: a replay), ``superseded`` (a repost that occurred before the
+    stored post of the review), ``unknown`` (delete of a review not stored),
     ``deleted`` (a post not after the review's deletion, e.g. a replayed one), ``listing_deleted`` (a
     post not after its listing's deletion) and ``listing_mismatch`` (the review_id is stored under
     ``stored_listing_id``) changed nothing.

@@ -259,14 +259,15 @@ def create_app(settings: Settings, failures: AgentFailures | None = None) -> fau
     async def consume(stream: StreamT[bytes], process: Callable[[Pipelines], Process]) -> None:
         await consume_in_batches(stream, process(await pipelines.get()), settings)
 
-    # Several listing batches in flight: per-listing locks keep one listing's batches apart, the version
-    # guard in Redis makes their order irrelevant, and Faust commits an offset only once every earlier one
-    # is acknowledged, so a crash still replays whatever was not stored.
+    # Several batches in flight: per-listing locks keep one listing's batches apart, the guards in Redis
+    # make their order irrelevant (listing versions; for reviews, tombstones and occurred_at), and Faust
+    # commits an offset only once every earlier one is acknowledged, so a crash still replays whatever was
+    # not stored.
     @app.agent(listings, name="listing_events", concurrency=settings.listing_batches_in_flight)
     async def listing_events(stream: StreamT[bytes]) -> None:
         await failures.guard("listing_events", consume(stream, lambda p: p.listings.process))
 
-    @app.agent(reviews, name="review_events")
+    @app.agent(reviews, name="review_events", concurrency=settings.review_batches_in_flight)
     async def review_events(stream: StreamT[bytes]) -> None:
         await failures.guard("review_events", consume(stream, lambda p: p.reviews.process))
 

@@ -1,5 +1,6 @@
 """Re-fusion: when a listing's reviews change, fuse its stored vectors with the new review vector."""
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -85,8 +86,13 @@ class Refuser:
                 for record, vectors, vector in zip(live, inputs, fused, strict=True)
             ]
             results = await self._store.refuse(refusions)
-        for refusion, result in zip(refusions, results, strict=True):
-            await self._announce(refusion, result, now)
+        # One announcement per listing, so their order does not matter: the broker's acks overlap.
+        await asyncio.gather(
+            *(
+                self._announce(refusion, result, now)
+                for refusion, result in zip(refusions, results, strict=True)
+            )
+        )
 
     async def _announce(self, refusion: Refusion, result: WriteOutcome, now: datetime) -> None:
         metrics.refusions_total.labels(result).inc()

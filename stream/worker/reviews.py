@@ -20,6 +20,7 @@ OUTCOMES = {
     "replaced": "applied",
     "removed": "applied",
     "duplicate": "already_applied",
+    "superseded": "stale",  # a repost older than the stored one (batches in flight together can reorder)
     "unknown": "stale",
     "deleted": "stale",  # a post not newer than its review's deletion (e.g. replayed): it stays deleted
     "listing_deleted": "stale",  # a post not newer than its listing's deletion

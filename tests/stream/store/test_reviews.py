@@ -113,6 +113,16 @@ async def test_repost_replaces_the_previous_contribution(store: ReviewStore) -> 
     assert (await store.aggregates(["toy-1"]))["toy-1"].count == 2
 
 
+async def test_a_repost_older_than_the_stored_post_changes_nothing(store: ReviewStore) -> None:
+    first, edited = contribution("r1", seed=1), contribution("r1", seed=2)
+    await store.apply([post("toy-1", edited, START + timedelta(days=2))])
+
+    [outcome] = await store.apply([post("toy-1", first, START + timedelta(days=1))])
+
+    assert outcome.status == "superseded" and not outcome.changed and outcome.seq == 1
+    np.testing.assert_allclose((await store.review_vectors(["toy-1"]))["toy-1"], edited.vector, atol=1e-6)
+
+
 async def test_deleting_an_unknown_review_is_a_no_op(
     store: ReviewStore, redis: Redis, schema: IndexSchema
 ) -> None:

@@ -41,6 +41,15 @@ def test_the_consumer_group_settings_reach_faust() -> None:
     assert sorted(app.agents) == ["listing_events", "review_events"]
 
 
+def test_each_agent_keeps_its_setting_of_batches_in_flight() -> None:
+    app = create_app(Settings(listing_batches_in_flight=3, review_batches_in_flight=5))
+
+    assert {name: agent.concurrency for name, agent in app.agents.items()} == {
+        "listing_events": 3,
+        "review_events": 5,
+    }
+
+
 def test_a_batch_size_above_the_model_cap_is_refused() -> None:
     with pytest.raises(SettingsError, match="TOYFUSE_BATCH_SIZE=65"):
         create_app(Settings(batch_size=65))

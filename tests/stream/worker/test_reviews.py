@@ -191,6 +191,24 @@ async def test_deletes_and_reposts_update_the_aggregate(
     assert refuser.calls == [["toy-0001"], ["toy-0001"]]
 
 
+async def test_batches_finished_out_of_order_leave_what_in_order_would(
+    store: ReviewStore, schemas_dir: Path, review_factory: ReviewFactory
+) -> None:
+    """Two batches in flight can finish in either order: the later edit and the delete still win."""
+    edited, gone = review_factory(), review_factory()
+    repost = review_factory(
+        review_id=edited["review_id"], text="Broke after a week.", occurred_at="2025-06-01T00:00:00Z"
+    )
+    first, second = [message(edited), message(gone)], [message(deletion(gone)), message(repost)]
+    run = pipeline(store, HashEncoder(), RecordingSink(), RecordingRefuser(), schemas_dir, [])
+
+    await run.process(second)
+    await run.process(first)
+
+    vector = (await store.review_vectors(["toy-0001"]))["toy-0001"]
+    np.testing.assert_allclose(vector, expected_vector([repost]), atol=1e-6)
+
+
 async def test_review_without_text_removes_the_review_without_embedding(
     store: ReviewStore, schemas_dir: Path, review_factory: ReviewFactory
 ) -> None:
