@@ -29,7 +29,7 @@ from stream.bench.throughput import (
     Item,
     PipelineRun,
     ceiling,
-    committed_through,
+    handled_through,
     naive,
     stream_through,
 )
@@ -62,7 +62,7 @@ class BenchPlan:
     text_listings: int = 600
     naive_listings: int = 100
     media_listings: int = 48
-    reviewed_listings: int = 100  # text listings that get a burst of reviews
+    reviewed_listings: int = 300  # text listings that get a burst of reviews
     reviews_per_listing: int = 5
     update_rounds: int = 3  # full and price-only upserts of media_listings, timed this often each
     loads: tuple[float, ...] = (0.25, 0.5, 0.75)  # offered load as a share of the text pipeline's rate
@@ -130,7 +130,7 @@ class Bench:
                 "reviews", encoder.embed_texts, texts, self.plan.naive_listings
             )
         with _bar("reviews: pipeline", len(events)) as bar:
-            pipeline = await committed_through(self.settings, events, self.settings.reviews_topic, bar.update)
+            pipeline = await handled_through(self.settings, events, self.settings.reviews_topic, bar.update)
         return _compared(top, base, pipeline)
 
     async def ceiling_and_naive(
@@ -255,6 +255,7 @@ async def run_bench(settings: Settings, catalog: CatalogSummary | None, plan: Be
             "batch_size": settings.batch_size,
             "batch_window_s": settings.batch_window_s,
             "listing_batches_in_flight": settings.listing_batches_in_flight,
+            "review_batches_in_flight": settings.review_batches_in_flight,
         },
     }
     samples: dict[str, list[float]] = {}

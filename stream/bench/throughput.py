@@ -1,7 +1,7 @@
 """Events per second three ways, in one run: the models called directly at their best concurrency (the
 ceiling), one item per call (the naive baseline), and the whole pipeline, Kafka -> worker -> Triton ->
 Redis, with each listing's freshness (produced -> stored, from the announcement the worker publishes)
-and, for reviews, the time until the worker has committed every one."""
+and, for reviews, the time until the worker has handled every one."""
 
 import asyncio
 import json
@@ -18,6 +18,7 @@ from stream.config import Settings
 from stream.contracts.schemas import parse_rfc3339
 from stream.errors import FeatureServiceError
 from stream.producer import event_key, reliable_producer, topic_for
+from stream.status.probes import worker_scrape
 
 Progress = Callable[[int], None]
 Item = TypeVar("Item")
@@ -177,35 +178,36 @@ async def _collect(
     return stored_at
 
 
-async def committed_through(
+async def handled_through(
     settings: Settings, events: Sequence[Event], topic: str, progress: Progress, timeout_s: float = 600.0
 ) -> dict[str, Any]:
-    """Produce ``events`` to ``topic`` as fast as Kafka takes them; the rate until the worker's consumer group
-    has committed past every one of them (a commit follows the event's processing)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=settings.app_id, enable_auto_commit=False
-    )
-    await consumer.start()  # never subscribes, so it never joins (or disturbs) the worker's group
+    """Produce ``events`` to ``topic`` as fast as Kafka takes them; the rate until the worker has handled
+    every one (stored, found stale or dead-lettered), read off its ``toyfuse_events_processed_total``.
+
+    Not its committed offsets: Faust commits every few seconds, which would round a burst's time up to
+    the next commit."""
     producer = reliable_producer(settings.kafka_bootstrap)
     await producer.start()
     try:
+        before = await _handled(settings, topic)
         started = time.time()
         await _send(producer, settings, events, {}, None)
-        partitions = [TopicPartition(topic, number) for number in range(settings.topic_partitions)]
-        ends = await consumer.end_offsets(partitions)
         deadline, done = time.monotonic() + timeout_s, 0
         while done < len(events):
             if time.monotonic() > deadline:
                 raise PipelineTimeout(
-                    f"the worker committed {done} of {len(events)} benchmark events on {topic} within "
+                    f"the worker handled {done} of {len(events)} benchmark events on {topic} within "
                     f"{timeout_s:g} s; read its log under <run_dir>/worker/"
                 )
-            behind = {tp: ends[tp] - (await consumer.committed(tp) or 0) for tp in partitions}
-            now_done = len(events) - min(len(events), sum(max(0, lag) for lag in behind.values()))
+            now_done = min(len(events), int(await _handled(settings, topic) - before))
             progress(now_done - done)
             done = now_done
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         return {"per_s": rate(len(events), time.time() - started)}
     finally:
         await producer.stop()
-        await consumer.stop()
+
+
+async def _handled(settings: Settings, topic: str) -> float:
+    page = await asyncio.to_thread(worker_scrape, settings)
+    return page.sum_by("toyfuse_events_processed_total", "topic").get(topic, 0.0)
