@@ -5,10 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from stream.config import REPO_ROOT
+from stream.config import REPO_ROOT, Settings
 from stream.contracts import shapes
 
 MODELS = REPO_ROOT / "triton_models"
+PREFERRED = re.compile(r"preferred_batch_size:\s*\[([^\]]*)\]")
+INSTANCES = re.compile(r"instance_group\s*\[\s*\{\s*count:\s*(\d+)")
+ENCODERS = ("text_encoder", "text_multilingual_encoder", "image_encoder")
 TENSOR = re.compile(r'\{\s*name:\s*"(\w+)",\s*data_type:\s*(\w+),\s*dims:\s*\[([^\]]*)\]')
 N = len(shapes.MODALITIES)
 IMAGE = list(shapes.IMAGE_SHAPE)
@@ -77,6 +80,19 @@ def test_config_tensors_match_the_index_schema(model: str) -> None:
 def test_inner_models_take_the_batch_cap(model: str) -> None:
     config = (MODELS / model / "config.pbtxt").read_text(encoding="utf-8")
     assert max_batch_size(config) == shapes.MAX_BATCH
+
+
+@pytest.mark.parametrize("model", ENCODERS)
+def test_batches_in_flight_run_on_instances_of_their_own(model: str) -> None:
+    """Triton's batcher merges queued requests up to the largest preferred size: with 64 preferred, two
+    batches of 32 in flight ran as one on one instance while the other waited."""
+    config = (MODELS / model / "config.pbtxt").read_text(encoding="utf-8")
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    preferred = PREFERRED.search(config)
+    instances = INSTANCES.search(config)
+    assert preferred and instances, f"{model}: no preferred_batch_size or instance count"
+    assert max(int(size) for size in preferred.group(1).split(",")) <= defaults["batch_size"]
+    assert int(instances.group(1)) >= defaults["listing_batches_in_flight"]
 
 
 def test_a_disagreeing_config_is_caught(tmp_path: Path) -> None:
