@@ -1,10 +1,13 @@
 """ReviewStore against a real Redis 8: incremental sums, idempotency, replacement, precision."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -19,7 +22,7 @@ from stream.features.reviews import (
     review_weight,
     weighted_mean,
 )
-from stream.features.vectors import l2_normalize
+from stream.features.vectors import FloatArray, l2_normalize
 from stream.store.reviews import (
     ReviewDeleted,
     ReviewPosted,
@@ -121,6 +124,43 @@ async def test_a_repost_older_than_the_stored_post_changes_nothing(store: Review
 
     assert outcome.status == "superseded" and not outcome.changed and outcome.seq == 1
     np.testing.assert_allclose((await store.review_vectors(["toy-1"]))["toy-1"], edited.vector, atol=1e-6)
+
+
+# One review's history, as a producer emits it: posts at distinct times (edits), perhaps then its delete.
+HISTORIES = st.tuples(
+    st.lists(st.integers(0, 60), min_size=1, max_size=4, unique=True).map(sorted),
+    st.booleans(),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=HISTORIES, data=st.data())
+def test_a_reviews_history_ends_the_same_in_any_order(
+    redis_url: str, schema: IndexSchema, history: tuple[list[int], bool], data: st.DataObject
+) -> None:
+    """Batches in flight may apply one review's events in any order: the aggregate ends as in order."""
+    post_days, deleted = history
+    changes: list[ReviewPosted | ReviewDeleted] = [
+        post("toy-1", contribution("r1", seed=day), START + timedelta(days=day)) for day in post_days
+    ]
+    if deleted:
+        changes.append(delete("toy-1", "r1", START + timedelta(days=post_days[-1] + 1)))
+    shuffled = data.draw(st.permutations(changes))
+
+    async def final(order: list[ReviewPosted | ReviewDeleted]) -> FloatArray | None:
+        client = Redis.from_url(redis_url)
+        store = ReviewStore(client, schema.model_copy(update={"key_prefix": f"h{uuid.uuid4().hex[:8]}"}))
+        for change in order:
+            await store.apply([change])
+        vector = (await store.review_vectors(["toy-1"]))["toy-1"]
+        await client.aclose()
+        return vector
+
+    in_order, any_order = asyncio.run(final(changes)), asyncio.run(final(shuffled))
+    if in_order is None or any_order is None:
+        assert in_order is None and any_order is None
+    else:
+        np.testing.assert_allclose(any_order, in_order, atol=1e-6)
 
 
 async def test_deleting_an_unknown_review_is_a_no_op(
