@@ -330,12 +330,28 @@ class FusionModel(nn.Module):
         scales = (
             torch.where(present, weights, torch.ones_like(weights)).sqrt() * present
         )  # no inf gradient at 0
-        blocks = [
+        blocks = [block * scales[:, i, None] for i, block in enumerate(self.unit_blocks(inputs, present))]
+        return F.normalize(torch.cat(blocks, dim=1), dim=-1), self._per_modality(weights)
+
+    def unit_blocks(self, inputs: tuple[Tensor, ...], present: Tensor) -> list[Tensor]:
+        """Blocks: each input's projection, centred and L2-normalised, before its weight scales it (one
+        [B, width] tensor per input, in :data:`INPUTS` order; rows without the input are meaningless)."""
+        return [
             F.normalize(self._centred(name, self.projections[name](x), present[:, i]), dim=-1)
-            * scales[:, i, None]
             for i, (name, x) in enumerate(zip(INPUTS, inputs, strict=True))
         ]
-        return F.normalize(torch.cat(blocks, dim=1), dim=-1), self._per_modality(weights)
+
+    def input_weights(self) -> Tensor:
+        """Blocks: the learned weight of each input when all are present ([5], summing to 1)."""
+        return torch.softmax(self.gate_scale * self.input_logits.detach(), dim=0)
+
+    @torch.no_grad()
+    def set_input_weights(self, weights: Tensor) -> None:
+        """Blocks: make :meth:`input_weights` equal ``weights`` (positive, [5]; normalised here)."""
+        if weights.shape != self.input_logits.shape or not bool((weights > 0).all()):
+            raise ValueError(f"input weights must be {len(INPUTS)} positive numbers, got {weights.tolist()}")
+        logits = (weights / weights.sum()).log() / self.gate_scale
+        self.input_logits.copy_(logits - logits.mean())
 
     @torch.no_grad()
     def recentre(self, inputs: tuple[Tensor, ...], present: Tensor) -> None:
@@ -382,7 +398,21 @@ class ListingModel(nn.Module):
         """Centre every block on the listings of ``batch`` (see :meth:`FusionModel.recentre`)."""
         training = self.training
         self.eval()
+        self.fusion.recentre(*self._inputs(batch))
+        self.train(training)
+
+    @torch.no_grad()
+    def unit_blocks(self, batch: ListingBatch) -> tuple[list[Tensor], Tensor]:
+        """Blocks: each input's unit block of every listing (see :meth:`FusionModel.unit_blocks`) and the
+        [B, 5] presence of each input, as evaluated (no dropout)."""
+        training = self.training
+        self.eval()
+        inputs, present = self._inputs(batch)
+        blocks = self.fusion.unit_blocks(inputs, present)
+        self.train(training)
+        return blocks, present
+
+    def _inputs(self, batch: ListingBatch) -> tuple[tuple[Tensor, ...], Tensor]:
         video = self.video_pooling(batch.frames, batch.frame_mask)
         inputs = (batch.text, batch.text_multilingual, batch.image, video, batch.reviews)
-        self.fusion.recentre(inputs, batch.modality_mask[:, self.fusion.token_modality] > 0)
-        self.train(training)
+        return inputs, batch.modality_mask[:, self.fusion.token_modality] > 0

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from stream import cli
 from stream.config import Settings
 from stream.contracts.shapes import MODALITIES
+from stream.errors import SettingsError
 from stream.evalsets.command import evalsets_root
 from stream.features.vectors import FloatArray, l2_normalize
 from stream.model.fusion import INPUTS, ListingModel
@@ -31,6 +32,7 @@ from stream.train.features import default_features_path, extract_catalog_feature
 from stream.train.headroom import oracle_weights, weighted_concat
 from stream.train.plot import plot_report
 from stream.train.ranking import retrieval_metrics
+from stream.train.reliability import reweight
 from stream.train.retrieval import embed, keep_modalities, listing_metrics, query_metrics, query_sources
 
 TEXT_INPUTS = ("text", "text_multilingual")
@@ -45,10 +47,12 @@ REMOVABLE = ("text", "image", "video", "reviews")
 WHOLE = "all"  # --split all: the whole catalog, every listing a query
 BASELINES = ("text", "text_multilingual", "image", "video", "reviews", "early_concat")
 RECENTRED = "fusion_recentred"  # the fusion centred on the evaluated listings themselves (no labels read)
+REWEIGHTED = "fusion_reweighted"  # recentred, then block weights scaled by label-free reliability there
 ORACLE = (
     "oracle_weighting"  # single-modality cosines weighted to fit these listings' labels: a bound, not a model
 )
 SECOND_LANGUAGE = "zh"
+TABLES = ("listing_to_listing", "query_to_listing", "missing_modality", "missing_modality_reweighted")
 
 
 @torch.inference_mode()
@@ -114,13 +118,13 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
         "early_concat": early_concat(query_singles, dims),
         "fusion": embed(model, take(features.query_batch(), sources))[0],
     }
-    if recentred is not None:
-        listings[RECENTRED] = embed(recentred, features.listing_batch())[0]
-        queries[RECENTRED] = embed(recentred, take(features.query_batch(), sources))[0]
+    reweighted = reweighted_on(recentred, features)
+    for name, adapted in ((RECENTRED, recentred), (REWEIGHTED, reweighted)):
+        if adapted is not None:
+            listings[name] = embed(adapted, features.listing_batch())[0]
+            queries[name] = embed(adapted, take(features.query_batch(), sources))[0]
     fitted = oracle_weights(singles, families)
     listings[ORACLE] = weighted_concat(singles, fitted)
-    missing = {f"without_{name}": _fused_without(model, features, [name]) for name in REMOVABLE}
-    missing["text_only"] = _fused_without(model, features, [name for name in REMOVABLE if name != "text"])
     second = np.flatnonzero(np.char.startswith(features.locales.astype(str), SECOND_LANGUAGE)).astype(
         np.int64
     )
@@ -133,8 +137,12 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
         "query_to_listing": {
             name: query_metrics(q, sources, listings[name], families) for name, q in queries.items()
         },
-        "missing_modality": {"all": listing_metrics(fused, families)}
-        | {name: listing_metrics(v, families) for name, v in missing.items()},
+        "missing_modality": missing_modality(model, features),
+        **(
+            {"missing_modality_reweighted": missing_modality(reweighted, features)}
+            if reweighted is not None
+            else {}
+        ),
         "present_only": {
             name: _present_only(v, families, present[:, PRESENCE[name]]) for name, v in singles.items()
         },
@@ -146,6 +154,29 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
         "oracle_weights": fitted,
         "mean_modality_weights": dict(zip(MODALITIES, weights.mean(axis=0).round(4).tolist(), strict=True)),
     }
+
+
+def missing_modality(model: ListingModel, features: FeatureSet) -> dict[str, dict[str, float]]:
+    """Fused retrieval with every modality, without each one, and with text only."""
+    families = list(features.families)
+    fused = {"all": embed(model, features.listing_batch())[0]}
+    fused |= {f"without_{name}": _fused_without(model, features, [name]) for name in REMOVABLE}
+    fused["text_only"] = _fused_without(model, features, [name for name in REMOVABLE if name != "text"])
+    return {name: listing_metrics(v, families) for name, v in fused.items()}
+
+
+def reweighted_on(recentred: ListingModel | None, features: FeatureSet) -> ListingModel | None:
+    """A copy of the recentred model with its block weights scaled by each input's reliability estimated on
+    ``features`` (what ``--epochs 0 --recentre --reweight`` exports: label-free); None without a recentred
+    model, or when the listings have fewer than three inputs to judge each other by."""
+    if recentred is None:
+        return None
+    reweighted = copy.deepcopy(recentred)
+    try:
+        reweight(reweighted, features.listing_batch())
+    except SettingsError:
+        return None
+    return reweighted
 
 
 def recentred_on(model: ListingModel, features: FeatureSet) -> ListingModel | None:
@@ -323,11 +354,13 @@ def format_side_by_side(reports: dict[str, dict[str, Any]]) -> str:
     names = list(reports)
     width = max(12, *(len(name) + 2 for name in names))
     lines = []
-    for table in ("listing_to_listing", "query_to_listing", "missing_modality"):
-        methods = list(dict.fromkeys(method for report in reports.values() for method in report[table]))
+    for table in TABLES:
+        methods = list(
+            dict.fromkeys(method for report in reports.values() for method in report.get(table, {}))
+        )
         lines += ["", f"{table}: recall@1", f"{'method':<18}" + "".join(f"{name:>{width}}" for name in names)]
         for method in methods:
-            cells = [reports[name][table].get(method, {}).get("recall@1") for name in names]
+            cells = [reports[name].get(table, {}).get(method, {}).get("recall@1") for name in names]
             lines.append(
                 f"{method:<18}" + "".join(f"{'-' if c is None else f'{c:.3f}':>{width}}" for c in cells)
             )
@@ -341,7 +374,7 @@ def format_tables(report: dict[str, Any]) -> str:
     """The report's tables as aligned text."""
     columns = ("recall@1", "recall@5", "recall@10", "ndcg@10", "mrr")
     lines = []
-    for table in ("listing_to_listing", "query_to_listing", "missing_modality"):
+    for table in (name for name in TABLES if name in report):
         lines += [
             "",
             f"{table} ({report['split']} split, {report['listings']} listings)",

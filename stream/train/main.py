@@ -42,6 +42,7 @@ from stream.train.export import load_checkpoint
 from stream.train.loss import fusion_loss
 from stream.train.params import TrainParams, from_options, train_options
 from stream.train.ranking import retrieval_metrics
+from stream.train.reliability import reweight
 from stream.train.retrieval import embed, fusion_scores, keep_modalities
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,8 @@ def check_params(params: TrainParams, config: FusionConfig, features: FeatureSet
     Raises:
         SettingsError: ``val_labels`` is none but the allowed modalities lack text or both image and video,
             or the fusion keeps text and media in separate blocks (their cosine is always 0); recentring is
-            asked of a fusion without centred blocks; no epoch is asked and nothing to recentre.
+            asked of a fusion without centred blocks; no epoch is asked and nothing to recentre or reweight;
+            reweighting is asked with epochs that would train it away.
     """
     if params.val_labels == "none" and config.fusion_kind == "blocks":
         raise SettingsError(
@@ -122,10 +124,15 @@ def check_params(params: TrainParams, config: FusionConfig, features: FeatureSet
             "--recentre moves the blocks' centres, and this fusion has none (--fusion-kind "
             f"{config.fusion_kind}, --center-blocks {config.center_blocks}); drop --recentre"
         )
-    if params.epochs == 0 and not (params.init and params.recentre):
+    if params.epochs == 0 and not (params.init and (params.recentre or params.reweight)):
         raise SettingsError(
-            "--epochs 0 trains nothing: it only recentres a starting model; pass --init and --recentre, or "
-            "more epochs"
+            "--epochs 0 trains nothing: it only recentres or reweights a starting model; pass --init and "
+            "--recentre or --reweight, or more epochs"
+        )
+    if params.reweight and params.epochs:
+        raise SettingsError(
+            "--reweight sets the block weights of a trained model, which more epochs would train away; pass "
+            "--epochs 0 (with --init), or drop --reweight"
         )
     if params.val_labels == "none" and (
         "text" not in params.modalities or not set(MEDIA) & set(params.modalities)
@@ -332,9 +339,13 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Validation scores: :func:`fusion_scores` by product or by agreement pairs, or the label-free
-        :func:`crossmodal_scores`; under ``--recentre``, of the model centred on every listing first."""
+        :func:`crossmodal_scores`; under ``--recentre``, of the model centred on every listing first, and
+        under ``--reweight``, with its block weights scaled by reliability on every listing."""
         if self.params.recentre:
             self.model.recentre(self.listings)
+        if self.params.reweight:
+            accuracies = reweight(self.model, self.listings)
+            log.info("reweighted by estimated accuracy: %s", {k: round(v, 3) for k, v in accuracies.items()})
         if self.params.val_labels == "none":
             return crossmodal_scores(self.model, self.val, self.params.modalities)
         return fusion_scores(self.model, self.val, self.params.modalities)

@@ -62,6 +62,7 @@ class TrainParams:
     init: Path | None = None  # start from this checkpoint or exported model repository (adaptation)
     agreement_from: Path | None = None  # --labels agreement: mine pairs with this model's fused vectors too
     recentre: bool = False  # centre the blocks on every listing of `features` before each validation
+    reweight: bool = False  # --epochs 0: scale the block weights by each input's label-free reliability
     steps: int | None = None  # stop after this many optimiser steps in total (smoke tests)
     progress: bool = True  # show tqdm progress bars
 
@@ -105,7 +106,7 @@ OPTIONS = (
         type=click.IntRange(0),
         default=TrainParams.epochs,
         help="Most epochs (one epoch = every training product once, as a pair of listings); 0 with --init "
-        "and --recentre: only recentre the starting model.",
+        "and --recentre and/or --reweight: only adapt the starting model.",
     ),
     click.option(
         "--batch-products",
@@ -151,6 +152,12 @@ OPTIONS = (
         is_flag=True,
         help="Blocks: centre each block on every listing of --features that has its input (no labels read) "
         "before each validation, so the checkpoints are centred on the catalog they will serve.",
+    ),
+    click.option(
+        "--reweight",
+        is_flag=True,
+        help="Blocks, with --epochs 0: scale each input's block weight by its nearest-neighbour accuracy on "
+        "--features, estimated from the inputs' agreement (no labels read), after any --recentre.",
     ),
     click.option(
         "--agreement-from",
@@ -291,6 +298,7 @@ def from_options(options: dict[str, Any]) -> tuple[TrainParams, dict[str, Any]]:
         init=options["init"],
         agreement_from=options["agreement_from"],
         recentre=options["recentre"],
+        reweight=options["reweight"],
         steps=options["steps"],
         progress=not options["no_progress"],
     )

@@ -21,6 +21,7 @@ from stream.train.evaluate import (
     gap_closed,
     main,
     recentred_on,
+    reweighted_on,
     run,
 )
 from stream.train.retrieval import query_sources
@@ -38,7 +39,7 @@ def test_report_has_every_table_and_method(
     report = evaluate(feature_set_factory(), _model(tiny_config))
 
     singles = ["text", "text_multilingual", "image", "video", "reviews"]
-    fused = ["fusion", "fusion_recentred"]
+    fused = ["fusion", "fusion_recentred", "fusion_reweighted"]
     assert list(report["listing_to_listing"]) == [*singles, "early_concat", *fused, "oracle_weighting"]
     assert list(report["query_to_listing"]) == ["text", "text_multilingual", "early_concat", *fused]
     assert list(report["missing_modality"]) == [
@@ -49,6 +50,7 @@ def test_report_has_every_table_and_method(
         "without_reviews",
         "text_only",
     ]
+    assert list(report["missing_modality_reweighted"]) == list(report["missing_modality"])
     assert report["listing_to_listing"]["text"]["queries"] == 36.0
     assert report["query_to_listing"]["text"]["queries"] == 12.0
     assert sum(report["mean_modality_weights"].values()) == pytest.approx(1.0, abs=1e-3)
@@ -221,3 +223,36 @@ def test_built_evaluation_catalogs_are_found_by_their_manifest(tmp_path: Path) -
     assert [folder.name for folder in built_evalsets(tmp_path)] == ["flags", "toy-art"]
     with pytest.raises(click.UsageError, match="run `toyfuse evalset build`"):
         built_evalsets(tmp_path / "empty")
+
+
+def test_the_reweighted_row_is_the_recentred_fusion_with_reliability_weights(
+    feature_set_factory: FeatureSetFactory, tiny_config: FusionConfig
+) -> None:
+    features = feature_set_factory()
+    model = _model(tiny_config)
+    recentred = recentred_on(model, features)
+    reweighted = reweighted_on(recentred, features)
+    assert recentred is not None and reweighted is not None
+    weights_before = model.fusion.input_weights()
+
+    report = evaluate(features, model)
+
+    expected = evaluate(features, reweighted)
+    assert report["listing_to_listing"]["fusion_reweighted"] == expected["listing_to_listing"]["fusion"]
+    assert report["missing_modality_reweighted"] == expected["missing_modality"]
+    torch.testing.assert_close(model.fusion.input_weights(), weights_before)  # the model is kept
+    assert reweighted_on(None, features) is None
+
+
+def test_no_reweighted_row_when_the_listings_have_fewer_than_three_inputs(
+    feature_set_factory: FeatureSetFactory, tiny_config: FusionConfig
+) -> None:
+    features = feature_set_factory()
+    mask = features.modality_mask.copy()
+    mask[:, 1:] = 0.0  # text only: two inputs
+    text_only = cache.FeatureSet(**{**vars(features), "modality_mask": mask})
+
+    report = evaluate(text_only, _model(tiny_config))
+
+    assert "fusion_reweighted" not in report["listing_to_listing"]
+    assert "missing_modality_reweighted" not in report

@@ -18,14 +18,16 @@ from numpy.typing import NDArray
 from stream.config import REPO_ROOT
 from stream.contracts.shapes import MODALITIES
 from stream.model import serving
-from stream.model.fusion import FusionConfig
+from stream.model.fusion import INPUTS, FusionConfig
 from stream.train import cache
 from stream.train.cache import FeatureSet
 from stream.train.data import LabelMode
+from stream.train.evaluate import recentred_on
 from stream.train.export import export, load_checkpoint
 from stream.train.loss import LossWeights
 from stream.train.main import Trainer, cosine_lr, main, seed_everything
 from stream.train.params import TrainParams
+from stream.train.reliability import reweight
 from stream.train.retrieval import fusion_scores
 from tests.stream.conftest import DIMS
 from tests.stream.train.conftest import FeatureSetFactory
@@ -419,4 +421,35 @@ def test_recentring_needs_centred_blocks_and_epochs_0_needs_a_model_to_recentre(
     assert main([*small_run, *out, "--recentre", "--fusion-kind", "attention"]) == 1
     assert "drop --recentre" in capsys.readouterr().err
     assert main([*small_run, *out, "--epochs", "0"]) == 1
-    assert "pass --init and --recentre, or more epochs" in capsys.readouterr().err
+    assert "pass --init and --recentre or --reweight, or more epochs" in capsys.readouterr().err
+
+
+def test_epochs_0_reweights_the_recentred_starting_model_and_changes_only_its_input_weights(
+    small_run: list[str], tmp_path: Path, feature_set_factory: FeatureSetFactory
+) -> None:
+    assert main([*small_run, "--out", str(tmp_path / "first"), "--epochs", "1"]) == 0
+    start = tmp_path / "first" / "best.pt"
+    other = tmp_path / "other.npz"
+    cache.save(feature_set_factory(seed=5), other, {"catalog": "another"})
+    args = [*small_run, "--features", str(other), "--init", str(start), "--epochs", "0", "--recentre"]
+
+    assert main([*args, "--out", str(tmp_path / "recentred")]) == 0
+    assert main([*args, "--out", str(tmp_path / "reweighted"), "--reweight"]) == 0
+
+    recentred = load_checkpoint(tmp_path / "recentred" / "best.pt")
+    reweighted = load_checkpoint(tmp_path / "reweighted" / "best.pt")
+    expected = recentred_on(recentred, cache.load(other))
+    assert expected is not None
+    accuracies = reweight(expected, cache.load(other).listing_batch())
+    torch.testing.assert_close(reweighted.fusion.input_weights(), expected.fusion.input_weights())
+    assert not torch.allclose(reweighted.fusion.input_weights(), recentred.fusion.input_weights())
+    assert set(accuracies) == set(INPUTS)
+    before, after = recentred.state_dict(), reweighted.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before if key != "fusion.input_logits")
+
+
+def test_reweighting_refuses_epochs_that_would_train_it_away(
+    small_run: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*small_run, "--out", str(tmp_path / "run"), "--epochs", "1", "--reweight"]) == 1
+    assert "pass --epochs 0 (with --init), or drop --reweight" in capsys.readouterr().err

@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.model.fusion import FusionConfig
+from stream.model.fusion import FusionConfig, ListingModel
 from stream.train.cache import FeatureSet
 from stream.train.evaluate import evaluate
 from stream.train.main import Trainer, seed_everything
 from stream.train.params import TrainParams
+from stream.train.reliability import reweight
 from tests.stream.conftest import DIMS
 from tests.stream.train.conftest import FeatureSetFactory
 
@@ -48,3 +49,22 @@ def test_random_reviews_do_not_pull_the_fused_vector_below_fusion_without_them(
 
     missing = evaluate(test, trainer.model)["missing_modality"]
     assert missing["all"]["recall@1"] >= missing["without_reviews"]["recall@1"] - 0.01
+
+
+def test_reweighting_without_labels_keeps_random_reviews_from_pulling_an_untrained_fusion_down(
+    feature_set_factory: FeatureSetFactory,
+) -> None:
+    seed_everything(0)
+    features = _random_reviews(feature_set_factory(families=60, per_family=3), seed=1)
+    config = FusionConfig(
+        DIMS["text"], DIMS["text_multilingual"], DIMS["image"], DIMS["reviews"], shared_dim=32, hidden_dim=32
+    )
+    model = ListingModel(config).eval()
+    before = evaluate(features, model)["missing_modality"]
+    assert before["all"]["recall@1"] < before["without_reviews"]["recall@1"] - 0.01  # reviews hurt it
+
+    accuracies = reweight(model, features.listing_batch())
+
+    after = evaluate(features, model)["missing_modality"]
+    assert accuracies["reviews"] < 0.5 * min(accuracies[name] for name in ("text", "image"))
+    assert after["all"]["recall@1"] >= after["without_reviews"]["recall@1"] - 0.01
