@@ -435,6 +435,33 @@ def rollout_compare(settings: Settings, sample: int, features: Path | None, as_j
     click.echo(json.dumps(report) if as_json else format_table(report))
 
 
+@rollout_group.command("adapt")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Model repository to export the adapted fusion into (not the served one).",
+)
+@click.option("--sample", default=5000, show_default=True, help="Stored listings to adapt on (at most).")
+@click.option(
+    "--reweight/--no-reweight",
+    default=True,
+    show_default=True,
+    help="Also scale the block weights by each input's reliability, estimated without labels.",
+)
+@batch_option
+@click.pass_obj
+def rollout_adapt(settings: Settings, out: Path, sample: int, reweight: bool, batch: int) -> None:
+    """Adapt the served fusion to the stored catalog without labels: recentre (and reweight) its blocks."""
+    from stream.rollout import adapt
+
+    done = asyncio.run(adapt.adapt(settings, out, sample=sample, batch=batch, reweight=reweight))
+    click.echo(f"adapted the served fusion on {done.listings} stored listings: {done.exported.model_version}")
+    if done.accuracies is not None:
+        click.echo("estimated accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in done.accuracies.items()))
+    click.echo(f"roll it out with `toyfuse rollout start --model-repository {out}`")
+
+
 @rollout_group.command("switch")
 @click.pass_obj
 def rollout_switch(settings: Settings) -> None:

@@ -398,21 +398,11 @@ class ListingModel(nn.Module):
         """Centre every block on the listings of ``batch`` (see :meth:`FusionModel.recentre`)."""
         training = self.training
         self.eval()
-        self.fusion.recentre(*self._inputs(batch))
+        self.fusion.recentre(*self.fusion_inputs(batch))
         self.train(training)
 
-    @torch.no_grad()
-    def unit_blocks(self, batch: ListingBatch) -> tuple[list[Tensor], Tensor]:
-        """Blocks: each input's unit block of every listing (see :meth:`FusionModel.unit_blocks`) and the
-        [B, 5] presence of each input, as evaluated (no dropout)."""
-        training = self.training
-        self.eval()
-        inputs, present = self._inputs(batch)
-        blocks = self.fusion.unit_blocks(inputs, present)
-        self.train(training)
-        return blocks, present
-
-    def _inputs(self, batch: ListingBatch) -> tuple[tuple[Tensor, ...], Tensor]:
+    def fusion_inputs(self, batch: ListingBatch) -> tuple[tuple[Tensor, ...], Tensor]:
+        """The five fusion inputs of ``batch`` (video pooled) and the [B, 5] presence of each input."""
         video = self.video_pooling(batch.frames, batch.frame_mask)
         inputs = (batch.text, batch.text_multilingual, batch.image, video, batch.reviews)
         return inputs, batch.modality_mask[:, self.fusion.token_modality] > 0

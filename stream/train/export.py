@@ -162,7 +162,11 @@ def export(checkpoint: Path, repository: Path, today: date | None = None) -> Exp
     Raises:
         SettingsError: the checkpoint cannot be loaded.
     """
-    model = load_checkpoint(checkpoint)
+    return export_model(load_checkpoint(checkpoint), repository, today)
+
+
+def export_model(model: ListingModel, repository: Path, today: date | None = None) -> Exported:
+    """Write ``model`` as :func:`export` writes a checkpoint's."""
     config = model.config
     version = model_version(model, today or datetime.now(UTC).date())
     folders = (

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from stream.errors import SettingsError
 from stream.features.vectors import FloatArray
-from stream.model.fusion import INPUTS, ListingBatch, ListingModel
+from stream.model.fusion import INPUTS, FusionModel, ListingBatch, ListingModel
 
 Neighbours = NDArray[np.int64]
 MIN_INPUTS = 3  # the triplet method needs two other inputs to judge each one
@@ -105,24 +105,45 @@ def scaled_weights(learned: Mapping[str, float], accuracies: Mapping[str, float]
     return {name: value / total for name, value in floored.items()}
 
 
-def reweight(model: ListingModel, batch: ListingBatch) -> dict[str, float]:
-    """Scale ``model``'s block weights by each input's accuracy estimated on ``batch`` (in place; no labels
-    read); returns the estimates by input.
+@torch.no_grad()
+def reweight_fusion(
+    fusion: FusionModel, inputs: tuple[torch.Tensor, ...], present: torch.Tensor
+) -> dict[str, float]:
+    """Scale ``fusion``'s block weights by each input's accuracy estimated on these listings (in place; no
+    labels read); returns the estimates by input.
+
+    Args:
+        fusion: a block fusion network.
+        inputs: the five fusion inputs of the listings, in :data:`INPUTS` order.
+        present: [n, 5] presence of each input.
 
     Raises:
-        SettingsError: the model is not block fusion, or ``batch`` has fewer than three inputs.
+        SettingsError: the model is not block fusion, or the listings have fewer than three inputs.
     """
-    if model.config.fusion_kind != "blocks":
+    if fusion.kind != "blocks":
         raise SettingsError(
-            f"--reweight scales block weights, and this fusion is {model.config.fusion_kind}; drop --reweight"
+            f"--reweight scales block weights, and this fusion is {fusion.kind}; drop --reweight"
         )
-    blocks, present = model.unit_blocks(batch)
+    training = fusion.training
+    fusion.eval()
+    blocks = fusion.unit_blocks(inputs, present)
+    fusion.train(training)
     neighbours = {
         name: nearest_neighbours(block.numpy(), present[:, i].numpy())
         for i, (name, block) in enumerate(zip(INPUTS, blocks, strict=True))
     }
     accuracies = triplet_accuracies(neighbours)
-    learned = dict(zip(INPUTS, model.fusion.input_weights().tolist(), strict=True))
+    learned = dict(zip(INPUTS, fusion.input_weights().tolist(), strict=True))
     weights = scaled_weights(learned, accuracies)
-    model.fusion.set_input_weights(torch.tensor([weights[name] for name in INPUTS]))
+    fusion.set_input_weights(torch.tensor([weights[name] for name in INPUTS]))
     return accuracies
+
+
+@torch.no_grad()
+def reweight(model: ListingModel, batch: ListingBatch) -> dict[str, float]:
+    """:func:`reweight_fusion` on a batch of cached features (video pooled by ``model``)."""
+    training = model.training
+    model.eval()
+    inputs, present = model.fusion_inputs(batch)
+    model.train(training)
+    return reweight_fusion(model.fusion, inputs, present)

@@ -21,11 +21,11 @@ from safetensors.torch import save_file
 
 from stream.config import REPO_ROOT, Settings
 from stream.contracts.index import IndexSchema
-from stream.errors import ListingNotFound, ReembedRequired, RolloutError
+from stream.errors import ListingNotFound, ReembedRequired, RolloutError, SettingsError
 from stream.features.vectors import from_redis_bytes, l2_normalize
 from stream.model.fusion import INPUTS, FusionConfig, ListingModel
-from stream.model.loading import ARCHITECTURE, FUSION, VIDEO_POOLING, WEIGHTS
-from stream.rollout import service
+from stream.model.loading import ARCHITECTURE, FUSION, VIDEO_POOLING, WEIGHTS, load_exported
+from stream.rollout import adapt, service
 from stream.rollout.registry import RolloutRegistry
 from stream.stack import redis_server
 from stream.store.listings import EmbeddingStore, ListingDeletion, ListingEmbedding, Refusion
@@ -304,3 +304,54 @@ async def test_a_changed_encoder_is_refused(
     with pytest.raises(ReembedRequired, match="toy-2 was embedded by 'listing_embedder/2'"):
         await service.start(settings, new, batch=8, progress=False)
     assert await RolloutRegistry(redis, schema).state() is None
+
+
+def product_embedding(schema: IndexSchema, index: int, rng: np.random.Generator) -> ListingEmbedding:
+    """Listing ``index`` of product ``index // 3``: texts and photo near the product's, reviews at random."""
+    product = np.random.default_rng(10_000 + index // 3)
+    vectors = {
+        name: l2_normalize(
+            product.normal(size=schema.vectors[name].dims) + 0.5 * rng.normal(size=schema.vectors[name].dims)
+        ).astype(np.float32)
+        for name in ("text", "text_multilingual", "image")
+    }
+    vectors["reviews"] = vector(rng, schema.vectors["reviews"].dims)
+    vectors["fused"] = vector(rng, schema.vectors["fused"].dims)
+    return replace(
+        embedding(schema, f"toy-{index:03d}", 1, index),
+        vectors=vectors,
+        modalities=["text", "image", "reviews"],
+    )
+
+
+async def test_adapt_recentres_and_reweights_the_served_fusion_on_stored_vectors_for_a_rollout(
+    redis: Redis, schema: IndexSchema, settings: Settings, tmp_path: Path
+) -> None:
+    store = EmbeddingStore(redis, schema)
+    rng = np.random.default_rng(3)
+    await store.write([product_embedding(schema, index, rng) for index in range(90)])
+    records = await store.get_many([f"toy-{index:03d}" for index in range(90)])
+    served = load_exported(settings.model_repository)
+
+    done = await adapt.adapt(settings, tmp_path / "adapted", sample=1000, batch=16, reweight=True)
+
+    expected = load_exported(settings.model_repository)
+    dims = expected.config.input_dims()
+    accuracies = adapt.adapt_model(expected, [r.vectors for r in records.values() if r], dims, reweight=True)
+    adapted = load_exported(tmp_path / "adapted")
+    assert done.listings == 90 and done.accuracies == pytest.approx(accuracies)
+    torch.testing.assert_close(adapted.fusion.input_weights(), expected.fusion.input_weights())
+    assert not torch.allclose(adapted.fusion.input_weights(), served.fusion.input_weights())
+    assert accuracies["reviews"] < 0.5 * min(accuracies[name] for name in ("text", "image"))
+    state = await service.start(settings, tmp_path / "adapted", batch=16, progress=False)
+    assert (state.version, state.phase, state.applied) == (done.exported.model_version, "scanned", 90)
+
+
+async def test_adapt_refuses_the_served_repository_and_an_empty_catalog(
+    redis: Redis, schema: IndexSchema, settings: Settings, tmp_path: Path
+) -> None:
+    with pytest.raises(SettingsError, match="served model repository"):
+        await adapt.adapt(settings, settings.model_repository, sample=100, batch=16, reweight=True)
+    await EmbeddingStore(redis, schema).write([embedding(schema, "toy-000", 1, 0)])
+    with pytest.raises(RolloutError, match="only 1 listings are stored"):
+        await adapt.adapt(settings, tmp_path / "adapted", sample=100, batch=16, reweight=False)
