@@ -390,13 +390,20 @@ def test_a_run_can_start_from_a_trained_model_and_keeps_its_architecture(
     assert "--init keeps the architecture" in error and "drop hidden_dim" in error
 
 
+def _trained_and_another_catalog(
+    small_run: list[str], tmp_path: Path, feature_set_factory: FeatureSetFactory
+) -> tuple[Path, Path]:
+    """A checkpoint trained one epoch, and the features of another catalog to adapt it to."""
+    assert main([*small_run, "--out", str(tmp_path / "first"), "--epochs", "1"]) == 0
+    other = tmp_path / "other.npz"
+    cache.save(feature_set_factory(seed=5), other, {"catalog": "another"})
+    return tmp_path / "first" / "best.pt", other
+
+
 def test_epochs_0_recentres_the_starting_model_on_the_features_and_changes_nothing_else(
     small_run: list[str], tmp_path: Path, feature_set_factory: FeatureSetFactory
 ) -> None:
-    assert main([*small_run, "--out", str(tmp_path / "first"), "--epochs", "1"]) == 0
-    start = tmp_path / "first" / "best.pt"
-    other = tmp_path / "other.npz"
-    cache.save(feature_set_factory(seed=5), other, {"catalog": "another"})
+    start, other = _trained_and_another_catalog(small_run, tmp_path, feature_set_factory)
     args = [*small_run, "--features", str(other), "--out", str(tmp_path / "recentred"), "--init", str(start)]
 
     assert main([*args, "--epochs", "0", "--recentre"]) == 0
@@ -427,10 +434,7 @@ def test_recentring_needs_centred_blocks_and_epochs_0_needs_a_model_to_recentre(
 def test_epochs_0_reweights_the_recentred_starting_model_and_changes_only_its_input_weights(
     small_run: list[str], tmp_path: Path, feature_set_factory: FeatureSetFactory
 ) -> None:
-    assert main([*small_run, "--out", str(tmp_path / "first"), "--epochs", "1"]) == 0
-    start = tmp_path / "first" / "best.pt"
-    other = tmp_path / "other.npz"
-    cache.save(feature_set_factory(seed=5), other, {"catalog": "another"})
+    start, other = _trained_and_another_catalog(small_run, tmp_path, feature_set_factory)
     args = [*small_run, "--features", str(other), "--init", str(start), "--epochs", "0", "--recentre"]
 
     assert main([*args, "--out", str(tmp_path / "recentred")]) == 0
