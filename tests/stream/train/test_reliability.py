@@ -1,10 +1,13 @@
 """Label-free reliability: nearest neighbours, agreement, the triplet estimates and the reweighted model."""
 
+import random
 from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stream.errors import SettingsError
 from stream.model.fusion import INPUTS, FusionConfig, ListingModel
@@ -102,3 +105,39 @@ def test_set_input_weights_refuses_a_zero_weight(tiny_config: FusionConfig) -> N
 
     with pytest.raises(ValueError, match="5 positive numbers"):
         model.fusion.set_input_weights(torch.tensor([0.5, 0.5, 0.0, 0.0, 0.0]))
+
+
+@st.composite
+def neighbour_sets(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    """Any neighbours of 3-5 inputs over 4-30 listings: each row names another row, or -1 (absent)."""
+    listings = draw(st.integers(4, 30))
+    names = draw(st.lists(st.sampled_from(INPUTS), min_size=3, max_size=5, unique=True))
+    rows = st.lists(st.integers(-1, listings - 1), min_size=listings, max_size=listings)
+    return {name: np.array(draw(rows), dtype=np.int64) for name in names}
+
+
+@given(neighbour_sets(), st.randoms(use_true_random=False))
+@settings(max_examples=200, deadline=None)
+def test_triplet_estimates_are_finite_and_do_not_depend_on_how_rows_or_inputs_are_ordered(
+    neighbours: dict[str, np.ndarray], shuffler: random.Random
+) -> None:
+    judged = [name for name, nearest in neighbours.items() if (nearest >= 0).any()]
+    if len(judged) < 3:
+        with pytest.raises(SettingsError):
+            triplet_accuracies(neighbours)
+        return
+    estimates = triplet_accuracies(neighbours)
+    order = list(range(len(next(iter(neighbours.values())))))
+    shuffler.shuffle(order)
+    position = np.argsort(order)  # row r moves to position[r]
+    moved = {
+        name: np.where(nearest[order] >= 0, position[np.maximum(nearest[order], 0)], -1)
+        for name, nearest in neighbours.items()
+    }
+    names = list(neighbours)
+    shuffler.shuffle(names)
+
+    again = triplet_accuracies({name: moved[name] for name in names})
+
+    assert all(np.isfinite(value) and value >= 0 for value in estimates.values())
+    assert again == pytest.approx(estimates)
