@@ -15,7 +15,7 @@ import torch
 from stream.config import Settings
 from stream.errors import RolloutError, SettingsError
 from stream.features.vectors import FloatArray
-from stream.model.fusion import INPUTS, ListingModel
+from stream.model.fusion import ListingModel
 from stream.model.loading import load_exported
 from stream.rollout.fusing import fusion_inputs
 from stream.rollout.registry import RolloutRegistry
@@ -93,6 +93,5 @@ async def adapt(settings: Settings, out: Path, *, sample: int, batch: int, rewei
             f"only {len(vectors)} listings are stored; adapting needs at least {MIN_LISTINGS}: let the worker "
             "embed the catalog first"
         )
-    dims = model.config.input_dims()
-    accuracies = adapt_model(model, vectors, {name: dims[name] for name in INPUTS}, reweight)
+    accuracies = adapt_model(model, vectors, model.config.input_dims(), reweight)
     return Adapted(len(vectors), accuracies, export_model(model, out))

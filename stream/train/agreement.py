@@ -7,6 +7,7 @@ views of itself). On the ``toy-art`` evaluation catalog, k = 2 pairs 102 of 706 
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,12 +19,20 @@ AGREEMENT_K = 2
 TEXTS = ("text", "text_multilingual")
 
 
+def candidate_similarity(
+    vectors: NDArray[np.floating[Any]], present: NDArray[np.bool_]
+) -> NDArray[np.floating[Any]]:
+    """[N, N] dot products of the rows, -inf where the candidate (column) is the row itself or absent (pure)."""
+    similarity: NDArray[np.floating[Any]] = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    similarity[:, ~present] = -np.inf
+    return similarity
+
+
 def mutual_top_k(vectors: FloatArray, present: NDArray[np.bool_], k: int) -> NDArray[np.bool_]:
     """[N, N] True where each of two present rows is among the other's ``k`` nearest (cosine), never itself."""
     unit = l2_normalize(vectors)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
-    similarity[:, ~present] = -np.inf
+    similarity = candidate_similarity(unit, present)
     nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
     chosen = np.zeros(similarity.shape, dtype=bool)
     chosen[np.arange(len(unit))[:, None], nearest] = True

@@ -137,9 +137,9 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
         "query_to_listing": {
             name: query_metrics(q, sources, listings[name], families) for name, q in queries.items()
         },
-        "missing_modality": missing_modality(model, features),
+        "missing_modality": missing_modality(model, features, fused),
         **(
-            {"missing_modality_reweighted": missing_modality(reweighted, features)}
+            {"missing_modality_reweighted": missing_modality(reweighted, features, listings[REWEIGHTED])}
             if reweighted is not None
             else {}
         ),
@@ -156,10 +156,13 @@ def evaluate(features: FeatureSet, model: ListingModel) -> dict[str, Any]:
     }
 
 
-def missing_modality(model: ListingModel, features: FeatureSet) -> dict[str, dict[str, float]]:
-    """Fused retrieval with every modality, without each one, and with text only."""
+def missing_modality(
+    model: ListingModel, features: FeatureSet, all_fused: FloatArray
+) -> dict[str, dict[str, float]]:
+    """Fused retrieval with every modality (``all_fused``: the model's vectors of ``features``), without each
+    one, and with text only."""
     families = list(features.families)
-    fused = {"all": embed(model, features.listing_batch())[0]}
+    fused = {"all": all_fused}
     fused |= {f"without_{name}": _fused_without(model, features, [name]) for name in REMOVABLE}
     fused["text_only"] = _fused_without(model, features, [name for name in REMOVABLE if name != "text"])
     return {name: listing_metrics(v, families) for name, v in fused.items()}

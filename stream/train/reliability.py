@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from stream.errors import SettingsError
 from stream.features.vectors import FloatArray
 from stream.model.fusion import INPUTS, FusionModel, ListingBatch, ListingModel
+from stream.train.agreement import candidate_similarity
 
 Neighbours = NDArray[np.int64]
 MIN_INPUTS = 3  # the triplet method needs two other inputs to judge each one
@@ -41,9 +42,7 @@ def nearest_neighbours(vectors: FloatArray, present: NDArray[np.bool_]) -> Neigh
     """
     if present.sum() < 2:
         return np.full(len(vectors), -1, dtype=np.int64)
-    similarity = np.asarray(vectors, np.float64) @ np.asarray(vectors, np.float64).T
-    np.fill_diagonal(similarity, -np.inf)
-    similarity[:, ~present] = -np.inf
+    similarity = candidate_similarity(np.asarray(vectors, np.float64), present)
     nearest: Neighbours = similarity.argmax(axis=1).astype(np.int64)
     nearest[~present] = -1
     return nearest
