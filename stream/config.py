@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description="Review batches a worker handles at once, so Triton embeds one while another is re-fused.",
     )
     triton_timeout_s: float = Field(30.0, description="Deadline of one Triton request.")
+    model_check_interval_s: float = Field(
+        15.0,
+        gt=0,
+        description="How often the worker sends each Triton model a canary and reloads one that fails it.",
+    )
     retry_initial_s: float = Field(0.5, description="First back-off while Triton or Redis is unavailable.")
     retry_max_s: float = Field(
         10.0, description="Longest back-off; the worker retries until the server is back."
@@ -112,6 +117,11 @@ class Settings(BaseSettings):
     def triton_grpc_url(self) -> str:
         """host:port of Triton's gRPC endpoint."""
         return f"{self.triton_host}:{self.triton_grpc_port}"
+
+    @property
+    def triton_http_url(self) -> str:
+        """host:port of Triton's HTTP endpoint (canaries and model reloads)."""
+        return f"{self.triton_host}:{self.triton_http_port}"
 
     @property
     def media_allow_list(self) -> tuple[str, ...]:

@@ -62,6 +62,12 @@ model_canary_failures_total = Counter(
     "Failed Triton calls whose known-good canary failed too: the model was broken, not the input.",
     ["model"],
 )
+model_reloads_total = Counter(
+    "toyfuse_model_reloads_total",
+    "Models the worker reloaded in Triton because they failed their canary (a dead Python-backend stub), "
+    "by outcome: recovered (the canary answers after the reload) or failed.",
+    ["model", "outcome"],
+)
 upsert_inputs_total = Counter(
     "toyfuse_upsert_inputs_total",
     "Encoder inputs of upserts (text, image, video, and fusion of them all), by outcome: encoded "

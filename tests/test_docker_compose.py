@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from stream.config import REPO_ROOT, Settings
+from stream.stack.triton_server import MODEL_CONTROL
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 
@@ -62,6 +63,14 @@ def test_triton_builds_on_the_ngc_image_for_gpu_and_cpu(compose: dict[str, Any])
     assert "deploy" not in cpu and cpu["networks"]["default"]["aliases"] == ["triton"]
     assert (gpu["profiles"], cpu["profiles"]) == (["gpu"], ["cpu"])
     assert "./triton_models:/models:ro" in gpu["volumes"]
+
+
+def test_triton_in_compose_lets_workers_reload_a_model_as_the_local_stack_does(
+    compose: dict[str, Any],
+) -> None:
+    command = compose["services"]["triton"]["command"]
+    wanted = [f"{flag}={value}" for flag, value in zip(MODEL_CONTROL[::2], MODEL_CONTROL[1::2], strict=True)]
+    assert [option for option in command if option in wanted] == wanted
 
 
 def test_kafka_init_creates_the_four_settings_topics(compose: dict[str, Any]) -> None:

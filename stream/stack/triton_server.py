@@ -20,6 +20,9 @@ FILES = process.ServerFiles(NAME)
 folder, log_file, pid_file, stop = FILES.folder, FILES.log_file, FILES.pid_file, FILES.stop
 BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 STUB = "triton_python_backend_stub"
+# Every model loaded at start, and reloadable through the repository API: that is how the worker brings
+# back a model whose Python-backend stub died (stream.inference.repair). docker-compose.yml passes the same.
+MODEL_CONTROL = ("--model-control-mode", "explicit", "--load-model", "*")
 
 
 def pytriton_dir() -> Path:
@@ -111,8 +114,7 @@ def server_command(server_dir: Path, backends: Path, settings: Settings) -> list
         LOCALHOST,
         "--metrics-port",
         str(settings.triton_metrics_port),
-        "--model-control-mode",
-        "none",
+        *MODEL_CONTROL,
         "--strict-readiness",
         "true",
         "--exit-on-error",
@@ -168,7 +170,7 @@ def status(settings: Settings) -> ServerStatus:
     """Return the server's pid (if we started it) and whether it is ready and every model answers its canary.
 
     A model whose Python-backend stub died still counts as ready to Triton; its canary fails, so
-    ``stack up`` restarts the server.
+    ``stack up`` restarts the server (a running worker reloads such a model sooner, without a restart).
     """
     pid = FILES.running_pid(settings)
     address = f"{LOCALHOST}:{settings.triton_http_port}"

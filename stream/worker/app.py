@@ -24,6 +24,7 @@ from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import MAX_BATCH
 from stream.errors import SettingsError
 from stream.inference.listing import FUSION_MODEL, LISTING_MODEL, ListingEncoder
+from stream.inference.repair import check_models
 from stream.inference.triton import TritonEncoder
 from stream.media.fetch import MediaFetcher
 from stream.media.guard import HostPolicy, media_session
@@ -278,6 +279,11 @@ def create_app(settings: Settings, failures: AgentFailures | None = None) -> fau
     @app.timer(settings.lag_probe_interval_s)  # type: ignore[untyped-decorator]  # Faust: @no_type_check
     async def consumer_lag() -> None:
         await lag_probe.probe()
+
+    # Beside the agents too: a batch retrying on a model whose stub died goes on once the reload lands.
+    @app.timer(settings.model_check_interval_s)  # type: ignore[untyped-decorator]  # Faust: @no_type_check
+    async def model_check() -> None:
+        await check_models(settings.triton_http_url, settings.triton_timeout_s, settings.startup_timeout_s)
 
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import get_args
 
 from stream import metrics
 from stream.features.changes import INPUTS
+from stream.inference.repair import FAILED, RECOVERED, RELOAD_ORDER
 from stream.inference.triton import FailureReason
 from stream.media.fetch import METRIC_KINDS
 from stream.store.listings import WriteOutcome
@@ -24,7 +25,8 @@ def declare_worker_series(
     Args:
         topics: the consumed topics (their event, batch and outcome series).
         listings_topic: the topic whose events' freshness is observed.
-        models: every Triton model the worker calls (latency, batch size, failures by reason, canary).
+        models: every Triton model the worker calls (latency, batch size, failures by reason, canary);
+            reloads are declared for every model that has a canary, which the worker may reload.
         cached_vectors: the vectors looked up in the encoder cache (hit and miss).
     """
     for topic in topics:
@@ -41,6 +43,9 @@ def declare_worker_series(
         metrics.model_canary_failures_total.labels(model)
         for reason in get_args(FailureReason):
             metrics.triton_request_failures_total.labels(model, reason)
+    for model in RELOAD_ORDER:
+        for outcome in (RECOVERED, FAILED):
+            metrics.model_reloads_total.labels(model, outcome)
     for kind in METRIC_KINDS.values():
         metrics.media_fetches_total.labels(kind, "ok")
         metrics.media_fetched_bytes_total.labels(kind)

@@ -62,7 +62,7 @@ def test_server_command_uses_settings_ports_on_localhost(tmp_path: Path) -> None
     )
     assert options["--model-repository"] == str(tmp_path.resolve())
     assert options["--strict-readiness"] == "true"
-    assert options["--model-control-mode"] == "none"
+    assert (options["--model-control-mode"], options["--load-model"]) == ("explicit", "*")
 
 
 def test_start_without_a_model_repository_names_the_setting(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ import uuid
 
 from prometheus_client import REGISTRY
 
+from stream import metrics
+from stream.inference.repair import RELOAD_ORDER
 from stream.worker.series import declare_worker_series
 
 
@@ -30,10 +32,17 @@ def test_every_labelled_series_of_the_worker_starts_at_zero() -> None:
         ("toyfuse_encoder_cache_total", {"vector": vector, "outcome": "hit"}),
     ]
     assert [value(name, **labels) for name, labels in expected] == [None] * len(expected)
+    metrics.model_reloads_total.clear()  # its labels are the served models', which other tests may have set
 
     declare_worker_series((listings, reviews), listings, [model], [vector])
 
     assert [value(name, **labels) for name, labels in expected] == [0.0] * len(expected)
+    reloads = [
+        value("toyfuse_model_reloads_total", model=name, outcome=outcome)
+        for name in RELOAD_ORDER
+        for outcome in ("recovered", "failed")
+    ]
+    assert reloads == [0.0] * 2 * len(RELOAD_ORDER), "every model with a canary may be reloaded"
     assert value("toyfuse_embedding_freshness_seconds_count", topic=reviews) is None, (
         "observed for listings only"
     )
