@@ -1,4 +1,5 @@
-"""Reliability on the real stack: kill -9 of the worker mid-stream, Triton down 20 s, Redis restarted.
+"""Reliability on the real stack: kill -9 of the worker mid-stream, Triton down 20 s, Redis restarted, and
+kill -9 of the fusion model's processes (which the worker reloads; nobody restarts anything).
 
 Each scenario streams an event log (updates, deletes, duplicates, out-of-order versions, reviews),
 hits the stack with its fault while the worker is busy, and compares the final state in Redis with
@@ -22,7 +23,7 @@ from stream.config import Settings
 from stream.stack import redis_server, triton_server, worker_process
 from tests.integration.conftest import TopicReader, eventually, send
 from tests.integration.reliability import EventLog, Outcome, compare, event_log
-from tests.integration.test_faults import key_of
+from tests.integration.test_faults import key_of, kill_model_process
 
 pytestmark = pytest.mark.usefixtures("running_worker")
 Fault = Callable[[Settings], Awaitable[None]]
@@ -56,6 +57,10 @@ async def restart_redis(settings: Settings) -> None:
     await asyncio.to_thread(redis_server.stop, settings)
     await asyncio.sleep(3)
     await asyncio.to_thread(redis_server.start, settings, print)
+
+
+async def kill_fusion_stubs(settings: Settings) -> None:
+    kill_model_process(settings, "fusion")
 
 
 async def wrongly_deadlettered(
@@ -98,6 +103,7 @@ def report(settings: Settings, row: dict[str, Any]) -> None:
         ("kill -9 worker mid-stream", kill_worker, 1000, 5000, 2000),
         ("Triton down 20 s", triton_down_20_s, 150, 600, 300),
         ("Redis restarted", restart_redis, 150, 600, 300),
+        ("kill -9 fusion model process", kill_fusion_stubs, 150, 600, 300),
     ],
 )
 async def test_a_fault_mid_stream_loses_nothing(
