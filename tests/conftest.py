@@ -128,17 +128,18 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-VsimSent = Callable[[Awaitable[object]], Awaitable[str]]
+CommandSent = Callable[[Awaitable[object], str], Awaitable[str]]
 
 
 @pytest.fixture
-def vsim_sent(redis_client: Redis) -> VsimSent:
-    """Await a search and return the ``VSIM`` command it made Redis run (MONITOR shows a script's too)."""
+def command_sent(redis_client: Redis) -> CommandSent:
+    """Await a call and return the first command named ``name`` (``VSIM``, ``VADD``) it made Redis run
+    (MONITOR shows a script's too)."""
 
-    async def sent(search: Awaitable[object]) -> str:
+    async def sent(call: Awaitable[object], name: str) -> str:
         async with redis_client.monitor() as monitor:
-            await search
-            while not (command := (await monitor.next_command())["command"]).startswith("VSIM"):
+            await call
+            while not (command := (await monitor.next_command())["command"]).startswith(f"{name} "):
                 pass
         return str(command)
 

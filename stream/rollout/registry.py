@@ -237,6 +237,7 @@ class RolloutRegistry:
                     mode,
                     primary,
                     write.model_version,
+                    str(self._schema.search.build_ef),
                 ]
                 keys = [
                     self._schema.listing_key(write.snapshot.listing_id),

@@ -6,11 +6,11 @@ from redis.asyncio import Redis
 from stream.contracts.index import IndexSchema
 from stream.rollout.registry import RolloutRegistry
 from stream.store.listings import SearchEffort
-from tests.conftest import VsimSent, hashed_vector
+from tests.conftest import CommandSent, hashed_vector
 
 
 async def test_neighbours_search_at_the_effort_of_similar_listing_look_ups(
-    redis_client: Redis, schema: IndexSchema, vsim_sent: VsimSent
+    redis_client: Redis, schema: IndexSchema, command_sent: CommandSent
 ) -> None:
     vector_set = f"{schema.vector_set_key}:shadow"
     for listing_id in ("a", "b", "c"):
@@ -18,7 +18,7 @@ async def test_neighbours_search_at_the_effort_of_similar_listing_look_ups(
         await redis_client.execute_command("VADD", vector_set, "FP32", vector.tobytes(), listing_id)
     registry = RolloutRegistry(redis_client, schema, SearchEffort(ef=321))
 
-    command = await vsim_sent(registry.neighbours(vector_set, ["a"], 2))
+    command = await command_sent(registry.neighbours(vector_set, ["a"], 2), "VSIM")
 
     assert command.endswith("ELE a COUNT 3 EF 321")
     found, missing = await registry.neighbours(vector_set, ["a", "missing"], 2)

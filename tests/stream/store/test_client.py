@@ -12,7 +12,7 @@ from stream.contracts.index import IndexSchema
 from stream.features.vectors import l2_normalize
 from stream.store.client import EmbeddingClient
 from stream.store.listings import EmbeddingStore, ListingEmbedding
-from tests.conftest import VsimSent
+from tests.conftest import CommandSent
 
 
 def embedding(listing_id: str, seed: int) -> ListingEmbedding:
@@ -21,7 +21,7 @@ def embedding(listing_id: str, seed: int) -> ListingEmbedding:
 
 
 async def test_from_settings_searches_at_the_settings_effort(
-    redis_url: str, redis_client: Redis, tmp_path: Path, vsim_sent: VsimSent
+    redis_url: str, redis_client: Redis, tmp_path: Path, command_sent: CommandSent
 ) -> None:
     layout = (REPO_ROOT / "schemas" / "embedding_index.yaml").read_text(encoding="utf-8")
     own_prefix = layout.replace("key_prefix: toyfuse", f"key_prefix: test{uuid.uuid4().hex[:8]}")
@@ -34,6 +34,6 @@ async def test_from_settings_searches_at_the_settings_effort(
     )
 
     async with EmbeddingClient.from_settings(settings) as client:
-        command = await vsim_sent(client.similar("a", 5, max_price=50))
+        command = await command_sent(client.similar("a", 5, max_price=50), "VSIM")
 
     assert command.endswith("EF 321 FILTER .price <= 50.0 FILTER-EF 42")

@@ -32,7 +32,7 @@ from stream.store.reviews import (
     aggregate_key,
     review_key,
 )
-from tests.conftest import VsimSent
+from tests.conftest import CommandSent
 
 DIMS = 256  # the searchable fused vector
 DELETED_AT = datetime(2026, 1, 5, 11, tzinfo=UTC)  # when the listing deletions happened at the source
@@ -170,14 +170,14 @@ async def test_similar_ranks_by_cosine_and_filters(store: EmbeddingStore) -> Non
 
 
 async def test_similar_searches_at_its_effort_with_filter_ef_only_when_filtered(
-    redis: Redis, schema: IndexSchema, vsim_sent: VsimSent
+    redis: Redis, schema: IndexSchema, command_sent: CommandSent
 ) -> None:
     store = EmbeddingStore(redis, schema, effort=SearchEffort(ef=321, filter_ef_per_result=7))
     await store.write([embedding("a", 1, seed=1), embedding("b", 1, seed=2)])
 
-    plain = await vsim_sent(store.similar("a", 5))
-    filtered = await vsim_sent(store.similar("a", 5, category="plush"))
-    larger = await vsim_sent(store.similar("a", 49, category="plush"))
+    plain = await command_sent(store.similar("a", 5), "VSIM")
+    filtered = await command_sent(store.similar("a", 5, category="plush"), "VSIM")
+    larger = await command_sent(store.similar("a", 49, category="plush"), "VSIM")
 
     assert plain.endswith("ELE a COUNT 6 WITHSCORES EF 321")
     assert filtered.endswith('ELE a COUNT 6 WITHSCORES EF 321 FILTER "plush" in .categories FILTER-EF 42')
@@ -210,6 +210,19 @@ async def test_stored_versions_in_one_round_trip(store: EmbeddingStore) -> None:
 def refusion(listing_id: str, version: int, seed: int, reviews: np.ndarray | None) -> Refusion:
     modalities = ["text", "image", "reviews"] if reviews is not None else ["text", "image"]
     return Refusion(listing_id, version, "m2", "2026-01-06T00:00:00Z", vector(seed), reviews, modalities)
+
+
+async def test_upserts_and_refusions_build_the_vector_set_at_the_schemas_build_effort(
+    redis: Redis, schema: IndexSchema, command_sent: CommandSent
+) -> None:
+    search = schema.search.model_copy(update={"build_ef": 37})
+    store = EmbeddingStore(redis, schema.model_copy(update={"search": search}))
+
+    upserted = await command_sent(store.write([embedding("a", 1, seed=1)]), "VADD")
+    refused = await command_sent(store.refuse([refusion("a", 1, 9, None)]), "VADD")
+
+    assert " a Q8 EF 37 SETATTR " in upserted
+    assert refused.endswith(" a Q8 EF 37")
 
 
 async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
