@@ -377,6 +377,14 @@ def _shares(text: str) -> tuple[float, ...]:
     help="Vector-set quantisations to measure (repeatable; default: all three).",
 )
 @click.option(
+    "--build-ef",
+    "build_efs",
+    type=click.IntRange(1),
+    multiple=True,
+    help="VADD EF values to build each quantisation at (repeatable; default: the schema's search.build_ef, "
+    f"{INDEX.search.build_ef}).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("bench-results"),
@@ -393,6 +401,7 @@ def command(
     load_seconds: float,
     index_size: int,
     quantizations: tuple[str, ...],
+    build_efs: tuple[int, ...],
     out: Path,
 ) -> None:
     """Throughput (ceiling / naive / pipeline), freshness under load and the vector index, in one run.
@@ -412,6 +421,7 @@ def command(
             size=index_size,
             dims=INDEX.vectors[INDEX.search.vector].dims,
             quantizations=quantizations or IndexPlan.quantizations,
+            build_efs=build_efs or IndexPlan.build_efs,
             served=SearchEffort.from_settings(settings),
         ),
     )

@@ -10,6 +10,10 @@ Each built set is searched at each exploration factor (``EF``) without the filte
 effort (``FILTER-EF``, at the served ``EF``) with it, since searching is cheap next to building; the
 served effort (the settings') is among them and its results are the headline.
 
+Each quantisation is built at each build effort (``VADD ... EF``, the candidates an insert weighs for its
+links), the served one (the schema's ``search.build_ef``) among them: a lower one builds faster and links
+worse, which the searches of that set then show.
+
 Insert rates are compared at the same set size: the set is built once with the fastest method, then
 each method adds ``sequential`` more vectors to it. It runs on a scratch Redis without persistence
 (``redis_server.scratch_server``), never the stack's: the numbers are the index's own, without the
@@ -28,6 +32,7 @@ from numpy.typing import NDArray
 from redis import Redis
 
 from stream.bench.stats import latency_summary, rate, recall_at_k
+from stream.contracts.shapes import INDEX
 from stream.features.vectors import FloatArray, l2_normalize
 from stream.store.listings import DEFAULT_EFFORT, SearchEffort
 
@@ -49,6 +54,7 @@ class IndexPlan:
     size: int = 100_000
     dims: int = 256
     quantizations: tuple[str, ...] = ("Q8", "NOQUANT", "BIN")  # the first is the one served
+    build_efs: tuple[int, ...] = (INDEX.search.build_ef,)  # VADD EF values each quantisation is built at
     queries: int = 200
     k: int = 10
     threads: int = 4
@@ -110,11 +116,28 @@ def exact_top_k(
     return top
 
 
-def _vadd(vector: FloatArray, row: int, category: int, quantization: str, cas: bool) -> list[Any]:
+@dataclass(frozen=True)
+class Build:
+    """How a set is built: its quantisation and build effort (``VADD ... EF``)."""
+
+    quantization: str
+    ef: int
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> "Build":
+        """The build a report entry of :func:`run_index` measured (pure)."""
+        return cls(result["quantization"], result["build_ef"])
+
+    def label(self) -> str:
+        """How reports and plots name this build (pure)."""
+        return f"{self.quantization} EF {self.ef}"
+
+
+def _vadd(vector: FloatArray, row: int, category: int, build: Build, cas: bool) -> list[Any]:
     options = ["CAS"] if cas else []
     return [
-        "VADD", KEY, "FP32", vector.astype("<f4").tobytes(), f"v{row}", *options, quantization,
-        "SETATTR", attribute_json(category, row),
+        "VADD", KEY, "FP32", vector.astype("<f4").tobytes(), f"v{row}", *options, build.quantization,
+        "EF", build.ef, "SETATTR", attribute_json(category, row),
     ]  # fmt: skip
 
 
@@ -122,7 +145,7 @@ def insert_sequential(
     redis: Redis,
     vectors: FloatArray,
     cats: NDArray[np.int64],
-    quantization: str,
+    build: Build,
     progress: Progress,
     first_row: int = 0,
 ) -> float:
@@ -130,7 +153,7 @@ def insert_sequential(
     naive baseline); return the seconds taken."""
     started = time.perf_counter()
     for offset, vector in enumerate(vectors):
-        command = _vadd(vector, first_row + offset, int(cats[offset]), quantization, cas=False)
+        command = _vadd(vector, first_row + offset, int(cats[offset]), build, cas=False)
         redis.execute_command(*command)  # type: ignore[no-untyped-call]
         progress(1)
     return time.perf_counter() - started
@@ -141,7 +164,7 @@ def insert_pipelined(
     vectors: FloatArray,
     cats: NDArray[np.int64],
     plan: IndexPlan,
-    quantization: str,
+    build: Build,
     threads: int,
     progress: Progress,
     first_row: int = 0,
@@ -156,7 +179,7 @@ def insert_pipelined(
     def send(index: int) -> None:
         pipe = clients[index % threads].pipeline(transaction=False)
         for offset in chunks[index]:
-            command = _vadd(vectors[offset], first_row + offset, int(cats[offset]), quantization, threads > 1)
+            command = _vadd(vectors[offset], first_row + offset, int(cats[offset]), build, threads > 1)
             pipe.execute_command(*command)  # type: ignore[no-untyped-call]
         pipe.execute()
         progress(len(chunks[index]))
@@ -235,21 +258,19 @@ def _top_ups(
     vectors: FloatArray,
     cats: NDArray[np.int64],
     plan: IndexPlan,
-    quantization: str,
+    build: Build,
     progress: Progress,
 ) -> dict[str, float]:
     """Insert rate of each method adding ``plan.sequential`` new vectors (the rows after the set) to the built set."""
 
     def one_per_round_trip(start: int) -> float:
         added = vectors[start : start + plan.sequential]
-        return insert_sequential(redis, added, cats[start:], quantization, progress, first_row=start)
+        return insert_sequential(redis, added, cats[start:], build, progress, first_row=start)
 
     def pipelined(threads: int) -> Callable[[int], float]:
         def insert(start: int) -> float:
             added = vectors[start : start + plan.sequential]
-            return insert_pipelined(
-                connect, added, cats[start:], plan, quantization, threads, progress, start
-            )
+            return insert_pipelined(connect, added, cats[start:], plan, build, threads, progress, start)
 
         return insert
 
@@ -265,29 +286,39 @@ def _top_ups(
     }
 
 
+def builds(plan: IndexPlan) -> list[Build]:
+    """Every quantisation at every build effort, the served quantisation first (pure)."""
+    return [Build(quantization, ef) for quantization in plan.quantizations for ef in plan.build_efs]
+
+
 def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress) -> dict[str, Any]:
-    """Build, top up and search a fresh ``KEY`` for each quantisation (deleted afterwards); the report section."""
+    """Build, top up and search a fresh ``KEY`` for each of :func:`builds` (deleted afterwards); the report
+    section."""
     rows = plan.size + TOP_UP_METHODS * plan.sequential  # the set, then a batch of top-ups per method
     vectors = catalog_vectors(rows + plan.queries, plan.dims, plan.seed)
     queries = vectors[rows:]  # listings of the same products, never inserted
     cats = categories(rows, plan.seed)
     redis = connect()
-    report: dict[str, Any] = {"plan": asdict(plan), "quantizations": {}}
+    report: dict[str, Any] = {"plan": asdict(plan), "builds": []}
     try:
-        for quantization in plan.quantizations:
+        for build in builds(plan):
             redis.delete(KEY)
-            build = insert_pipelined(
-                connect, vectors[: plan.size], cats, plan, quantization, plan.threads, progress
+            seconds = insert_pipelined(
+                connect, vectors[: plan.size], cats, plan, build, plan.threads, progress
             )
             memory = redis.memory_usage(KEY) or 0
             searched = _search_cases(redis, vectors[: plan.size], queries, cats[: plan.size], plan)
-            top_ups = _top_ups(connect, redis, vectors, cats, plan, quantization, progress)
-            report["quantizations"][quantization] = {
-                "build_inserts_per_s": rate(plan.size, build),
-                "top_up_inserts_per_s": top_ups,
-                "bytes_per_vector": memory / plan.size,
-                "search": searched,
-            }
+            top_ups = _top_ups(connect, redis, vectors, cats, plan, build, progress)
+            report["builds"].append(
+                {
+                    "quantization": build.quantization,
+                    "build_ef": build.ef,
+                    "build_inserts_per_s": rate(plan.size, seconds),
+                    "top_up_inserts_per_s": top_ups,
+                    "bytes_per_vector": memory / plan.size,
+                    "search": searched,
+                }
+            )
     finally:
         redis.delete(KEY)
         redis.close()
@@ -296,4 +327,4 @@ def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress)
 
 def index_work(plan: IndexPlan) -> int:
     """How many inserts :func:`run_index` makes, for its progress bar (pure)."""
-    return len(plan.quantizations) * (plan.size + TOP_UP_METHODS * plan.sequential)
+    return len(builds(plan)) * (plan.size + TOP_UP_METHODS * plan.sequential)

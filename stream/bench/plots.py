@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt
 
+from stream.bench.index import Build
 from stream.bench.report import throughput_rows
 from stream.bench.stats import cdf
 
@@ -61,13 +62,15 @@ def plot_bench(report: dict[str, Any], samples: dict[str, list[float]], out_dir:
 
 
 def _plot_efforts(section: dict[str, Any], path: Path) -> Path:
-    """Recall@10 against p99 latency, one curve per quantisation and case, each point labelled by its effort."""
+    """Recall@10 against p99 latency, one curve per build and case, each point labelled by its effort."""
     figure, axis = plt.subplots(figsize=(6, 4))
-    for quantization, result in section["quantizations"].items():
+    for result in section["builds"]:
         for case, key in (("unfiltered", "ef"), ("filtered", "filter_ef")):
             sweep = result["search"][case]["sweep"]
             p99 = [point["latency"]["p99_ms"] for point in sweep]
-            axis.plot(p99, [point["recall@10"] for point in sweep], "o-", label=f"{quantization} {case}")
+            axis.plot(
+                p99, [point["recall@10"] for point in sweep], "o-", label=f"{Build.of(result).label()} {case}"
+            )
             for x, point in zip(p99, sweep, strict=True):
                 axis.annotate(str(point[key]), (x, point["recall@10"]), fontsize=7)
     axis.set_xlabel("VSIM p99 (ms); labels: EF unfiltered, FILTER-EF filtered")

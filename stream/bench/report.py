@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from stream.bench.index import Build
 from stream.bench.stats import ratio
 
 
@@ -94,25 +95,25 @@ def _index_lines(section: dict[str, Any] | None) -> list[str]:
     lines = [
         "",
         f"vector set, {size:,} vectors, at the served search effort",
-        f"{'quant':<9}{'build/s':>9}{'B/vec':>7}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}{'filt p99':>9}{'filt R@10':>10}",
+        f"{'build':<14}{'build/s':>9}{'B/vec':>7}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}{'filt p99':>9}{'filt R@10':>10}",
     ]
-    for quantization, result in section["quantizations"].items():
+    for result in section["builds"]:
         plain, filtered = result["search"]["unfiltered"], result["search"]["filtered"]
         lines.append(
-            f"{quantization:<9}{result['build_inserts_per_s']:>9.0f}{result['bytes_per_vector']:>7.0f}"
+            f"{Build.of(result).label():<14}{result['build_inserts_per_s']:>9.0f}{result['bytes_per_vector']:>7.0f}"
             f"{plain['latency']['p50_ms']:>8.2f}{plain['latency']['p99_ms']:>8.2f}{plain['recall@10']:>7.3f}"
             f"{filtered['latency']['p99_ms']:>9.2f}{filtered['recall@10']:>10.3f}"
         )
-    for quantization, result in section["quantizations"].items():
-        lines += _effort_lines(quantization, result["search"])
+    for result in section["builds"]:
+        lines += _effort_lines(Build.of(result), result["search"])
     return lines
 
 
-def _effort_lines(quantization: str, search: dict[str, Any]) -> list[str]:
-    """One quantisation's sweep: by EF without the filter, by FILTER-EF (at the served EF) with it."""
+def _effort_lines(build: Build, search: dict[str, Any]) -> list[str]:
+    """One build's sweep: by EF without the filter, by FILTER-EF (at the served EF) with it."""
     served, filtered = search["served"], search["filtered"]
     title = (
-        f"{quantization} by search effort (served: EF {served['ef']}, FILTER-EF {served['filter_ef']}; "
+        f"{build.label()} by search effort (served: EF {served['ef']}, FILTER-EF {served['filter_ef']}; "
         f"filtered at EF {filtered['ef']}, {filtered['filter']})"
     )
     lines = ["", title, f"{'option':<10}{'value':>7}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}"]

@@ -9,6 +9,7 @@ from stream.bench.plots import plot_bench
 from stream.bench.report import format_report
 from stream.catalog.generate import CatalogSummary
 from stream.config import Settings
+from stream.contracts.shapes import INDEX
 from stream.stack import redis_server
 from stream.store.client import EmbeddingClient
 
@@ -48,7 +49,9 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     (load,) = report["freshness"]["loads"]
     assert load["offered_per_s"] == 0.5 * report["text"]["pipeline"]["per_s"]
     assert load["freshness"]["samples"] == max(1, round(load["offered_per_s"] * 2.0))
-    search = report["index"]["quantizations"]["Q8"]["search"]
+    (build,) = report["index"]["builds"]
+    assert (build["quantization"], build["build_ef"]) == ("Q8", INDEX.search.build_ef)
+    search = build["search"]
     assert search["unfiltered"]["recall@10"] > 0.8 and search["filtered"]["recall@10"] > 0.8
     assert [point["ef"] for point in search["unfiltered"]["sweep"]] == PLAN.index.swept_efs()
     assert [point["filter_ef"] for point in search["filtered"]["sweep"]] == PLAN.index.swept_filter_efs()

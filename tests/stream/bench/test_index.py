@@ -9,8 +9,10 @@ from redis import Redis
 from stream.bench.index import (
     CATEGORIES,
     FILTER,
+    Build,
     IndexPlan,
     attribute_json,
+    builds,
     catalog_vectors,
     categories,
     exact_top_k,
@@ -18,6 +20,7 @@ from stream.bench.index import (
     run_index,
     vsim_options,
 )
+from stream.contracts.shapes import INDEX
 from stream.store.listings import SearchEffort
 
 
@@ -50,9 +53,19 @@ def test_attributes_are_json_with_a_category_the_filter_can_select() -> None:
     assert json.loads(attribute_json(3, 7)) == {"category": "c3", "price": 7.0}
 
 
-def test_index_work_counts_every_insert() -> None:
-    plan = IndexPlan(size=1000, quantizations=("Q8", "BIN"), sequential=10)
-    assert index_work(plan) == 2 * (1000 + 3 * 10)
+def test_index_work_counts_every_insert_of_every_build() -> None:
+    plan = IndexPlan(size=1000, quantizations=("Q8", "BIN"), build_efs=(50, 200, 400), sequential=10)
+    assert index_work(plan) == 6 * (1000 + 3 * 10)
+
+
+def test_every_quantisation_is_built_at_every_effort_the_served_quantisation_first() -> None:
+    plan = IndexPlan(quantizations=("Q8", "BIN"), build_efs=(50, 200))
+    assert builds(plan) == [Build("Q8", 50), Build("Q8", 200), Build("BIN", 50), Build("BIN", 200)]
+    assert Build("Q8", 50).label() == "Q8 EF 50"
+
+
+def test_the_default_build_effort_is_the_one_the_store_builds_with() -> None:
+    assert IndexPlan().build_efs == (INDEX.search.build_ef,)
 
 
 def test_the_sweep_holds_the_served_effort_once_in_ascending_order() -> None:
@@ -69,10 +82,13 @@ def test_vsim_options_pass_filter_ef_only_with_the_filter() -> None:
     assert vsim_options(300, FILTER, 500) == ["EF", 300, "FILTER", FILTER, "FILTER-EF", 500]
 
 
-def test_one_built_set_is_searched_at_every_effort_and_the_served_one_heads_each_case(redis_url: str) -> None:
+def test_each_built_set_is_searched_at_every_effort_and_the_served_one_heads_each_case(
+    redis_url: str,
+) -> None:
     plan = IndexPlan(
         size=1000,
         quantizations=("Q8",),
+        build_efs=(40, 200),
         queries=10,
         sequential=20,
         served=SearchEffort(ef=150, filter_ef_per_result=60),
@@ -84,7 +100,11 @@ def test_one_built_set_is_searched_at_every_effort_and_the_served_one_heads_each
     report = run_index(lambda: Redis.from_url(redis_url), plan, inserted.append)
 
     assert sum(inserted) == index_work(plan)
-    search = report["quantizations"]["Q8"]["search"]
+    assert [(result["quantization"], result["build_ef"]) for result in report["builds"]] == [
+        ("Q8", 40),
+        ("Q8", 200),
+    ]
+    search = report["builds"][1]["search"]
     assert search["served"] == {"ef": 150, "filter_ef": 600}
     unfiltered, filtered = search["unfiltered"], search["filtered"]
     assert [point["ef"] for point in unfiltered["sweep"]] == [50, 150]
