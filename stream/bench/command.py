@@ -37,6 +37,7 @@ from stream.bench.updates import update_costs
 from stream.bench.workload import Event, bench_listings, deletions, encoder_inputs, review_burst
 from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import REPO_ROOT, Settings
+from stream.contracts.index import MAX_BUILD_EF
 from stream.contracts.shapes import IMAGE_SHAPE, INDEX
 from stream.features.reviews import review_text
 from stream.inference.listing import ListingEncoder
@@ -379,7 +380,7 @@ def _shares(text: str) -> tuple[float, ...]:
 @click.option(
     "--build-ef",
     "build_efs",
-    type=click.IntRange(1),
+    type=click.IntRange(1, MAX_BUILD_EF),
     multiple=True,
     help="VADD EF values to build each quantisation at (repeatable; default: the schema's search.build_ef, "
     f"{INDEX.search.build_ef}).",

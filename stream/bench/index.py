@@ -11,8 +11,8 @@ effort (``FILTER-EF``, at the served ``EF``) with it, since searching is cheap n
 served effort (the settings') is among them and its results are the headline.
 
 Each quantisation is built at each build effort (``VADD ... EF``, the candidates an insert weighs for its
-links), the served one (the schema's ``search.build_ef``) among them: a lower one builds faster and links
-worse, which the searches of that set then show.
+links; by default only the served one, the schema's ``search.build_ef``): a lower one builds faster and
+links worse, which the searches of that set then show.
 
 Insert rates are compared at the same set size: the set is built once with the fastest method, then
 each method adds ``sequential`` more vectors to it. It runs on a scratch Redis without persistence
@@ -287,7 +287,7 @@ def _top_ups(
 
 
 def builds(plan: IndexPlan) -> list[Build]:
-    """Every quantisation at every build effort, the served quantisation first (pure)."""
+    """Every quantisation at every build effort, in the plan's order (pure)."""
     return [Build(quantization, ef) for quantization in plan.quantizations for ef in plan.build_efs]
 
 

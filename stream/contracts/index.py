@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from stream.errors import SettingsError
 
 Quantization = Literal["NOQUANT", "Q8", "BIN"]
+MAX_BUILD_EF = 1_000_000  # the largest VADD EF Redis accepts; above it every insert fails "invalid EF"
 
 
 class VectorField(BaseModel):
@@ -59,7 +60,7 @@ class SearchConfig(BaseModel):
     quantization: Quantization = "Q8"
     # VADD EF: candidates an insert weighs for its links (Redis's default 200); lower builds faster and, at
     # a million vectors, finds far fewer true neighbours (README, "Speed")
-    build_ef: int = Field(200, gt=0)
+    build_ef: int = Field(200, gt=0, le=MAX_BUILD_EF)
     attributes: tuple[str, ...] = ()
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.contracts.index import IndexSchema
+from stream.contracts.index import MAX_BUILD_EF, IndexSchema
 from stream.errors import SettingsError
 
 
@@ -23,3 +23,14 @@ def test_search_vector_must_be_declared(tmp_path: Path, schemas_dir: Path) -> No
 
     with pytest.raises(SettingsError, match="search.vector 'combined' is not one of vectors"):
         IndexSchema.from_yaml(tmp_path / "layout.yaml")
+
+
+def test_a_build_effort_redis_would_refuse_is_refused_at_load(tmp_path: Path, schemas_dir: Path) -> None:
+    layout = (schemas_dir / "embedding_index.yaml").read_text()
+    assert "build_ef: 200 " in layout, "the layout's build_ef line changed; update this test"
+    for refused in (MAX_BUILD_EF + 1, 0):
+        (tmp_path / "layout.yaml").write_text(layout.replace("build_ef: 200 ", f"build_ef: {refused} "))
+        with pytest.raises(SettingsError, match="build_ef"):
+            IndexSchema.from_yaml(tmp_path / "layout.yaml")
+    (tmp_path / "layout.yaml").write_text(layout.replace("build_ef: 200 ", f"build_ef: {MAX_BUILD_EF} "))
+    assert IndexSchema.from_yaml(tmp_path / "layout.yaml").search.build_ef == MAX_BUILD_EF

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from stream.config import Settings
-from stream.contracts.index import IndexSchema
+from stream.contracts.index import MAX_BUILD_EF, IndexSchema
 from stream.errors import EmbeddingDimMismatch, ListingNotFound
 from stream.features.changes import Sources, input_digests
 from stream.features.vectors import l2_normalize
@@ -223,6 +224,18 @@ async def test_upserts_and_refusions_build_the_vector_set_at_the_schemas_build_e
 
     assert " a Q8 EF 37 SETATTR " in upserted
     assert refused.endswith(" a Q8 EF 37")
+
+
+async def test_the_largest_build_effort_the_schema_allows_is_the_largest_redis_accepts(
+    redis: Redis, schema: IndexSchema
+) -> None:
+    search = schema.search.model_copy(update={"build_ef": MAX_BUILD_EF})
+    store = EmbeddingStore(redis, schema.model_copy(update={"search": search}))
+
+    assert await store.write([embedding("a", 1, seed=1)]) == [APPLIED]
+    one_more = ["VADD", schema.vector_set_key, "FP32", vector(2).tobytes(), "b", "EF", MAX_BUILD_EF + 1]
+    with pytest.raises(ResponseError, match="invalid EF"):
+        await redis.execute_command(*one_more)
 
 
 async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
