@@ -68,6 +68,14 @@ model_reloads_total = Counter(
     "by outcome: recovered (the canary answers after the reload) or failed.",
     ["model", "outcome"],
 )
+model_check_rounds_total = Counter(
+    "toyfuse_model_check_rounds_total",
+    "Rounds of the worker's model check (a canary to every model, then reloading those that fail), by "
+    "phase: started or finished. A round is under way while started exceeds finished; its canaries are "
+    "inferences of every model, so Triton's counts grow by them too.",
+    ["phase"],
+)
+ROUND_STARTED, ROUND_FINISHED = "started", "finished"  # the model_check_rounds_total phases
 upsert_inputs_total = Counter(
     "toyfuse_upsert_inputs_total",
     "Encoder inputs of upserts (text, image, video, and fusion of them all), by outcome: encoded "

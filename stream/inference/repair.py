@@ -114,9 +114,16 @@ def repair_models(url: str, timeout_s: float = 30.0, reload_timeout_s: float = 1
 
 
 async def check_models(url: str, timeout_s: float, reload_timeout_s: float) -> RepairReport | None:
-    """:func:`repair_models` off the event loop; None when Triton could not be asked (logged, nothing done)."""
+    """:func:`repair_models` off the event loop; None when Triton could not be asked (logged, nothing done).
+
+    The round is counted in ``toyfuse_model_check_rounds_total`` as started before its first canary and as
+    finished once it is over, however it ends.
+    """
+    metrics.model_check_rounds_total.labels(metrics.ROUND_STARTED).inc()
     try:
         return await asyncio.to_thread(repair_models, url, timeout_s, reload_timeout_s)
     except (InferenceServerException, OSError) as exc:
         log.info("model check skipped, Triton at %s could not be asked: %s", url, exc)
         return None
+    finally:
+        metrics.model_check_rounds_total.labels(metrics.ROUND_FINISHED).inc()

@@ -43,6 +43,8 @@ def declare_worker_series(
         metrics.model_canary_failures_total.labels(model)
         for reason in get_args(FailureReason):
             metrics.triton_request_failures_total.labels(model, reason)
+    for phase in (metrics.ROUND_STARTED, metrics.ROUND_FINISHED):
+        metrics.model_check_rounds_total.labels(phase)
     for model in RELOAD_ORDER:
         for outcome in (RECOVERED, FAILED):
             metrics.model_reloads_total.labels(model, outcome)

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from tritonclient.utils import InferenceServerException
 
-from stream.inference.repair import RELOAD_ORDER, next_to_reload, repair_round
+from stream.inference.repair import RELOAD_ORDER, check_models, next_to_reload, repair_round
+from stream.stack.process import free_port
 
 CALLERS = {"listing_embedder": frozenset(RELOAD_ORDER) - {"listing_embedder"}}  # what calls what, by BLS
 
@@ -39,6 +40,19 @@ def reloads_counted(model: str, outcome: str) -> float:
     return (
         REGISTRY.get_sample_value("toyfuse_model_reloads_total", {"model": model, "outcome": outcome}) or 0.0
     )
+
+
+def rounds_counted(phase: str) -> float:
+    return REGISTRY.get_sample_value("toyfuse_model_check_rounds_total", {"phase": phase}) or 0.0
+
+
+async def test_a_check_round_that_cannot_reach_triton_is_counted_as_started_and_finished() -> None:
+    before = rounds_counted("started"), rounds_counted("finished")
+
+    report = await check_models(f"127.0.0.1:{free_port()}", timeout_s=2.0, reload_timeout_s=2.0)
+
+    assert report is None
+    assert (rounds_counted("started"), rounds_counted("finished")) == (before[0] + 1, before[1] + 1)
 
 
 def test_a_dead_encoder_is_reloaded_and_the_model_calling_it_is_left_alone() -> None:

@@ -31,6 +31,7 @@ def test_every_labelled_series_of_the_worker_starts_at_zero() -> None:
         ("toyfuse_model_canary_failures_total", {"model": model}),
         ("toyfuse_encoder_cache_total", {"vector": vector, "outcome": "hit"}),
     ]
+    metrics.model_check_rounds_total.clear()  # other tests may have run a round
     assert [value(name, **labels) for name, labels in expected] == [None] * len(expected)
     metrics.model_reloads_total.clear()  # its labels are the served models', which other tests may have set
 
@@ -43,6 +44,8 @@ def test_every_labelled_series_of_the_worker_starts_at_zero() -> None:
         for outcome in ("recovered", "failed")
     ]
     assert reloads == [0.0] * 2 * len(RELOAD_ORDER), "every model with a canary may be reloaded"
+    rounds = [value("toyfuse_model_check_rounds_total", phase=phase) for phase in ("started", "finished")]
+    assert rounds == [0.0, 0.0]
     assert value("toyfuse_embedding_freshness_seconds_count", topic=reviews) is None, (
         "observed for listings only"
     )
