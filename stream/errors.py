@@ -13,7 +13,8 @@ FeatureServiceError
 │   └── TritonUnavailable
 ├── EmbeddingDimMismatch
 ├── StoreError
-│   └── StoreUnavailable
+│   ├── StoreUnavailable
+│   └── VectorSetMismatch
 ├── ListingNotFound
 ├── MediaError
 ├── DeadLetterError
@@ -90,6 +91,10 @@ class StoreError(FeatureServiceError):
 
 class StoreUnavailable(StoreError):
     """Redis could not be reached or timed out; retrying later can succeed."""
+
+
+class VectorSetMismatch(StoreError):
+    """A vector set in Redis was built otherwise than the layout says, so Redis would refuse every insert."""
 
 
 class ListingNotFound(FeatureServiceError):

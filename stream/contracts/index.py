@@ -10,6 +10,7 @@ from stream.errors import SettingsError
 
 Quantization = Literal["NOQUANT", "Q8", "BIN"]
 MAX_BUILD_EF = 1_000_000  # the largest VADD EF Redis accepts; above it every insert fails "invalid EF"
+BUILD_M_RANGE = (4, 4096)  # the VADD M values Redis accepts; outside them every insert fails "invalid M"
 
 
 class VectorField(BaseModel):
@@ -61,6 +62,9 @@ class SearchConfig(BaseModel):
     # VADD EF: candidates an insert weighs for its links (Redis's default 200); lower builds faster and, at
     # a million vectors, finds far fewer true neighbours (README, "Speed")
     build_ef: int = Field(200, gt=0, le=MAX_BUILD_EF)
+    # VADD M: links per node (Redis's default 16), fixed when a set is created; fewer build faster and use
+    # less memory (README, "Speed")
+    build_m: int = Field(16, ge=BUILD_M_RANGE[0], le=BUILD_M_RANGE[1])
     attributes: tuple[str, ...] = ()
 
 

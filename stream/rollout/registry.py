@@ -238,6 +238,7 @@ class RolloutRegistry:
                     primary,
                     write.model_version,
                     str(self._schema.search.build_ef),
+                    str(self._schema.search.build_m),
                 ]
                 keys = [
                     self._schema.listing_key(write.snapshot.listing_id),

@@ -74,18 +74,18 @@ def _routed(first_routing_key: int) -> str:
 
 
 # KEYS: listing hash, then the routing keys. ARGV: version, listing id, search vector (FP32 bytes),
-# attributes JSON, quantization, build EF, source event id, fusion version ('' when the record names
-# none), then the hash's field/value pairs.
+# attributes JSON, quantization, build EF, M (links per node), source event id, fusion version ('' when
+# the record names none), then the hash's field/value pairs.
 UPSERT_SCRIPT = (
-    "local EVENT_ID = ARGV[7]"
+    "local EVENT_ID = ARGV[8]"
     + GUARD
     + _routed(2)
     + """
 local stamp = redis.call('HINCRBY', KEYS[1], 'stamp', 1)
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'source_event_id', ARGV[7], 'stamp', stamp, unpack(ARGV, 9))
-local set = target_set(ARGV[8])
-redis.call('VADD', set, 'FP32', ARGV[3], ARGV[2], ARGV[5], 'EF', ARGV[6], 'SETATTR', ARGV[4])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'source_event_id', ARGV[8], 'stamp', stamp, unpack(ARGV, 10))
+local set = target_set(ARGV[9])
+redis.call('VADD', set, 'FP32', ARGV[3], ARGV[2], ARGV[5], 'EF', ARGV[6], 'M', ARGV[7], 'SETATTR', ARGV[4])
 leave_sets(ARGV[2], set)
 track(ARGV[2])
 return 1
@@ -126,8 +126,8 @@ return 1
 )
 
 # KEYS: listing hash, then the routing keys. ARGV: expected version, listing id, new search vector,
-# quantization, build EF, fusion version ('' when the record names none), how many fields to delete (n),
-# those n field names, then field/value pairs to set.
+# quantization, build EF, M (links per node), fusion version ('' when the record names none), how many
+# fields to delete (n), those n field names, then field/value pairs to set.
 # Writes only if the listing is still at the expected version and not deleted: a re-fusion computed
 # from an older version's vectors must not land on a newer one. Versions are canonical decimal strings
 # (written from Python ints), so equality of the strings is exact equality of the versions. The
@@ -139,19 +139,19 @@ local current = redis.call('HGET', KEYS[1], 'version')
 if not current or current ~= ARGV[1] or redis.call('HEXISTS', KEYS[1], 'deleted_at') == 1 then
   return 0
 end
-local deletions = tonumber(ARGV[7])
-for i = 1, deletions do redis.call('HDEL', KEYS[1], ARGV[7 + i]) end
+local deletions = tonumber(ARGV[8])
+for i = 1, deletions do redis.call('HDEL', KEYS[1], ARGV[8 + i]) end
 drop_shadows()
 redis.call('HINCRBY', KEYS[1], 'stamp', 1)
-redis.call('HSET', KEYS[1], unpack(ARGV, 8 + deletions))
-local set = target_set(ARGV[6])
+redis.call('HSET', KEYS[1], unpack(ARGV, 9 + deletions))
+local set = target_set(ARGV[7])
 local attributes = redis.call('VGETATTR', set, ARGV[2])
 local sets = redis.call('HVALS', KEYS[R + 1])
 table.insert(sets, KEYS[R])
 for _, other in ipairs(sets) do
   attributes = attributes or redis.call('VGETATTR', other, ARGV[2])
 end
-redis.call('VADD', set, 'FP32', ARGV[3], ARGV[2], ARGV[4], 'EF', ARGV[5])
+redis.call('VADD', set, 'FP32', ARGV[3], ARGV[2], ARGV[4], 'EF', ARGV[5], 'M', ARGV[6])
 if attributes then redis.call('VSETATTR', set, ARGV[2], attributes) end
 leave_sets(ARGV[2], set)
 track(ARGV[2])

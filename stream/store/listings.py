@@ -14,7 +14,7 @@ from stream import metrics
 from stream.config import Settings
 from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import Modality
-from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError
+from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError, VectorSetMismatch
 from stream.features.changes import Sources
 from stream.features.vectors import FloatArray, from_redis_bytes, to_redis_bytes
 from stream.retry import NO_RETRY, RetryPolicy, retried
@@ -29,6 +29,7 @@ from stream.store.listing_scripts import (
 from stream.store.redis_errors import pipelined, redis_errors
 from stream.store.reviews import aggregate_key, review_key_prefix, time_key
 from stream.store.rollout_scripts import SIMILAR_SCRIPT
+from stream.store.vector_sets import built_otherwise
 from stream.store.versions import (
     SHADOW_MARK,
     VersionKeys,
@@ -219,6 +220,31 @@ class EmbeddingStore:
         self._keys = VersionKeys.of(schema)
 
     @retried("redis")
+    async def check_vector_sets(self) -> None:
+        """Check that every vector set this store writes (the schema's and each fusion version's) that
+        exists was built as the schema builds: Redis refuses every insert into a set built otherwise.
+
+        Raises:
+            VectorSetMismatch: a set's quantisation, links per node or dimensions differ from the schema's.
+            StoreUnavailable: Redis could not be reached (retry later).
+        """
+        async with redis_errors("reading how the vector sets were built"):
+            versions = await self._redis.hvals(self._keys.registry)
+            sets = [self._keys.legacy_set, *(k.decode() if isinstance(k, bytes) else k for k in versions)]
+            infos = [await self._redis.execute_command("VINFO", key) for key in sets]  # type: ignore[no-untyped-call]
+        problems = [
+            f"{key} was built with {', '.join(differences)}"
+            for key, info in zip(sets, infos, strict=True)
+            if info and (differences := built_otherwise(self._schema, info))
+        ]
+        if problems:
+            raise VectorSetMismatch(
+                f"{'; '.join(problems)} (schemas/embedding_index.yaml search); Redis fixes these when a set "
+                "is created and refuses every insert that asks for others. Set the layout back to how the "
+                "set was built, or stop the workers, delete the set and re-embed from the source topics"
+            )
+
+    @retried("redis")
     async def write(self, changes: Sequence[ListingEmbedding | ListingDeletion]) -> list[WriteOutcome]:
         """Apply upserts and deletes in order, each atomically and version-guarded.
 
@@ -274,6 +300,7 @@ class EmbeddingStore:
             search_attributes(self._schema, change.metadata),
             self._schema.search.quantization,
             self._schema.search.build_ef,
+            self._schema.search.build_m,
             change.source_event_id,
             fusion_version_of(change.model_version) or "",
             *self._hash_fields(change),
@@ -339,6 +366,7 @@ class EmbeddingStore:
             to_redis_bytes(refusion.fused),
             self._schema.search.quantization,
             self._schema.search.build_ef,
+            self._schema.search.build_m,
             fusion_version_of(refusion.model_version) or "",
             len(deletions),
             *deletions,

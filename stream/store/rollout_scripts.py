@@ -44,7 +44,7 @@ return {1, ARGV[1]}
 # KEYS: listing hash, the rollout's vector set, changed set. ARGV: the listing's stamp when it was read,
 # listing id, field to write ('' when the record already names the rollout's version), fused vector
 # (FP32 bytes), quantization, attributes JSON, mode ('shadow' before the switch, 'promote' after it),
-# the primary fused field, the record's model_version naming the new version, build EF.
+# the primary fused field, the record's model_version naming the new version, build EF, M (links per node).
 # Applies only if the listing was not written since it was read (its stamp); a deleted or absent listing
 # leaves the set. Shadow mode stores the vector beside the live one; promote mode makes it the record's.
 APPLY_SCRIPT = """
@@ -58,7 +58,7 @@ if live then
   elseif ARGV[3] ~= '' then
     redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
   end
-  redis.call('VADD', KEYS[2], 'FP32', ARGV[4], ARGV[2], ARGV[5], 'EF', ARGV[10], 'SETATTR', ARGV[6])
+  redis.call('VADD', KEYS[2], 'FP32', ARGV[4], ARGV[2], ARGV[5], 'EF', ARGV[10], 'M', ARGV[11], 'SETATTR', ARGV[6])
 else
   redis.call('VREM', KEYS[2], ARGV[2])
 end

@@ -113,6 +113,7 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
     )
     decoder, locks = EventDecoder(settings.schemas_dir), ListingLocks()
     store, reviews = EmbeddingStore(redis, schema, retry), ReviewStore(redis, schema, retry)
+    await store.check_vector_sets()  # before any write: a set built otherwise would refuse them all
     review_model = schema.vectors["reviews"].model or "text_multilingual_encoder"
     declare_worker_series(
         (settings.listings_topic, settings.reviews_topic),

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.contracts.index import MAX_BUILD_EF, IndexSchema
+from stream.contracts.index import BUILD_M_RANGE, MAX_BUILD_EF, IndexSchema
 from stream.errors import SettingsError
 
 
@@ -34,3 +34,16 @@ def test_a_build_effort_redis_would_refuse_is_refused_at_load(tmp_path: Path, sc
             IndexSchema.from_yaml(tmp_path / "layout.yaml")
     (tmp_path / "layout.yaml").write_text(layout.replace("build_ef: 200 ", f"build_ef: {MAX_BUILD_EF} "))
     assert IndexSchema.from_yaml(tmp_path / "layout.yaml").search.build_ef == MAX_BUILD_EF
+
+
+def test_links_per_node_redis_would_refuse_are_refused_at_load(tmp_path: Path, schemas_dir: Path) -> None:
+    layout = (schemas_dir / "embedding_index.yaml").read_text()
+    assert "build_m: 16 " in layout, "the layout's build_m line changed; update this test"
+    low, high = BUILD_M_RANGE
+    for refused in (low - 1, high + 1):
+        (tmp_path / "layout.yaml").write_text(layout.replace("build_m: 16 ", f"build_m: {refused} "))
+        with pytest.raises(SettingsError, match="build_m"):
+            IndexSchema.from_yaml(tmp_path / "layout.yaml")
+    for accepted in BUILD_M_RANGE:
+        (tmp_path / "layout.yaml").write_text(layout.replace("build_m: 16 ", f"build_m: {accepted} "))
+        assert IndexSchema.from_yaml(tmp_path / "layout.yaml").search.build_m == accepted

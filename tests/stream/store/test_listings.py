@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from stream.config import Settings
-from stream.contracts.index import MAX_BUILD_EF, IndexSchema
-from stream.errors import EmbeddingDimMismatch, ListingNotFound
+from stream.contracts.index import BUILD_M_RANGE, MAX_BUILD_EF, IndexSchema
+from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError, VectorSetMismatch
 from stream.features.changes import Sources, input_digests
 from stream.features.vectors import l2_normalize
 from stream.store.listings import (
@@ -33,6 +33,7 @@ from stream.store.reviews import (
     aggregate_key,
     review_key,
 )
+from stream.store.versions import VersionKeys
 from tests.conftest import CommandSent
 
 DIMS = 256  # the searchable fused vector
@@ -208,34 +209,49 @@ async def test_stored_versions_in_one_round_trip(store: EmbeddingStore) -> None:
     assert await store.stored_versions(["a", "b", "never"]) == {"a": 3, "b": None, "never": None}
 
 
+def with_search(schema: IndexSchema, **changes: object) -> IndexSchema:
+    return schema.model_copy(update={"search": schema.search.model_copy(update=changes)})
+
+
 def refusion(listing_id: str, version: int, seed: int, reviews: np.ndarray | None) -> Refusion:
     modalities = ["text", "image", "reviews"] if reviews is not None else ["text", "image"]
     return Refusion(listing_id, version, "m2", "2026-01-06T00:00:00Z", vector(seed), reviews, modalities)
 
 
-async def test_upserts_and_refusions_build_the_vector_set_at_the_schemas_build_effort(
+async def test_upserts_and_refusions_build_the_vector_set_at_the_schemas_build_effort_and_links(
     redis: Redis, schema: IndexSchema, command_sent: CommandSent
 ) -> None:
-    search = schema.search.model_copy(update={"build_ef": 37})
-    store = EmbeddingStore(redis, schema.model_copy(update={"search": search}))
+    store = EmbeddingStore(redis, with_search(schema, build_ef=37, build_m=6))
 
     upserted = await command_sent(store.write([embedding("a", 1, seed=1)]), "VADD")
     refused = await command_sent(store.refuse([refusion("a", 1, 9, None)]), "VADD")
 
-    assert " a Q8 EF 37 SETATTR " in upserted
-    assert refused.endswith(" a Q8 EF 37")
+    assert " a Q8 EF 37 M 6 SETATTR " in upserted
+    assert refused.endswith(" a Q8 EF 37 M 6")
+    assert (await redis.execute_command("VINFO", schema.vector_set_key))[b"hnsw-m"] == 6
 
 
 async def test_the_largest_build_effort_the_schema_allows_is_the_largest_redis_accepts(
     redis: Redis, schema: IndexSchema
 ) -> None:
-    search = schema.search.model_copy(update={"build_ef": MAX_BUILD_EF})
-    store = EmbeddingStore(redis, schema.model_copy(update={"search": search}))
+    store = EmbeddingStore(redis, with_search(schema, build_ef=MAX_BUILD_EF))
 
     assert await store.write([embedding("a", 1, seed=1)]) == [APPLIED]
     one_more = ["VADD", schema.vector_set_key, "FP32", vector(2).tobytes(), "b", "EF", MAX_BUILD_EF + 1]
     with pytest.raises(ResponseError, match="invalid EF"):
         await redis.execute_command(*one_more)
+
+
+@pytest.mark.parametrize("links", BUILD_M_RANGE)
+async def test_each_end_of_the_links_range_the_schema_allows_is_one_redis_accepts(
+    redis: Redis, schema: IndexSchema, links: int
+) -> None:
+    store = EmbeddingStore(redis, with_search(schema, build_m=links))
+
+    assert await store.write([embedding("a", 1, seed=1)]) == [APPLIED]
+    beyond = links - 1 if links == BUILD_M_RANGE[0] else links + 1
+    with pytest.raises(ResponseError, match="invalid M"):
+        await redis.execute_command("VADD", "other", "FP32", vector(2).tobytes(), "b", "M", beyond)
 
 
 async def test_refusion_replaces_fused_and_reviews_only_at_the_same_version(
@@ -404,3 +420,26 @@ async def test_a_review_posted_after_the_listing_delete_waits_for_a_newer_versio
     assert [o.status for o in outcomes] == ["listing_deleted", "added"]
     assert await store.write([embedding("a", 3)]) == [APPLIED]
     assert (await reviews.aggregates(["a"]))["a"].count == 1
+
+
+async def test_the_vector_sets_are_checked_against_how_the_layout_builds_them(
+    redis: Redis, schema: IndexSchema
+) -> None:
+    fewer_links = EmbeddingStore(redis, with_search(schema, build_m=8))
+    await fewer_links.check_vector_sets()  # no set yet: nothing to differ from
+    await EmbeddingStore(redis, schema).write([embedding("a", 1, seed=1)])
+    await EmbeddingStore(redis, schema).check_vector_sets()
+
+    with pytest.raises(VectorSetMismatch, match=f"{schema.vector_set_key} was built with build_m 16, not 8"):
+        await fewer_links.check_vector_sets()
+    with pytest.raises(StoreError, match="M value mismatch"):
+        await fewer_links.write([embedding("b", 1, seed=2)])  # what the check spares the worker
+
+
+async def test_each_fusion_versions_vector_set_is_checked_too(redis: Redis, schema: IndexSchema) -> None:
+    version_set = f"{schema.vector_set_key}:fusion-b"
+    await redis.hset(VersionKeys.of(schema).registry, "fusion-b", version_set)
+    await redis.execute_command("VADD", version_set, "FP32", vector(1).tobytes(), "a", "BIN")
+
+    with pytest.raises(VectorSetMismatch, match=f"{version_set} was built with quantization BIN, not Q8"):
+        await EmbeddingStore(redis, schema).check_vector_sets()
