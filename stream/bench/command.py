@@ -37,7 +37,7 @@ from stream.bench.updates import update_costs
 from stream.bench.workload import Event, bench_listings, deletions, encoder_inputs, review_burst
 from stream.catalog.generate import CatalogSummary, generate_catalog
 from stream.config import REPO_ROOT, Settings
-from stream.contracts.index import MAX_BUILD_EF
+from stream.contracts.index import BUILD_M_RANGE, MAX_BUILD_EF
 from stream.contracts.shapes import IMAGE_SHAPE, INDEX
 from stream.features.reviews import review_text
 from stream.inference.listing import ListingEncoder
@@ -386,6 +386,14 @@ def _shares(text: str) -> tuple[float, ...]:
     f"{INDEX.search.build_ef}).",
 )
 @click.option(
+    "--build-m",
+    "build_ms",
+    type=click.IntRange(*BUILD_M_RANGE),
+    multiple=True,
+    help="VADD M values (links per node) to build each quantisation with (repeatable; default: the schema's "
+    f"search.build_m, {INDEX.search.build_m}).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("bench-results"),
@@ -403,6 +411,7 @@ def command(
     index_size: int,
     quantizations: tuple[str, ...],
     build_efs: tuple[int, ...],
+    build_ms: tuple[int, ...],
     out: Path,
 ) -> None:
     """Throughput (ceiling / naive / pipeline), freshness under load and the vector index, in one run.
@@ -423,6 +432,7 @@ def command(
             dims=INDEX.vectors[INDEX.search.vector].dims,
             quantizations=quantizations or IndexPlan.quantizations,
             build_efs=build_efs or IndexPlan.build_efs,
+            build_ms=build_ms or IndexPlan.build_ms,
             served=SearchEffort.from_settings(settings),
         ),
     )

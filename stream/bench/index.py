@@ -11,8 +11,9 @@ effort (``FILTER-EF``, at the served ``EF``) with it, since searching is cheap n
 served effort (the settings') is among them and its results are the headline.
 
 Each quantisation is built at each build effort (``VADD ... EF``, the candidates an insert weighs for its
-links; by default only the served one, the schema's ``search.build_ef``): a lower one builds faster and
-links worse, which the searches of that set then show.
+links) and each number of links per node (``VADD ... M``); by default only the served ones, the schema's
+``search.build_ef`` and ``search.build_m``. A lower effort builds faster and links worse, fewer links
+build faster, take less memory and connect the graph less, which the searches of that set then show.
 
 Insert rates are compared at the same set size: the set is built once with the fastest method, then
 each method adds ``sequential`` more vectors to it. It runs on a scratch Redis without persistence
@@ -55,6 +56,7 @@ class IndexPlan:
     dims: int = 256
     quantizations: tuple[str, ...] = ("Q8", "NOQUANT", "BIN")  # the first is the one served
     build_efs: tuple[int, ...] = (INDEX.search.build_ef,)  # VADD EF values each quantisation is built at
+    build_ms: tuple[int, ...] = (INDEX.search.build_m,)  # VADD M values each quantisation is built at
     queries: int = 1000  # so a p99 is the tenth-slowest search, not the second
     k: int = 10
     threads: int = 4
@@ -118,26 +120,27 @@ def exact_top_k(
 
 @dataclass(frozen=True)
 class Build:
-    """How a set is built: its quantisation and build effort (``VADD ... EF``)."""
+    """How a set is built: its quantisation, build effort (``VADD ... EF``) and links per node (``M``)."""
 
     quantization: str
     ef: int
+    m: int
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> "Build":
         """The build a report entry of :func:`run_index` measured (pure)."""
-        return cls(result["quantization"], result["build_ef"])
+        return cls(result["quantization"], result["build_ef"], result["build_m"])
 
     def label(self) -> str:
         """How reports and plots name this build (pure)."""
-        return f"{self.quantization} EF {self.ef}"
+        return f"{self.quantization} EF {self.ef} M {self.m}"
 
 
 def _vadd(vector: FloatArray, row: int, category: int, build: Build, cas: bool) -> list[Any]:
     options = ["CAS"] if cas else []
     return [
         "VADD", KEY, "FP32", vector.astype("<f4").tobytes(), f"v{row}", *options, build.quantization,
-        "EF", build.ef, "SETATTR", attribute_json(category, row),
+        "EF", build.ef, "M", build.m, "SETATTR", attribute_json(category, row),
     ]  # fmt: skip
 
 
@@ -287,8 +290,13 @@ def _top_ups(
 
 
 def builds(plan: IndexPlan) -> list[Build]:
-    """Every quantisation at every build effort, in the plan's order (pure)."""
-    return [Build(quantization, ef) for quantization in plan.quantizations for ef in plan.build_efs]
+    """Every quantisation at every build effort and number of links, in the plan's order (pure)."""
+    return [
+        Build(quantization, ef, m)
+        for quantization in plan.quantizations
+        for ef in plan.build_efs
+        for m in plan.build_ms
+    ]
 
 
 def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress) -> dict[str, Any]:
@@ -313,6 +321,7 @@ def run_index(connect: Callable[[], Redis], plan: IndexPlan, progress: Progress)
                 {
                     "quantization": build.quantization,
                     "build_ef": build.ef,
+                    "build_m": build.m,
                     "build_inserts_per_s": rate(plan.size, seconds),
                     "top_up_inserts_per_s": top_ups,
                     "bytes_per_vector": memory / plan.size,

@@ -95,12 +95,12 @@ def _index_lines(section: dict[str, Any] | None) -> list[str]:
     lines = [
         "",
         f"vector set, {size:,} vectors, at the served search effort",
-        f"{'build':<14}{'build/s':>9}{'B/vec':>7}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}{'filt p99':>9}{'filt R@10':>10}",
+        f"{'build':<20}{'build/s':>9}{'B/vec':>7}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}{'filt p99':>9}{'filt R@10':>10}",
     ]
     for result in section["builds"]:
         plain, filtered = result["search"]["unfiltered"], result["search"]["filtered"]
         lines.append(
-            f"{Build.of(result).label():<14}{result['build_inserts_per_s']:>9.0f}{result['bytes_per_vector']:>7.0f}"
+            f"{Build.of(result).label():<20}{result['build_inserts_per_s']:>9.0f}{result['bytes_per_vector']:>7.0f}"
             f"{plain['latency']['p50_ms']:>8.2f}{plain['latency']['p99_ms']:>8.2f}{plain['recall@10']:>7.3f}"
             f"{filtered['latency']['p99_ms']:>9.2f}{filtered['recall@10']:>10.3f}"
         )

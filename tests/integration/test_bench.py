@@ -4,7 +4,7 @@ import asyncio
 from pathlib import Path
 
 from stream.bench.command import BenchPlan, run_bench
-from stream.bench.index import IndexPlan
+from stream.bench.index import Build, IndexPlan
 from stream.bench.plots import plot_bench
 from stream.bench.report import format_report
 from stream.catalog.generate import CatalogSummary
@@ -50,7 +50,7 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     assert load["offered_per_s"] == 0.5 * report["text"]["pipeline"]["per_s"]
     assert load["freshness"]["samples"] == max(1, round(load["offered_per_s"] * 2.0))
     (build,) = report["index"]["builds"]
-    assert (build["quantization"], build["build_ef"]) == ("Q8", INDEX.search.build_ef)
+    assert Build.of(build) == Build("Q8", INDEX.search.build_ef, INDEX.search.build_m)
     search = build["search"]
     assert search["unfiltered"]["recall@10"] > 0.8 and search["filtered"]["recall@10"] > 0.8
     assert [point["ef"] for point in search["unfiltered"]["sweep"]] == PLAN.index.swept_efs()

@@ -12,7 +12,7 @@ def _point(**effort: int) -> dict[str, Any]:
 
 @pytest.fixture
 def index_section() -> dict[str, Any]:
-    """An index section as run_index writes it, Q8 built at EF 200 only, served at EF 400 and FILTER-EF 500;
+    """An index section as run_index writes it, Q8 built at EF 200 and M 16 only, served at EF 400 and FILTER-EF 500;
     each point's p50 is its effort / 100 ms, its p99 twice that and its recall its effort / 1000."""
     by_ef = [_point(ef=ef) for ef in (100, 400, 800)]
     by_filter_ef = [_point(filter_ef=filter_ef) for filter_ef in (250, 500)]
@@ -25,6 +25,7 @@ def index_section() -> dict[str, Any]:
     result = {
         "quantization": "Q8",
         "build_ef": 200,
+        "build_m": 16,
         "build_inserts_per_s": 600.0,
         "bytes_per_vector": 950.0,
         "search": search,

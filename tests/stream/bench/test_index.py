@@ -54,18 +54,23 @@ def test_attributes_are_json_with_a_category_the_filter_can_select() -> None:
 
 
 def test_index_work_counts_every_insert_of_every_build() -> None:
-    plan = IndexPlan(size=1000, quantizations=("Q8", "BIN"), build_efs=(50, 200, 400), sequential=10)
-    assert index_work(plan) == 6 * (1000 + 3 * 10)
+    plan = IndexPlan(
+        size=1000, quantizations=("Q8", "BIN"), build_efs=(50, 200, 400), build_ms=(8, 16), sequential=10
+    )
+    assert index_work(plan) == 12 * (1000 + 3 * 10)
 
 
-def test_every_quantisation_is_built_at_every_effort_the_served_quantisation_first() -> None:
-    plan = IndexPlan(quantizations=("Q8", "BIN"), build_efs=(50, 200))
-    assert builds(plan) == [Build("Q8", 50), Build("Q8", 200), Build("BIN", 50), Build("BIN", 200)]
-    assert Build("Q8", 50).label() == "Q8 EF 50"
+def test_every_quantisation_is_built_at_every_effort_and_links_the_served_quantisation_first() -> None:
+    plan = IndexPlan(quantizations=("Q8", "BIN"), build_efs=(50, 200), build_ms=(8, 16))
+    assert builds(plan) == [
+        Build(quantization, ef, m) for quantization in ("Q8", "BIN") for ef in (50, 200) for m in (8, 16)
+    ]
+    assert Build("Q8", 50, 8).label() == "Q8 EF 50 M 8"
 
 
-def test_the_default_build_effort_is_the_one_the_store_builds_with() -> None:
+def test_the_default_build_effort_and_links_are_the_ones_the_store_builds_with() -> None:
     assert IndexPlan().build_efs == (INDEX.search.build_ef,)
+    assert IndexPlan().build_ms == (INDEX.search.build_m,)
 
 
 def test_the_sweep_holds_the_served_effort_once_in_ascending_order() -> None:
@@ -89,6 +94,7 @@ def test_each_built_set_is_searched_at_every_effort_and_the_served_one_heads_eac
         size=1000,
         quantizations=("Q8",),
         build_efs=(40, 200),
+        build_ms=(6,),
         queries=10,
         sequential=20,
         served=SearchEffort(ef=150, filter_ef_per_result=60),
@@ -100,10 +106,7 @@ def test_each_built_set_is_searched_at_every_effort_and_the_served_one_heads_eac
     report = run_index(lambda: Redis.from_url(redis_url), plan, inserted.append)
 
     assert sum(inserted) == index_work(plan)
-    assert [(result["quantization"], result["build_ef"]) for result in report["builds"]] == [
-        ("Q8", 40),
-        ("Q8", 200),
-    ]
+    assert [Build.of(result) for result in report["builds"]] == [Build("Q8", 40, 6), Build("Q8", 200, 6)]
     search = report["builds"][1]["search"]
     assert search["served"] == {"ef": 150, "filter_ef": 600}
     unfiltered, filtered = search["unfiltered"], search["filtered"]

@@ -11,10 +11,23 @@ def test_the_index_lines_head_with_the_served_effort_then_sweep_each_option(
     lines = format_report({"index": index_section}).splitlines()
 
     assert "vector set, 200,000 vectors, at the served search effort" in lines
-    headline = next(line for line in lines if line.startswith("Q8 EF 200 "))
-    assert headline.split() == ["Q8", "EF", "200", "600", "950", "4.00", "8.00", "0.400", "10.00", "0.500"]
+    headline = next(line for line in lines if line.startswith("Q8 EF 200 M 16 "))
+    assert headline.split() == [
+        "Q8",
+        "EF",
+        "200",
+        "M",
+        "16",
+        "600",
+        "950",
+        "4.00",
+        "8.00",
+        "0.400",
+        "10.00",
+        "0.500",
+    ]
     assert (
-        'Q8 EF 200 by search effort (served: EF 400, FILTER-EF 500; filtered at EF 400, .category == "c3")'
+        'Q8 EF 200 M 16 by search effort (served: EF 400, FILTER-EF 500; filtered at EF 400, .category == "c3")'
         in lines
     )
     sweep = [line.split() for line in lines if line.startswith(("EF ", "FILTER-EF "))]
