@@ -6,15 +6,20 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from stream.errors import StoreError, StoreUnavailable
+from stream.errors import StoreError, StoreUnavailable, VectorSetMismatch
+
+# How Redis refuses a VADD whose quantisation or M differs from the existing set's ("asked M value
+# mismatch with existing vector set"): fixed when the set was created, so no retry or event can mend it.
+SET_BUILT_OTHERWISE = "mismatch with existing vector set"
 
 
 @asynccontextmanager
 async def redis_errors(action: str) -> AsyncIterator[None]:
-    """Raise StoreUnavailable (retry later) or StoreError (Redis refused) for redis-py errors in the block.
+    """Raise StoreUnavailable (retry later), VectorSetMismatch (a vector set was built otherwise than the
+    insert asks) or StoreError (Redis refused) for redis-py errors in the block.
 
     Args:
         action: what the block does, for the message, e.g. ``"writing 3 listings"``.
@@ -23,6 +28,14 @@ async def redis_errors(action: str) -> AsyncIterator[None]:
         yield
     except (RedisConnectionError, RedisTimeoutError) as exc:
         raise StoreUnavailable(f"Redis unreachable while {action}: {exc}") from exc
+    except ResponseError as exc:
+        if SET_BUILT_OTHERWISE in str(exc):
+            raise VectorSetMismatch(
+                f"Redis refused {action}: {exc}. A vector set keeps the quantization and M it was created "
+                "with; set schemas/embedding_index.yaml search back to them, or stop the workers, delete "
+                "the set and re-embed from the source topics"
+            ) from exc
+        raise StoreError(f"Redis refused {action}: {exc}") from exc
     except RedisError as exc:
         raise StoreError(f"Redis refused {action}: {exc}") from exc
 

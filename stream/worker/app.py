@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -198,11 +199,27 @@ async def consume_in_batches(stream: StreamT[bytes], process: Process, settings:
             await stream.ack(event)
 
 
+STOP_AFTER_AGENT_DIED_S = 20.0  # SIGTERM's grace before a worker whose agent died exits without Faust
+
+
+def stop_this_process() -> None:
+    """SIGTERM this process, and exit it with code 1 if it still runs ``STOP_AFTER_AGENT_DIED_S`` later.
+
+    Faust's shutdown waits for every event it delivered to be acked, and an agent that died mid-batch never
+    acks its batch (its offsets stay uncommitted, for the next worker to replay), so without the deadline
+    the worker would wait for it forever.
+    """
+    os.kill(os.getpid(), signal.SIGTERM)
+    deadline = threading.Timer(STOP_AFTER_AGENT_DIED_S, os._exit, args=(1,))
+    deadline.daemon = True
+    deadline.start()
+
+
 class AgentFailures:
     """Agents that died. Faust would restart such an agent without it ever consuming again, so the
     worker reports itself failed on ``/health`` and stops, to exit non-zero for a supervisor to restart it."""
 
-    def __init__(self, on_failure: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)) -> None:
+    def __init__(self, on_failure: Callable[[], None] = stop_this_process) -> None:
         self.failed: dict[str, str] = {}
         self._on_failure = on_failure
 

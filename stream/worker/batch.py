@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from stream import metrics
-from stream.errors import InvalidEventError, StoreUnavailable, TritonUnavailable
+from stream.errors import InvalidEventError, StoreUnavailable, TritonUnavailable, VectorSetMismatch
 from stream.worker.delivery import Delivery, RawMessage
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,13 @@ class BatchPipeline(ABC, Generic[Decoded, Outcome]):
         """Handle ``items`` together; if that fails, split them in halves until the culprit stands alone.
 
         Only the event that fails on its own is dead-lettered (``processing_error``, with the exception's
-        type and message); its neighbours are stored. Outages propagate: they are no event's fault.
+        type and message); its neighbours are stored. Outages propagate: they are no event's fault. So
+        does a vector set built otherwise than the layout, which would refuse every event: the agent dies
+        and the worker stops, its batch uncommitted, and a restarted one says why at its start-up check.
         """
         try:
             outcomes = await self.handle([event for _, event in items])
-        except (TritonUnavailable, StoreUnavailable):
+        except (TritonUnavailable, StoreUnavailable, VectorSetMismatch):
             raise
         except Exception as exc:  # noqa: BLE001 - whatever one event triggers must not stop the others
             if len(items) > 1:

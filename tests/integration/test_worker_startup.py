@@ -1,21 +1,28 @@
-"""A worker's start on the real stack: it refuses a layout that Redis's vector set would refuse."""
+"""A vector set built otherwise than the worker's layout, on the real stack: at start and while it runs, the
+worker stops and says why instead of dead-lettering what Redis refuses."""
 
 import asyncio
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
 
 from stream.config import Settings
+from stream.contracts.index import IndexSchema
 from stream.errors import ServerStartError
 from stream.stack import worker_process
-from stream.stack.process import free_port
+from stream.stack.process import free_port, pid_alive
 from stream.store.client import EmbeddingClient
+from stream.store.versions import VersionKeys
 from tests.conftest import ListingEventFactory
-from tests.integration.conftest import send
+from tests.integration.conftest import TopicReader, eventually, send
+from tests.integration.test_faults import key_of
 from tests.integration.test_listing_flow import stored
 
 pytestmark = pytest.mark.usefixtures("running_worker")
@@ -50,3 +57,52 @@ async def test_a_worker_whose_layout_asks_other_links_than_the_vector_set_has_ex
     log = worker_process.log_file(other).read_text()
     assert re.search(r"toyfuse:similar:fused\S* was built with build_m 16, not 8", log), log[-2000:]
     assert worker_process.FILES.running_pid(other) is None
+
+
+async def set_holding(redis: Redis, settings: Settings, listing_id: str) -> str:
+    """The vector set (the schema's, or a fusion version's) that holds ``listing_id``."""
+    keys = VersionKeys.of(IndexSchema.from_yaml(settings.schemas_dir / "embedding_index.yaml"))
+    sets = [keys.legacy_set, *(key.decode() for key in await redis.hvals(keys.registry))]
+    for key in sets:
+        if await redis.execute_command("VEMB", key, listing_id):
+            return key
+    raise AssertionError(f"no vector set of {sets} holds {listing_id}")
+
+
+async def test_a_vector_set_rebuilt_with_other_links_under_a_running_worker_stops_it_and_costs_no_event(
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    client: EmbeddingClient,
+    listing_event_factory: ListingEventFactory,
+    topic_reader: Callable[[str], TopicReader],
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    first, second = (listing_event_factory(listing_id=f"rebuilt-{run}-{i}") for i in range(2))
+    await send(producer, settings.listings_topic, first, first["listing_id"])
+    await stored(client, first["listing_id"], first["version"])
+    redis = Redis.from_url(settings.redis_url)
+    key = await set_holding(redis, settings, first["listing_id"])
+    pid = worker_process.FILES.running_pid(settings)
+    assert pid is not None
+    await redis.rename(key, f"{key}:kept")
+    placeholder = np.full(256, 1 / 16, dtype="<f4").tobytes()
+    await redis.execute_command("VADD", key, "FP32", placeholder, "placeholder", "Q8", "M", 8)
+    try:
+        await send(producer, settings.listings_topic, second, second["listing_id"])
+        await eventually(
+            lambda: asyncio.to_thread(lambda: None if pid_alive(pid) else True), "the worker to stop", 60
+        )
+        log = worker_process.log_file(settings).read_text()
+    finally:
+        await redis.delete(key)
+        await redis.rename(f"{key}:kept", key)
+        await redis.aclose()
+        await asyncio.to_thread(worker_process.start, settings, print)
+
+    assert "VectorSetMismatch: Redis refused" in log and "asked M value mismatch" in log
+    await stored(client, second["listing_id"], second["version"])  # the restarted worker stored it
+    marker = f"rebuilt-marker-{run}"
+    await send(producer, settings.listings_topic, b"{not json", marker)
+    deadletters = topic_reader(settings.deadletter_topic)
+    await deadletters.find(lambda record: key_of(record) == marker, "the marker's dead letter")
+    assert [key_of(r) for r in deadletters.records if key_of(r) == second["listing_id"]] == []

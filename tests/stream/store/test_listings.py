@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 
 from stream.config import Settings
 from stream.contracts.index import BUILD_M_RANGE, MAX_BUILD_EF, IndexSchema
-from stream.errors import EmbeddingDimMismatch, ListingNotFound, StoreError, VectorSetMismatch
+from stream.errors import EmbeddingDimMismatch, ListingNotFound, VectorSetMismatch
 from stream.features.changes import Sources, input_digests
 from stream.features.vectors import l2_normalize
 from stream.store.listings import (
@@ -432,8 +432,10 @@ async def test_the_vector_sets_are_checked_against_how_the_layout_builds_them(
 
     with pytest.raises(VectorSetMismatch, match=f"{schema.vector_set_key} was built with build_m 16, not 8"):
         await fewer_links.check_vector_sets()
-    with pytest.raises(StoreError, match="M value mismatch"):
-        await fewer_links.write([embedding("b", 1, seed=2)])  # what the check spares the worker
+    with pytest.raises(VectorSetMismatch, match="asked M value mismatch with existing vector set"):
+        await fewer_links.write([embedding("b", 1, seed=2)])  # no event's fault: the worker stops
+    with pytest.raises(VectorSetMismatch, match="asked M value mismatch with existing vector set"):
+        await fewer_links.refuse([refusion("a", 1, 9, None)])
 
 
 async def test_each_fusion_versions_vector_set_is_checked_too(redis: Redis, schema: IndexSchema) -> None:

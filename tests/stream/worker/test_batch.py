@@ -4,7 +4,13 @@ import asyncio
 
 import pytest
 
-from stream.errors import InvalidEventError, StoreError, StoreUnavailable, TritonUnavailable
+from stream.errors import (
+    InvalidEventError,
+    StoreError,
+    StoreUnavailable,
+    TritonUnavailable,
+    VectorSetMismatch,
+)
 from stream.worker.batch import BatchPipeline
 from stream.worker.delivery import Delivery, PipelineTopics, RawMessage
 from tests.conftest import RecordingSink
@@ -87,8 +93,17 @@ async def test_a_decoder_bug_costs_one_event() -> None:
     assert pipeline.finished == [(0, "A"), (2, "C")]
 
 
-@pytest.mark.parametrize("outage", [TritonUnavailable("triton down"), StoreUnavailable("redis down")])
-async def test_an_outage_propagates_instead_of_dead_lettering(outage: Exception) -> None:
+@pytest.mark.parametrize(
+    "outage",
+    [
+        TritonUnavailable("triton down"),
+        StoreUnavailable("redis down"),
+        VectorSetMismatch("asked M value mismatch with existing vector set"),
+    ],
+)
+async def test_an_outage_or_a_vector_set_built_otherwise_propagates_instead_of_dead_lettering(
+    outage: Exception,
+) -> None:
     sink = RecordingSink()
 
     with pytest.raises(type(outage)):
