@@ -15,6 +15,7 @@ from stream.features.vectors import FloatArray, from_redis_bytes, to_redis_bytes
 from stream.model.fusion import INPUTS
 from stream.store.listings import DEFAULT_EFFORT, VECTOR_FIELD_PREFIX, SearchEffort, search_attributes
 from stream.store.redis_errors import pipelined, redis_errors
+from stream.store.replies import reply_text
 from stream.store.rollout_scripts import (
     ABORT_SCRIPT,
     APPLIED_CODE,
@@ -101,7 +102,7 @@ class RolloutRegistry:
         code, other = await self._run("register", keys, args, f"registering the rollout of {version}")
         if code != SWITCHED_CODE:
             raise RolloutError(
-                f"cannot start a rollout of {version}: {_text(other)} is already registered or active; "
+                f"cannot start a rollout of {version}: {reply_text(other)} is already registered or active; "
                 "finish it (`toyfuse rollout switch` and `cleanup`) or `toyfuse rollout abort` it first"
             )
         state = await self.state()
@@ -131,14 +132,14 @@ class RolloutRegistry:
         """The fusion version look-ups answer in (None before the first switch)."""
         async with redis_errors("reading the active fusion version"):
             active = await self._redis.get(self.keys.active)
-        return None if active is None else _text(active)
+        return None if active is None else reply_text(active)
 
     async def searched_set(self) -> str:
         """The vector set look-ups search now."""
         async with redis_errors("reading the active fusion version"):
             active = await self._redis.get(self.keys.active)
             key = None if active is None else await self._redis.hget(self.keys.registry, active)
-        return self.keys.legacy_set if key is None else _text(key)
+        return self.keys.legacy_set if key is None else reply_text(key)
 
     async def active_set_size(self) -> int:
         """How many listings the set look-ups search now holds (a progress bar's total)."""
@@ -150,7 +151,7 @@ class RolloutRegistry:
         """Up to ``count`` distinct listings of a vector set, drawn at random."""
         async with redis_errors(f"sampling {vector_set}"):
             members = await self._redis.execute_command("VRANDMEMBER", vector_set, count)  # type: ignore[no-untyped-call]
-        return [_text(member) for member in members or []]
+        return [reply_text(member) for member in members or []]
 
     async def neighbours(self, vector_set: str, listing_ids: Sequence[str], k: int) -> list[list[str] | None]:
         """The ``k`` nearest listings of each listing in one vector set (None where it is not in the set),
@@ -174,7 +175,7 @@ class RolloutRegistry:
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
         async with redis_errors("scanning listings"):
             following, keys = await self._redis.scan(cursor, match=pattern, count=count)
-        return int(following), [_text(key)[len(prefix) :] for key in keys]
+        return int(following), [reply_text(key)[len(prefix) :] for key in keys]
 
     async def save_progress(self, cursor: int, applied: int, *, scanned: bool) -> None:
         """Record how far the scan got, so that a new ``rollout start`` resumes there."""
@@ -188,7 +189,7 @@ class RolloutRegistry:
         """Up to ``count`` listings that wait for the catch-up."""
         async with redis_errors("reading changed listings"):
             members = await self._redis.srandmember(self.keys.changed, count)
-        return [_text(member) for member in members or []]
+        return [reply_text(member) for member in members or []]
 
     async def read(self, listing_ids: Sequence[str]) -> list[Snapshot]:
         """Snapshots of listings in one round trip."""
@@ -260,7 +261,7 @@ class RolloutRegistry:
         """
         keys = [self.keys.rollout, self.keys.changed, self.keys.active]
         code, detail = await self._run("switch", keys, [version, switched_at], f"switching to {version}")
-        detail = _text(detail)
+        detail = reply_text(detail)
         if code == SWITCHED_CODE:
             return detail or None
         if code == NOT_SCANNED_CODE:
@@ -306,8 +307,3 @@ class RolloutRegistry:
             for listing_id in listing_ids:
                 pipe.hdel(self._schema.listing_key(listing_id), field)
             await pipe.execute()
-
-
-def _text(value: bytes | str | int) -> str:
-    """A Redis reply item as text (replies are bytes; redis-py's types also allow str and int)."""
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -27,6 +27,7 @@ from stream.store.listing_scripts import (
     UPSERT_SCRIPT,
 )
 from stream.store.redis_errors import pipelined, redis_errors
+from stream.store.replies import reply_text
 from stream.store.reviews import aggregate_key, review_key_prefix, time_key
 from stream.store.rollout_scripts import SIMILAR_SCRIPT
 from stream.store.vector_sets import built_otherwise
@@ -230,7 +231,7 @@ class EmbeddingStore:
         """
         async with redis_errors("reading how the vector sets were built"):
             versions = await self._redis.hvals(self._keys.registry)
-            sets = [self._keys.legacy_set, *(k.decode() if isinstance(k, bytes) else k for k in versions)]
+            sets = [self._keys.legacy_set, *(reply_text(key) for key in versions)]
             infos = [await self._redis.execute_command("VINFO", key) for key in sets]  # type: ignore[no-untyped-call]
         problems = [
             f"{key} was built with {', '.join(differences)}"

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stream.contracts.index import IndexSchema
+from stream.store.replies import reply_text
 
 QUANTIZATION_OF = {"int8": "Q8", "f32": "NOQUANT", "bin": "BIN"}  # VINFO quant-type -> its VADD option
 
@@ -23,7 +24,7 @@ def built_otherwise(schema: IndexSchema, info: Mapping[bytes, Any]) -> list[str]
     >>> built_otherwise(INDEX, {b"quant-type": b"bin", b"hnsw-m": 8, b"vector-dim": 256})
     ['quantization BIN, not Q8', 'build_m 8, not 16']
     """
-    quant_type = _text(info.get(b"quant-type", b""))
+    quant_type = reply_text(info.get(b"quant-type", b""))
     built = {
         "quantization": QUANTIZATION_OF.get(quant_type, quant_type),
         "build_m": int(info.get(b"hnsw-m", 0)),
@@ -35,7 +36,3 @@ def built_otherwise(schema: IndexSchema, info: Mapping[bytes, Any]) -> list[str]
         "dims": schema.vectors[schema.search.vector].dims,
     }
     return [f"{name} {built[name]}, not {asked[name]}" for name in asked if built[name] != asked[name]]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
