@@ -30,7 +30,7 @@ from stream.store.redis_errors import pipelined, redis_errors
 from stream.store.replies import reply_text
 from stream.store.reviews import aggregate_key, review_key_prefix, time_key
 from stream.store.rollout_scripts import SIMILAR_SCRIPT
-from stream.store.vector_sets import built_otherwise
+from stream.store.vector_sets import REBUILD_ADVICE, built_otherwise
 from stream.store.versions import (
     SHADOW_MARK,
     VersionKeys,
@@ -239,11 +239,7 @@ class EmbeddingStore:
             if info and (differences := built_otherwise(self._schema, info))
         ]
         if problems:
-            raise VectorSetMismatch(
-                f"{'; '.join(problems)} (schemas/embedding_index.yaml search); Redis fixes these when a set "
-                "is created and refuses every insert that asks for others. Set the layout back to how the "
-                "set was built, or stop the workers, delete the set and re-embed from the source topics"
-            )
+            raise VectorSetMismatch(f"{'; '.join(problems)}. {REBUILD_ADVICE}")
 
     @retried("redis")
     async def write(self, changes: Sequence[ListingEmbedding | ListingDeletion]) -> list[WriteOutcome]:

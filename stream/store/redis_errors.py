@@ -10,6 +10,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stream.errors import StoreError, StoreUnavailable, VectorSetMismatch
+from stream.store.vector_sets import REBUILD_ADVICE
 
 # How Redis refuses a VADD whose quantisation or M differs from the existing set's ("asked M value
 # mismatch with existing vector set"): fixed when the set was created, so no retry or event can mend it.
@@ -30,11 +31,7 @@ async def redis_errors(action: str) -> AsyncIterator[None]:
         raise StoreUnavailable(f"Redis unreachable while {action}: {exc}") from exc
     except ResponseError as exc:
         if SET_BUILT_OTHERWISE in str(exc):
-            raise VectorSetMismatch(
-                f"Redis refused {action}: {exc}. A vector set keeps the quantization and M it was created "
-                "with; set schemas/embedding_index.yaml search back to them, or stop the workers, delete "
-                "the set and re-embed from the source topics"
-            ) from exc
+            raise VectorSetMismatch(f"Redis refused {action}: {exc}. {REBUILD_ADVICE}") from exc
         raise StoreError(f"Redis refused {action}: {exc}") from exc
     except RedisError as exc:
         raise StoreError(f"Redis refused {action}: {exc}") from exc

@@ -13,6 +13,12 @@ from stream.contracts.index import IndexSchema
 from stream.store.replies import reply_text
 
 QUANTIZATION_OF = {"int8": "Q8", "f32": "NOQUANT", "bin": "BIN"}  # VINFO quant-type -> its VADD option
+# What to do about a set built otherwise, said by every VectorSetMismatch.
+REBUILD_ADVICE = (
+    "Redis fixes a set's quantization and M when it is created and refuses every insert that asks for "
+    "others: set schemas/embedding_index.yaml search back to how the set was built, or stop the workers, "
+    "delete the set and re-embed from the source topics"
+)
 
 
 def built_otherwise(schema: IndexSchema, info: Mapping[bytes, Any]) -> list[str]:
