@@ -74,7 +74,8 @@ class IndexSchema(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: int
-    key_prefix: str
+    # no braces: Redis Cluster would take them for a hash tag (stream.store.reviews.listing_tag)
+    key_prefix: str = Field(pattern=r"^[^{}\s]+$")
     datatype: Literal["float32"]
     distance_metric: Literal["cosine"]
     vectors: dict[str, VectorField]

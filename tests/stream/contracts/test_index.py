@@ -47,3 +47,14 @@ def test_links_per_node_redis_would_refuse_are_refused_at_load(tmp_path: Path, s
     for accepted in BUILD_M_RANGE:
         (tmp_path / "layout.yaml").write_text(layout.replace("build_m: 16 ", f"build_m: {accepted} "))
         assert IndexSchema.from_yaml(tmp_path / "layout.yaml").search.build_m == accepted
+
+
+def test_a_key_prefix_with_a_brace_is_refused_at_load(tmp_path: Path, schemas_dir: Path) -> None:
+    layout = (schemas_dir / "embedding_index.yaml").read_text()
+    assert "key_prefix: toyfuse\n" in layout, "the layout's key_prefix line changed; update this test"
+    for refused in ("toy{fuse", "toy}fuse"):
+        (tmp_path / "layout.yaml").write_text(
+            layout.replace("key_prefix: toyfuse\n", f"key_prefix: '{refused}'\n")
+        )
+        with pytest.raises(SettingsError, match="key_prefix"):
+            IndexSchema.from_yaml(tmp_path / "layout.yaml")
