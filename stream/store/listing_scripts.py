@@ -93,12 +93,13 @@ return 1
 )
 
 # KEYS: listing hash, the listing's review aggregate, then the routing keys. ARGV: version, listing id,
-# deleted_at, source event id, key prefix of review hashes, the delete's occurred_at
+# deleted_at, source event id, key prefix of the listing's review hashes, the delete's occurred_at
 # (stream.store.reviews.time_key).
 # Leaves a tombstone (version, deleted_at, deleted_us) so an older upsert arriving late cannot resurrect
-# the listing and a review posted before the delete cannot start a new aggregate (review_scripts). The
-# review aggregate goes with the listing; each of its reviews becomes a review tombstone, so a replayed
-# post stays out. A review posted after the delete starts a new aggregate, for a newer version to use.
+# the listing. The review aggregate goes with the listing, except for its tombstone (listing_deleted_us,
+# the latest delete's time), kept there so a review posted before the delete stays out (review_scripts);
+# each of its reviews becomes a review tombstone, so a replayed post stays out. A review posted after the
+# delete starts a new aggregate, for a newer version to use.
 DELETE_SCRIPT = (
     "local EVENT_ID = ARGV[4]"
     + GUARD
@@ -114,7 +115,12 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
     redis.call('HSET', review, 'deleted_by', ARGV[4], 'deleted_us', deleted_us)
   end
 end
+local listing_deleted_us = redis.call('HGET', KEYS[2], 'listing_deleted_us')
+if not listing_deleted_us or compare_digits(listing_deleted_us, ARGV[6], 'times') < 0 then
+  listing_deleted_us = ARGV[6]
+end
 redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'listing_deleted_us', listing_deleted_us)
 local stamp = redis.call('HINCRBY', KEYS[1], 'stamp', 1)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'deleted_at', ARGV[3], 'source_event_id', ARGV[4],

@@ -283,7 +283,7 @@ class EmbeddingStore:
                 change.listing_id,
                 change.deleted_at,
                 change.source_event_id,
-                review_key_prefix(self._schema),
+                review_key_prefix(self._schema, change.listing_id),
                 time_key(change.occurred_at),
             ]
             keys = [listing_key, aggregate_key(self._schema, change.listing_id), *self._keys.routing()]

@@ -1,15 +1,31 @@
-"""Lua scripts that keep a listing's review aggregate in Redis atomically and idempotently."""
+"""Lua scripts that keep a listing's review aggregate in Redis atomically and idempotently.
+
+Each script touches only keys in its listing's Redis Cluster slot (stream.store.reviews.listing_tag).
+Which listing a review belongs to is kept apart, in the review's home hash, claimed by HOME_SCRIPT
+before the listing's script runs.
+"""
 
 from stream.store.listing_scripts import COMPARE
 
-# Shared by both scripts. KEYS[1]: the listing's aggregate hash, KEYS[2]: the review's hash, KEYS[3]: the
-# listing's hash (read only: its tombstone). ARGV[1]: listing id, ARGV[2]: review id, ARGV[3]: event id,
-# ARGV[4]: dims, ARGV[5]: recompute ratio, ARGV[6]: key prefix of review hashes (read only when the
-# aggregate is recomputed, see below), ARGV[7]: the event's occurred_at (stream.store.reviews.time_key).
+# KEYS[1]: the review's home hash. ARGV[1]: the listing id of the change. Binds the review to that listing
+# unless it belongs to one already; returns the listing it belongs to and its deletion floor ('' for none:
+# only reviews deleted before home hashes existed have one, stream.store.review_layout).
+HOME_SCRIPT = """
+local home = redis.call('HMGET', KEYS[1], 'listing_id', 'deleted_us')
+if not home[1] then redis.call('HSET', KEYS[1], 'listing_id', ARGV[1]) end
+return {home[1] or ARGV[1], home[2] or ''}
+"""
+
+# Shared by both listing scripts. KEYS[1]: the listing's aggregate hash (also the listing's tombstone for
+# reviews: listing_deleted_us, written by the listing's delete), KEYS[2]: the review's hash. ARGV[1]:
+# listing id, ARGV[2]: review id, ARGV[3]: event id, ARGV[4]: dims, ARGV[5]: recompute ratio, ARGV[6]:
+# key prefix of the listing's review hashes (read only when the aggregate is recomputed, see below),
+# ARGV[7]: the event's occurred_at (stream.store.reviews.time_key), ARGV[8] and ARGV[9]: what HOME_SCRIPT
+# returned (the listing the review belongs to, its deletion floor).
 # Lua numbers are IEEE doubles, so sum + weight * float32(v) here gives the same bits as numpy float64.
 # Numbers are written with %.17g: Redis would otherwise round them to 14 digits.
-# A review hash holds either a contribution (weight, vector, occurred_us) or a tombstone (deleted_by,
-# deleted_us: the latest of the deletion's and the removed post's times).
+# A review hash holds either a contribution (listing_id, event_id, weight, vector, occurred_us) or a
+# tombstone (deleted_by, deleted_us: the latest of the deletion's and the removed post's times).
 LIBRARY = (
     COMPARE
     + """
@@ -86,40 +102,42 @@ local function latest(a, b)
   return a or b
 end
 
--- The review's tombstone: a post at or before deleted_us cannot bring it back. It names no listing, so
--- a deleted review_id is free again under any listing (as before tombstones), but only for newer posts.
+-- The review's tombstone: a post at or before deleted_us cannot bring it back. The review stays its
+-- listing's (its home hash), so a post of its review_id under another listing is refused.
 local function bury(deleted_us)
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], 'deleted_by', ARGV[3], 'deleted_us', deleted_us)
 end
 
-local stored = redis.call('HMGET', KEYS[2], 'listing_id', 'event_id', 'weight', 'vector', 'occurred_us', 'deleted_us')
-if stored[1] and stored[1] ~= ARGV[1] then return {'listing_mismatch', current_seq(), stored[1]} end
+if ARGV[8] ~= ARGV[1] then return {'listing_mismatch', current_seq(), ARGV[8]} end
+local floor = ARGV[9] ~= '' and ARGV[9] or nil
+local stored = redis.call('HMGET', KEYS[2], 'event_id', 'weight', 'vector', 'occurred_us', 'deleted_us')
 """
 )
 
-# ARGV[8]: weight (%.17g or shortest round-trip repr), ARGV[9]: float32 vector bytes. A repost replaces the
+# ARGV[10]: weight (%.17g or shortest round-trip repr), ARGV[11]: float32 vector bytes. A repost replaces the
 # stored post unless it occurred before it, so batches handled concurrently cannot put an older edit back.
 POST_SCRIPT = (
     LIBRARY
     + """
-if stored[2] == ARGV[3] then return {'duplicate', current_seq()} end
-local listing = redis.call('HMGET', KEYS[3], 'deleted_at', 'deleted_us')
-if listing[1] and listing[2] and compare_digits(ARGV[7], listing[2], 'times') <= 0 then
+if stored[1] == ARGV[3] then return {'duplicate', current_seq()} end
+local listing_deleted_us = redis.call('HGET', KEYS[1], 'listing_deleted_us')
+if listing_deleted_us and compare_digits(ARGV[7], listing_deleted_us, 'times') <= 0 then
   return {'listing_deleted', current_seq()}
 end
-if stored[6] and compare_digits(ARGV[7], stored[6], 'times') <= 0 then return {'deleted', current_seq()} end
-if stored[5] and compare_digits(ARGV[7], stored[5], 'times') < 0 then return {'superseded', current_seq()} end
+local deleted_us = latest(stored[5], floor)
+if deleted_us and compare_digits(ARGV[7], deleted_us, 'times') <= 0 then return {'deleted', current_seq()} end
+if stored[4] and compare_digits(ARGV[7], stored[4], 'times') < 0 then return {'superseded', current_seq()} end
 local agg = load()
 local status = 'added'
-if stored[4] then
-  remove(agg, tonumber(stored[3]), stored[4], ARGV[2])
+if stored[3] then
+  remove(agg, tonumber(stored[2]), stored[3], ARGV[2])
   status = 'replaced'
 end
-shift(agg, 1, tonumber(ARGV[8]), ARGV[9], 'the posted vector')
+shift(agg, 1, tonumber(ARGV[10]), ARGV[11], 'the posted vector')
 redis.call('HSET', KEYS[1], 'r:' .. ARGV[2], 1)
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'listing_id', ARGV[1], 'event_id', ARGV[3], 'weight', ARGV[8], 'vector', ARGV[9],
+redis.call('HSET', KEYS[2], 'listing_id', ARGV[1], 'event_id', ARGV[3], 'weight', ARGV[10], 'vector', ARGV[11],
   'occurred_us', ARGV[7])
 return {status, save(agg)}
 """
@@ -130,13 +148,13 @@ return {status, save(agg)}
 DELETE_SCRIPT = (
     LIBRARY
     + """
-local deleted_us = latest(latest(stored[5], stored[6]), ARGV[7])
-if not stored[4] then
+local deleted_us = latest(latest(latest(stored[4], stored[5]), floor), ARGV[7])
+if not stored[3] then
   bury(deleted_us)
   return {'unknown', current_seq()}
 end
 local agg = load()
-remove(agg, tonumber(stored[3]), stored[4], ARGV[2])
+remove(agg, tonumber(stored[2]), stored[3], ARGV[2])
 redis.call('HDEL', KEYS[1], 'r:' .. ARGV[2])
 bury(deleted_us)
 return {'removed', save(agg)}

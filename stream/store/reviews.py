@@ -16,7 +16,7 @@ from stream.features.reviews import ReviewAggregate, ReviewContribution, aggrega
 from stream.features.vectors import FloatArray, to_redis_bytes
 from stream.retry import NO_RETRY, RetryPolicy, retried
 from stream.store.redis_errors import pipelined
-from stream.store.review_scripts import DELETE_SCRIPT, POST_SCRIPT
+from stream.store.review_scripts import DELETE_SCRIPT, HOME_SCRIPT, POST_SCRIPT
 
 REVIEWS_VECTOR = "reviews"  # the schemas/embedding_index.yaml vector the aggregate feeds
 # Rebuild the sums from the stored contributions when a removal leaves less than this share of the
@@ -77,7 +77,7 @@ class ReviewOutcome:
     was the last one applied to the review: a replay), ``superseded`` (a repost that occurred before the
     stored post of the review), ``unknown`` (delete of a review not stored),
     ``deleted`` (a post not after the review's deletion, e.g. a replayed one), ``listing_deleted`` (a
-    post not after its listing's deletion) and ``listing_mismatch`` (the review_id is stored under
+    post not after its listing's deletion) and ``listing_mismatch`` (the review belongs to listing
     ``stored_listing_id``) changed nothing.
     """
 
@@ -94,20 +94,38 @@ class ReviewOutcome:
         return self.status in CHANGED
 
 
+def listing_tag(listing_id: str) -> str:
+    """The Redis Cluster hash tag of a listing's review keys, so its review scripts touch one slot.
+
+    Redis hashes only what lies between a key's first ``{`` and the next ``}``, and the whole key when
+    that is empty; the ``@`` keeps it from being empty for an id that starts with ``}``.
+
+    >>> listing_tag("toy-1")
+    '{@toy-1}'
+    """
+    return f"{{@{listing_id}}}"
+
+
 def aggregate_key(schema: IndexSchema, listing_id: str) -> str:
-    """Hash holding a listing's review sums: ``sum`` (float64 bytes), ``weight``, ``count``, ``seq``."""
-    return f"{schema.key_prefix}:reviews:{listing_id}"
+    """Hash holding a listing's review sums: ``sum`` (float64 bytes), ``weight``, ``count``, ``seq``,
+    a field ``r:<review_id>`` per review, and once the listing is deleted ``listing_deleted_us``."""
+    return f"{schema.key_prefix}:reviews:{listing_tag(listing_id)}"
 
 
-def review_key(schema: IndexSchema, review_id: str) -> str:
+def review_key(schema: IndexSchema, listing_id: str, review_id: str) -> str:
     """Hash holding one review's contribution (``listing_id``, ``event_id``, ``weight``, ``vector``,
     ``occurred_us``), or once it is deleted its tombstone (``deleted_by``, ``deleted_us``)."""
-    return f"{review_key_prefix(schema)}{review_id}"
+    return f"{review_key_prefix(schema, listing_id)}{review_id}"
 
 
-def review_key_prefix(schema: IndexSchema) -> str:
-    """Common prefix of review hashes."""
-    return f"{schema.key_prefix}:review:"
+def review_key_prefix(schema: IndexSchema, listing_id: str) -> str:
+    """Common prefix of a listing's review hashes."""
+    return f"{schema.key_prefix}:review:{listing_tag(listing_id)}:"
+
+
+def review_home_key(schema: IndexSchema, review_id: str) -> str:
+    """Hash naming the listing a review belongs to (``listing_id``), claimed by its first event."""
+    return f"{schema.key_prefix}:review-home:{review_id}"
 
 
 def time_key(moment: datetime) -> str:
@@ -130,9 +148,11 @@ class ReviewStore:
     lose precision, or a sum that is no longer finite, rebuilds the sums from the stored contributions.
     A deleted review leaves a tombstone with the deletion's time, so a post that is not newer
     (a replay, a late duplicate) cannot bring it back; a post not after its listing's deletion is
-    refused too (the listing delete removes the aggregate, see ``stream.store.listing_scripts``).
-    Scripts read those review and listing hashes by name, which is fine on a single Redis server but
-    not on Redis Cluster.
+    refused too (the listing delete empties the aggregate, see ``stream.store.listing_scripts``).
+    A review belongs to the listing its first event named, for good: each change first claims the
+    review's home hash (one round trip for the batch), and a change under another listing is refused.
+    Every key a script touches carries its listing's hash tag, so each runs within one Redis Cluster
+    slot; the home hash is a key of its own.
 
     Example:
         >>> store = ReviewStore(Redis.from_url(settings.redis_url), schema)
@@ -144,6 +164,7 @@ class ReviewStore:
         self._schema = schema
         self.retry = retry
         self.dims = schema.vectors[REVIEWS_VECTOR].dims
+        self._home = redis.register_script(HOME_SCRIPT)
         self._post = redis.register_script(POST_SCRIPT)
         self._delete = redis.register_script(DELETE_SCRIPT)
 
@@ -163,9 +184,19 @@ class ReviewStore:
             if isinstance(change, ReviewPosted):
                 self._check(change.contribution)
         with metrics.redis_write_seconds.time():
-            async with pipelined(self._redis, f"applying {len(changes)} review changes") as pipe:
+            async with pipelined(
+                self._redis, f"applying {len(changes)} review changes (claiming their reviews)"
+            ) as pipe:
                 for change in changes:
-                    await self._queue(pipe, change)
+                    await self._home(
+                        keys=[review_home_key(self._schema, change.review_id)],
+                        args=[change.listing_id],
+                        client=pipe,
+                    )
+                homes = await pipe.execute()
+            async with pipelined(self._redis, f"applying {len(changes)} review changes") as pipe:
+                for change, home in zip(changes, homes, strict=True):
+                    await self._queue(pipe, change, home)
                 replies = await pipe.execute()
         return [_outcome(change, reply) for change, reply in zip(changes, replies, strict=True)]
 
@@ -211,11 +242,11 @@ class ReviewStore:
                 "number; compute it with stream.features.reviews.review_weight from an occurred_at near the present"
             )
 
-    async def _queue(self, pipe: Any, change: ReviewChange) -> None:
+    async def _queue(self, pipe: Any, change: ReviewChange, home: list[bytes]) -> None:
+        """Queue the change's script, given what its review's home hash said (owner, deletion floor)."""
         keys = [
             aggregate_key(self._schema, change.listing_id),
-            review_key(self._schema, change.review_id),
-            self._schema.listing_key(change.listing_id),
+            review_key(self._schema, change.listing_id, change.review_id),
         ]
         args: list[Any] = [
             change.listing_id,
@@ -223,8 +254,9 @@ class ReviewStore:
             change.event_id,
             self.dims,
             repr(RECOMPUTE_RATIO),
-            review_key_prefix(self._schema),
+            review_key_prefix(self._schema, change.listing_id),
             time_key(change.occurred_at),
+            *home,
         ]
         if isinstance(change, ReviewDeleted):
             await self._delete(keys=keys, args=args, client=pipe)

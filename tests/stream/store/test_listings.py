@@ -32,6 +32,7 @@ from stream.store.reviews import (
     ReviewStore,
     aggregate_key,
     review_key,
+    time_key,
 )
 from stream.store.versions import VersionKeys
 from tests.conftest import CommandSent
@@ -384,15 +385,16 @@ async def test_listing_delete_removes_its_review_aggregate_and_buries_its_review
 
     assert await store.write([ListingDeletion("a", 2, "t", "del-a", DELETED_AT)]) == [APPLIED]
 
-    assert not await redis.exists(aggregate_key(schema, "a"))
+    tombstone_only = {b"listing_deleted_us": time_key(DELETED_AT).encode()}
+    assert await redis.hgetall(aggregate_key(schema, "a")) == tombstone_only
     assert await reviews.review_vectors(["a"]) == {"a": None}
     assert (await reviews.aggregates(["b"]))["b"].count == 1
     for review_id in ("r1", "r22"):
-        tombstone = await redis.hgetall(review_key(schema, review_id))
+        tombstone = await redis.hgetall(review_key(schema, "a", review_id))
         assert tombstone[b"deleted_by"] == b"del-a" and b"vector" not in tombstone
     replayed = await reviews.apply(posts[:2])
     assert [o.status for o in replayed] == ["listing_deleted"] * 2
-    assert not await redis.exists(aggregate_key(schema, "a"))
+    assert await redis.hgetall(aggregate_key(schema, "a")) == tombstone_only
 
 
 async def test_a_stale_listing_delete_keeps_the_review_aggregate(

@@ -2,7 +2,9 @@
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -11,7 +13,9 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.crc import key_slot
 
+from stream.config import REPO_ROOT
 from stream.contracts.index import IndexSchema
 from stream.errors import EmbeddingDimMismatch, StoreError, StoreUnavailable
 from stream.features.reviews import (
@@ -33,6 +37,8 @@ from stream.store.reviews import (
 from tests.conftest import free_port
 
 DIMS = 512
+T = TypeVar("T")
+LAYOUT = IndexSchema.from_yaml(REPO_ROOT / "schemas" / "embedding_index.yaml")
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -169,7 +175,7 @@ async def test_deleting_an_unknown_review_is_a_no_op(
     await store.apply([post("toy-1", contribution("r1", seed=1))])
     before = await redis.hgetall(aggregate_key(schema, "toy-1"))
 
-    outcomes = await store.apply([delete("toy-1", "nope"), delete("toy-2", "nope")])
+    outcomes = await store.apply([delete("toy-1", "nope"), delete("toy-2", "nor-this")])
 
     assert [(o.status, o.seq, o.changed) for o in outcomes] == [("unknown", 1, False), ("unknown", 0, False)]
     assert await redis.hgetall(aggregate_key(schema, "toy-1")) == before
@@ -192,7 +198,7 @@ async def test_removing_every_review_leaves_no_vector(
     await store.apply([delete("toy-1", "r1"), delete("toy-1", "r2")])
 
     assert await store.review_vectors(["toy-1", "toy-never"]) == {"toy-1": None, "toy-never": None}
-    assert set(await redis.hkeys(review_key(schema, "r1"))) == {b"deleted_by", b"deleted_us"}, (
+    assert set(await redis.hkeys(review_key(schema, "toy-1", "r1"))) == {b"deleted_by", b"deleted_us"}, (
         "only a tombstone"
     )
     stored = await redis.hgetall(aggregate_key(schema, "toy-1"))
@@ -329,7 +335,7 @@ async def test_a_replayed_post_cannot_resurrect_a_deleted_review(
 
     assert outcome.status == "deleted" and not outcome.changed
     assert await store.review_vectors(["toy-1"]) == {"toy-1": None}
-    tombstone = await redis.hgetall(review_key(schema, "r1"))
+    tombstone = await redis.hgetall(review_key(schema, "toy-1", "r1"))
     assert tombstone[b"deleted_by"] == removal.event_id.encode() and b"vector" not in tombstone
 
 
@@ -359,9 +365,84 @@ async def test_a_delete_older_than_the_post_it_removes_still_buries_that_post(st
     assert [o.status for o in await store.apply([posted])] == ["deleted"]
 
 
-async def test_a_deleted_review_id_can_be_posted_under_another_listing_later(store: ReviewStore) -> None:
-    await store.apply([post("toy-1", contribution("r1", seed=1)), delete("toy-1", "r1")])
+async def test_a_review_stays_with_the_listing_its_first_event_named(store: ReviewStore) -> None:
+    await store.apply(
+        [post("toy-1", contribution("r1", seed=1)), delete("toy-1", "r1"), delete("toy-2", "r2")]
+    )
 
-    [outcome] = await store.apply([post("toy-2", contribution("r1", seed=2), START + timedelta(days=3))])
+    outcomes = await store.apply(
+        [
+            post("toy-2", contribution("r1", seed=2), START + timedelta(days=3)),
+            post("toy-1", contribution("r2", seed=3)),
+        ]
+    )
 
-    assert outcome.status == "added"
+    assert [(o.status, o.stored_listing_id) for o in outcomes] == [
+        ("listing_mismatch", "toy-1"),
+        ("listing_mismatch", "toy-2"),
+    ]
+    assert [found.count for found in (await store.aggregates(["toy-1", "toy-2"])).values()] == [0, 0]
+
+
+async def keys_touched_by_each_script(client: Redis, call: Awaitable[T]) -> tuple[T, list[set[str]]]:
+    """Await ``call``; return its result and, for each script it ran, the keys that script's Redis commands
+    touched (MONITOR lists a script's commands after it; each command the review scripts run takes a key first)."""
+    marker = f"done-{uuid.uuid4().hex}"
+    touched: list[set[str]] = []
+    async with client.monitor() as monitor:
+        result = await call
+        await client.echo(marker)
+        while marker not in (command := (await monitor.next_command()))["command"]:
+            if command["command"].startswith(("EVALSHA ", "EVAL ")):
+                touched.append(set())
+            elif command["client_type"] == "lua":
+                touched[-1].add(command["command"].split(" ")[1])
+    return result, touched
+
+
+async def test_every_review_script_touches_only_its_listings_cluster_slot(
+    redis_cluster_url: str, schema: IndexSchema
+) -> None:
+    client = Redis.from_url(redis_cluster_url)
+    store = ReviewStore(client, schema)
+    old, new = contribution("old", seed=1, days=-20 * 365), contribution("new", seed=2)
+    history = [
+        post("toy-1", old),
+        post("toy-1", new),
+        post("toy-1", contribution("new", seed=3), START + timedelta(hours=1)),
+        delete("toy-1", "new", START + timedelta(days=1)),  # leaves 2^-40 of the weight: rebuilds the sums
+        post("}starts-with-a-brace", contribution("r2", seed=4)),
+        delete("}starts-with-a-brace", "r2"),
+        delete("toy-2", "old"),
+    ]
+
+    outcomes, touched = await keys_touched_by_each_script(client, store.apply(history))
+
+    assert [o.status for o in outcomes] == [
+        "added",
+        "added",
+        "replaced",
+        "removed",
+        "added",
+        "removed",
+        "listing_mismatch",
+    ]
+    assert len(touched) == 2 * len(history), "a home claim, then a listing script, per change"
+    for keys in touched:
+        slots = {await client.execute_command("CLUSTER", "KEYSLOT", key) for key in keys}
+        assert len(slots) == 1, f"one script touched keys in {len(slots)} slots: {sorted(keys)}"
+    rebuild = touched[len(history) + 3]
+    assert review_key(schema, "toy-1", "old") in rebuild, "the delete rebuilt the sums from the review left"
+    await client.aclose()
+
+
+@given(
+    st.text(st.characters(blacklist_categories=["Zs", "Cc", "Cs"]), min_size=1, max_size=128),
+    st.text(min_size=1),
+)
+def test_a_listings_review_keys_share_one_cluster_slot_whatever_its_id(
+    listing_id: str, review_id: str
+) -> None:
+    keys = [aggregate_key(LAYOUT, listing_id), review_key(LAYOUT, listing_id, review_id)]
+
+    assert len({key_slot(key.encode()) for key in keys}) == 1, keys
