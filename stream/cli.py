@@ -144,6 +144,24 @@ def stack_status(settings: Settings) -> None:
     sys.exit(0 if all(server.healthy for server in statuses) else 1)
 
 
+@main.group("store")
+def store_group() -> None:
+    """Maintain the keys toyfuse keeps in Redis."""
+
+
+@store_group.command("migrate-review-keys")
+@click.pass_obj
+def store_migrate_review_keys(settings: Settings) -> None:
+    """Move review keys of the single-server layout under their listing's hash tag (stop every worker first)."""
+    from stream.store.review_layout import migrate_configured_store
+
+    moved = asyncio.run(migrate_configured_store(settings))
+    click.echo(
+        f"moved {moved.reviews} reviews, {moved.tombstones} deleted reviews' tombstones and {moved.aggregates} "
+        f"review aggregates; copied {moved.listing_tombstones} deleted listings' times into their aggregates"
+    )
+
+
 @main.command()
 @click.pass_obj
 def worker(settings: Settings) -> None:

@@ -97,6 +97,10 @@ class VectorSetMismatch(StoreError):
     """A vector set in Redis was built otherwise than the layout says, so Redis would refuse every insert."""
 
 
+class ReviewLayoutOutdated(StoreError):
+    """Redis holds review keys of the single-server layout, which a worker of today's layout would not see."""
+
+
 class ListingNotFound(FeatureServiceError):
     """No embedding is stored for the listing."""
 

@@ -32,6 +32,7 @@ from stream.media.guard import HostPolicy, media_session
 from stream.retry import RetryPolicy
 from stream.store.encoder_cache import EncoderCache
 from stream.store.listings import EmbeddingStore
+from stream.store.review_layout import check_review_layout
 from stream.store.reviews import ReviewStore
 from stream.store.versions import fusion_version_of
 from stream.worker.batch import describe
@@ -115,6 +116,9 @@ async def build_pipelines(app: faust.App, settings: Settings) -> Pipelines:
     decoder, locks = EventDecoder(settings.schemas_dir), ListingLocks()
     store, reviews = EmbeddingStore(redis, schema, retry), ReviewStore(redis, schema, retry)
     await store.check_vector_sets()  # before any write: a set built otherwise would refuse them all
+    await check_review_layout(
+        redis, schema
+    )  # and reviews stored under the single-server layout would be lost
     review_model = schema.vectors["reviews"].model or "text_multilingual_encoder"
     declare_worker_series(
         (settings.listings_topic, settings.reviews_topic),

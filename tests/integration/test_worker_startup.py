@@ -1,5 +1,6 @@
-"""A vector set built otherwise than the worker's layout, on the real stack: at start and while it runs, the
-worker stops and says why instead of dead-lettering what Redis refuses."""
+"""On the real stack, a worker refuses a store it would mishandle, and says why: a vector set built otherwise
+than its layout (at start and while it runs, instead of dead-lettering what Redis refuses), or review keys
+of an older layout (until they are migrated)."""
 
 import asyncio
 import re
@@ -13,12 +14,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from stream.cli import run
 from stream.config import Settings
 from stream.contracts.index import IndexSchema
 from stream.errors import ServerStartError
 from stream.stack import worker_process
 from stream.stack.process import free_port, pid_alive
 from stream.store.client import EmbeddingClient
+from stream.store.review_layout import check_review_layout
 from stream.store.versions import VersionKeys
 from tests.conftest import ListingEventFactory
 from tests.integration.conftest import TopicReader, eventually, send
@@ -106,3 +109,38 @@ async def test_a_vector_set_rebuilt_with_other_links_under_a_running_worker_stop
     deadletters = topic_reader(settings.deadletter_topic)
     await deadletters.find(lambda record: key_of(record) == marker, "the marker's dead letter")
     assert [key_of(r) for r in deadletters.records if key_of(r) == second["listing_id"]] == []
+
+
+async def test_a_worker_refuses_review_keys_of_the_single_server_layout_until_they_are_migrated(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = f"legacy{uuid.uuid4().hex[:8]}"
+    schemas = Path(shutil.copytree(settings.schemas_dir, tmp_path / "schemas"))
+    layout = schemas / "embedding_index.yaml"
+    assert "key_prefix: toyfuse\n" in layout.read_text(), (
+        "the layout's key_prefix line changed; update this test"
+    )
+    layout.write_text(layout.read_text().replace("key_prefix: toyfuse\n", f"key_prefix: {prefix}\n"))
+    other = settings.model_copy(
+        update={
+            "run_dir": settings.run_dir / "legacy-reviews",
+            "worker_web_port": free_port(),
+            "schemas_dir": schemas,
+            "app_id": f"{settings.app_id}-legacy-reviews",
+        }
+    )
+    redis = Redis.from_url(settings.redis_url)
+    await redis.hset(f"{prefix}:review:r1", mapping={"deleted_by": "delete-r1", "deleted_us": "1"})
+
+    with pytest.raises(ServerStartError, match="exited"):
+        await asyncio.to_thread(worker_process.start, other, print)
+    log = worker_process.log_file(other).read_text()
+    assert f"ReviewLayoutOutdated: {prefix} holds 1 review keys of the single-server layout" in log, log[
+        -2000:
+    ]
+    assert await asyncio.to_thread(run, ["store", "migrate-review-keys"], other) == 0
+
+    assert "moved 0 reviews, 1 deleted reviews' tombstones and 0 review aggregates" in capsys.readouterr().out
+    assert await redis.hgetall(f"{prefix}:review-home:r1") == {b"deleted_us": b"1"}
+    await check_review_layout(redis, IndexSchema.from_yaml(layout))
+    await redis.aclose()
