@@ -97,9 +97,9 @@ return 1
 # (stream.store.reviews.time_key).
 # Leaves a tombstone (version, deleted_at, deleted_us) so an older upsert arriving late cannot resurrect
 # the listing. The review aggregate goes with the listing, except for its tombstone (listing_deleted_us,
-# the latest delete's time), kept there so a review posted before the delete stays out (review_scripts);
-# each of its reviews becomes a review tombstone, so a replayed post stays out. A review posted after the
-# delete starts a new aggregate, for a newer version to use.
+# this delete's time), kept there so a review posted before the delete stays out (review_scripts), even
+# once a newer upsert brings the listing back. Each of its reviews becomes a review tombstone, so a
+# replayed post stays out. A review posted after the delete starts a new aggregate, for a newer version.
 DELETE_SCRIPT = (
     "local EVENT_ID = ARGV[4]"
     + GUARD
@@ -115,12 +115,8 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
     redis.call('HSET', review, 'deleted_by', ARGV[4], 'deleted_us', deleted_us)
   end
 end
-local listing_deleted_us = redis.call('HGET', KEYS[2], 'listing_deleted_us')
-if not listing_deleted_us or compare_digits(listing_deleted_us, ARGV[6], 'times') < 0 then
-  listing_deleted_us = ARGV[6]
-end
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'listing_deleted_us', listing_deleted_us)
+redis.call('HSET', KEYS[2], 'listing_deleted_us', ARGV[6])
 local stamp = redis.call('HINCRBY', KEYS[1], 'stamp', 1)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'deleted_at', ARGV[3], 'source_event_id', ARGV[4],

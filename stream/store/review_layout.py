@@ -8,7 +8,6 @@ so they refuse to start on a store that holds them (:func:`check_review_layout`)
 """
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -31,28 +30,18 @@ def layout_key(schema: IndexSchema) -> str:
     return f"{schema.key_prefix}:layout"
 
 
-def legacy_review_id(schema: IndexSchema, key: str) -> str | None:
-    """The review id of a review hash of the single-server layout, or None for a key of today's layout.
+def legacy_suffix(key: str, prefix: str) -> str | None:
+    """The id after ``prefix`` in a review key of the single-server layout, or None for today's layout (pure).
 
-    >>> from stream.config import REPO_ROOT
-    >>> schema = IndexSchema.from_yaml(REPO_ROOT / "schemas" / "embedding_index.yaml")
-    >>> legacy_review_id(schema, "toyfuse:review:r1"), legacy_review_id(schema, "toyfuse:review:{@toy-1}:r1")
+    >>> legacy_suffix("toyfuse:review:r1", "toyfuse:review:"), legacy_suffix("toyfuse:review:{@toy-1}:r1", "toyfuse:review:")
     ('r1', None)
     """
-    return _legacy_suffix(key, f"{schema.key_prefix}:review:")
-
-
-def legacy_listing_id(schema: IndexSchema, key: str) -> str | None:
-    """The listing id of a review aggregate of the single-server layout, or None for today's layout."""
-    return _legacy_suffix(key, f"{schema.key_prefix}:reviews:")
-
-
-def _legacy_suffix(key: str, prefix: str) -> str | None:
     suffix = key.removeprefix(prefix)
     return None if suffix == key or suffix.startswith("{@") else suffix
 
 
 def _matching(prefix: str) -> str:
+    """A SCAN MATCH pattern for the keys that start with ``prefix``."""
     return _GLOB_SPECIAL.sub(r"\\\1", prefix) + "*"
 
 
@@ -74,20 +63,18 @@ class LegacyKeys:
 
 async def legacy_keys(redis: Redis, schema: IndexSchema) -> LegacyKeys:
     """Scan the store for review keys of the single-server layout."""
+    prefix = schema.key_prefix
     return LegacyKeys(
-        reviews=await _scan(redis, f"{schema.key_prefix}:review:", lambda key: legacy_review_id(schema, key)),
-        aggregates=await _scan(
-            redis, f"{schema.key_prefix}:reviews:", lambda key: legacy_listing_id(schema, key)
-        ),
+        reviews=await _scan(redis, f"{prefix}:review:"), aggregates=await _scan(redis, f"{prefix}:reviews:")
     )
 
 
-async def _scan(redis: Redis, prefix: str, legacy_id: Callable[[str], str | None]) -> list[tuple[str, str]]:
+async def _scan(redis: Redis, prefix: str) -> list[tuple[str, str]]:
     found = []
     async for raw in redis.scan_iter(match=_matching(prefix), count=SCAN_COUNT):
         key = raw.decode()
-        if (named := legacy_id(key)) is not None:
-            found.append((key, named))
+        if (legacy_id := legacy_suffix(key, prefix)) is not None:
+            found.append((key, legacy_id))
     return found
 
 
@@ -162,9 +149,10 @@ async def migrate_review_keys(redis: Redis, schema: IndexSchema) -> ReviewKeysMi
         ):
             deleted_us = await redis.hget(raw, "deleted_us")
             if deleted_us is not None:
-                listing_id = raw.decode().removeprefix(schema.listing_key(""))
-                await redis.hset(aggregate_key(schema, listing_id), "listing_deleted_us", deleted_us)
-                listing_tombstones += 1
+                aggregate = aggregate_key(schema, raw.decode().removeprefix(schema.listing_key("")))
+                if await redis.hget(aggregate, "listing_deleted_us") != deleted_us:
+                    await redis.hset(aggregate, "listing_deleted_us", deleted_us)
+                    listing_tombstones += 1
         await redis.hset(layout_key(schema), LAYOUT_FIELD, LISTING_SLOTS)
     return ReviewKeysMigrated(reviews, tombstones, len(legacy.aggregates), listing_tombstones)
 

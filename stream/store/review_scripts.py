@@ -110,8 +110,10 @@ local function bury(deleted_us)
 end
 
 if ARGV[8] ~= ARGV[1] then return {'listing_mismatch', current_seq(), ARGV[8]} end
-local floor = ARGV[9] ~= '' and ARGV[9] or nil
 local stored = redis.call('HMGET', KEYS[2], 'event_id', 'weight', 'vector', 'occurred_us', 'deleted_us')
+-- The deletion floor stands for a tombstone of the single-server layout: once the review's hash holds a
+-- post or a tombstone of its own, that replaces it, as a repost replaced the old tombstone.
+local floor = ARGV[9] ~= '' and not (stored[1] or stored[5]) and ARGV[9] or nil
 """
 )
 

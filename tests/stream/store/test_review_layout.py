@@ -104,7 +104,7 @@ async def test_the_migrated_store_keeps_every_review_tombstone_and_aggregate(
 
     assert moved == ReviewKeysMigrated(reviews=1, tombstones=1, aggregates=1, listing_tombstones=1)
     await check_review_layout(redis, schema)
-    assert await migrate_review_keys(redis, schema) == ReviewKeysMigrated(0, 0, 0, 1), "only the copy again"
+    assert await migrate_review_keys(redis, schema) == ReviewKeysMigrated(0, 0, 0, 0), "nothing left to move"
     after = (await store.aggregates(["toy-1"]))["toy-1"]
     assert (after.count, after.weight_sum) == (1, 2.0)
     np.testing.assert_array_equal(after.weighted_sum, 2 * unit_vector(1).astype(np.float64))
@@ -130,4 +130,20 @@ async def test_the_migrated_store_keeps_every_review_tombstone_and_aggregate(
     ]
     assert (await store.aggregates(["toy-1"]))["toy-1"].count == 0, (
         "the moved review's contribution was removed"
+    )
+
+
+async def test_a_review_posted_again_after_its_migrated_tombstone_is_judged_by_its_new_record(
+    redis: Redis, schema: IndexSchema
+) -> None:
+    await write_single_server_layout(redis, schema)
+    await migrate_review_keys(redis, schema)
+    store = ReviewStore(redis, schema)
+
+    outcomes = await store.apply(
+        [posted("toy-3", "r2", REMOVED + timedelta(days=1)), posted("toy-3", "r2", POSTED, event_id="older")]
+    )
+
+    assert [o.status for o in outcomes] == ["added", "superseded"], (
+        "as a repost replaced the tombstone before"
     )
