@@ -140,9 +140,10 @@ def time_key(moment: datetime) -> str:
 class ReviewStore:
     """Keeps each listing's weighted sum of review vectors in Redis.
 
-    Every change runs as one Lua script rather than WATCH/MULTI: the read-modify-write of the
-    sums happens inside Redis in one round trip, atomically, with no optimistic-retry loop and
-    no dedicated connection, and a batch of changes goes out in one pipeline. Lua arithmetic is
+    Every change runs as one Lua script of its listing rather than WATCH/MULTI: the read-modify-write
+    of the sums happens inside Redis, atomically, with no optimistic-retry loop and no dedicated
+    connection, and a batch of changes goes out in two pipelines (the reviews' claims, then the
+    listings' scripts). Lua arithmetic is
     IEEE double, so the stored sums equal :func:`stream.features.reviews.add_contribution` bit for bit.
     The aggregate hash also lists its reviews (fields ``r:<review_id>``), so a removal that would
     lose precision, or a sum that is no longer finite, rebuilds the sums from the stored contributions.
@@ -150,7 +151,7 @@ class ReviewStore:
     (a replay, a late duplicate) cannot bring it back; a post not after its listing's deletion is
     refused too (the listing delete empties the aggregate, see ``stream.store.listing_scripts``).
     A review belongs to the listing its first event named, for good: each change first claims the
-    review's home hash (one round trip for the batch), and a change under another listing is refused.
+    review's home hash, and a change under another listing is refused.
     Every key a script touches carries its listing's hash tag, so each runs within one Redis Cluster
     slot; the home hash is a key of its own.
 
