@@ -90,9 +90,11 @@ def throwaway_redis(folder: Path, *options: str) -> Iterator[tuple[int, redis.Re
             str(folder),
             "--save",
             "",
+            "--logfile",
+            "redis.log",
             *options,
         ],
-        stdout=subprocess.DEVNULL,
+        cwd=folder,
     )
     client = redis.Redis(port=port)
     deadline = time.monotonic() + 10
@@ -100,10 +102,13 @@ def throwaway_redis(folder: Path, *options: str) -> Iterator[tuple[int, redis.Re
         try:
             client.ping()
             break
-        except redis.ConnectionError:
+        except redis.ConnectionError as exc:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise
+                log = (folder / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(
+                    f"the throwaway redis-server did not answer; its log ends:\n{log}"
+                ) from exc
             time.sleep(0.05)
     yield port, client
     client.close()
@@ -122,7 +127,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real one-node Redis Cluster serving every slot: it refuses a command or script whose declared keys
     lie in different slots (CROSSSLOT), as every Cluster does."""
-    with throwaway_redis(tmp_path_factory.mktemp("redis-cluster"), "--cluster-enabled", "yes") as (
+    folder, bus_port = tmp_path_factory.mktemp("redis-cluster"), free_port()
+    # Redis would take the client port + 10000 for the cluster bus, past 65535 for a high free port
+    with throwaway_redis(folder, "--cluster-enabled", "yes", "--cluster-port", str(bus_port)) as (
         port,
         client,
     ):
