@@ -144,12 +144,11 @@ async def migrate_review_keys(redis: Redis, schema: IndexSchema) -> ReviewKeysMi
                     f"reviews of listing {listing_id} before the migration; {MIGRATE_ADVICE} after deleting "
                     "one of them and replaying that listing's reviews"
                 )
-        async for raw in redis.scan_iter(
-            match=_matching(schema.listing_key("")), count=SCAN_COUNT, _type="HASH"
-        ):
+        listings = schema.listing_key("")
+        async for raw in redis.scan_iter(match=_matching(listings), count=SCAN_COUNT, _type="HASH"):
             deleted_us = await redis.hget(raw, "deleted_us")
             if deleted_us is not None:
-                aggregate = aggregate_key(schema, raw.decode().removeprefix(schema.listing_key("")))
+                aggregate = aggregate_key(schema, raw.decode().removeprefix(listings))
                 if await redis.hget(aggregate, "listing_deleted_us") != deleted_us:
                     await redis.hset(aggregate, "listing_deleted_us", deleted_us)
                     listing_tombstones += 1
