@@ -95,15 +95,17 @@ class ReviewOutcome:
 
 
 def listing_tag(listing_id: str) -> str:
-    """The Redis Cluster hash tag of a listing's review keys, so its review scripts touch one slot.
+    """The Redis Cluster hash tag of a listing's review keys, so its review scripts touch one slot (pure).
 
     Redis hashes only what lies between a key's first ``{`` and the next ``}``, and the whole key when
-    that is empty; the ``@`` keeps it from being empty for an id that starts with ``}``.
+    that is empty; the ``@`` keeps it from being empty. A ``}`` in the id is written ``%7D`` (and ``%``
+    ``%25``), so the tag ends at its own brace: listing ``x`` with review ``}:y`` and listing ``x}:``
+    with review ``y`` would otherwise share one review key.
 
-    >>> listing_tag("toy-1")
-    '{@toy-1}'
+    >>> listing_tag("toy-1"), listing_tag("x}:")
+    ('{@toy-1}', '{@x%7D:}')
     """
-    return f"{{@{listing_id}}}"
+    return "{@" + listing_id.replace("%", "%25").replace("}", "%7D") + "}"
 
 
 def aggregate_key(schema: IndexSchema, listing_id: str) -> str:

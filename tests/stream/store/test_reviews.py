@@ -446,3 +446,30 @@ def test_a_listings_review_keys_share_one_cluster_slot_whatever_its_id(
     keys = [aggregate_key(LAYOUT, listing_id), review_key(LAYOUT, listing_id, review_id)]
 
     assert len({key_slot(key.encode()) for key in keys}) == 1, keys
+
+
+async def test_reviews_of_listings_whose_ids_hold_a_brace_keep_keys_of_their_own(store: ReviewStore) -> None:
+    """Listing ``x`` with review ``}:y`` and listing ``x}:`` with review ``y`` must not share a review hash."""
+    first, second = contribution("}:y", seed=1), contribution("y", seed=2)
+
+    outcomes = await store.apply([post("x", first), post("x}:", second)])
+
+    assert [o.status for o in outcomes] == ["added", "added"]
+    found = await store.review_vectors(["x", "x}:"])
+    np.testing.assert_allclose(found["x"], first.vector, atol=1e-6)
+    np.testing.assert_allclose(found["x}:"], second.vector, atol=1e-6)
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet="x}{:%@7D", min_size=3, max_size=10), st.data())
+def test_no_two_reviews_share_a_key(joined: str, data: st.DataObject) -> None:
+    """Split one string into a listing id and a review id at two places (``x`` + ``}:y``, ``x}:`` + ``y``):
+    the two reviews' keys must differ, and so must the two listings' aggregates."""
+    first, second = data.draw(st.lists(st.integers(1, len(joined) - 1), min_size=2, max_size=2, unique=True))
+    (listing_a, review_a), (listing_b, review_b) = (
+        (joined[:first], joined[first:]),
+        (joined[:second], joined[second:]),
+    )
+
+    assert review_key(LAYOUT, listing_a, review_a) != review_key(LAYOUT, listing_b, review_b)
+    assert aggregate_key(LAYOUT, listing_a) != aggregate_key(LAYOUT, listing_b)
