@@ -1,7 +1,7 @@
 """Async Triton gRPC client for the embedding models."""
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from tritonclient.grpc import InferenceServerException, InferInput, InferRequestedOutput
@@ -113,6 +113,15 @@ async def model_info(client: InferenceServerClient, model: str) -> tuple[str, di
             f"Triton model {model!r} is not ready: {exc.message()}; "
             "start the stack with `toyfuse stack up` and read its Triton log"
         ) from exc
+    return version_and_parameters(metadata, config)
+
+
+def version_and_parameters(metadata: dict[str, Any], config: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """A model's newest version and its config parameters, from Triton's JSON metadata and config (pure).
+
+    >>> version_and_parameters({"versions": ["2", "10"]}, {"config": {"parameters": {"p": {"string_value": "x"}}}})
+    ('10', {'p': 'x'})
+    """
     parameters = {
         key: value.get("string_value", "") for key, value in config["config"].get("parameters", {}).items()
     }

@@ -25,10 +25,11 @@ from stream.contracts.index import IndexSchema
 from stream.contracts.shapes import FRAMES_PER_VIDEO, MAX_BATCH, MAX_PHOTOS
 from stream.errors import EmbeddingDimMismatch, MediaError, TritonError, TritonUnavailable
 from stream.features.batching import owners_of, pool_photos
+from stream.features.changes import model_fingerprint
 from stream.features.reviews import review_text, review_weight, weighted_mean
 from stream.features.text import text_of
 from stream.features.vectors import FloatArray
-from stream.inference.triton import RETRYABLE_STATUSES, text_batch
+from stream.inference.triton import RETRYABLE_STATUSES, text_batch, version_and_parameters
 from stream.media.images import ImageArray, preprocess_image
 from stream.media.video import sample_frames
 from stream.train import cache
@@ -62,20 +63,21 @@ class EncoderClient:
         self._timeout_s = timeout_s
 
     def version(self, model: str) -> str:
-        """``<model>:<embedding_model parameter>`` of a ready model.
+        """The fingerprint the worker gives a served model (its name, version and output-shaping parameters,
+        e.g. ``precision``), so a cache of features made at another precision or token limit is stale.
 
         Raises:
             TritonUnavailable: the model is not ready.
         """
         try:
+            metadata = self._client.get_model_metadata(model, as_json=True)
             config = self._client.get_model_config(model, as_json=True)
         except InferenceServerException as exc:
             raise TritonUnavailable(
                 f"Triton model {model!r} is not ready: {exc.message()}; start Triton with the encoders "
                 "(`toyfuse stack up`) and pass its ports"
             ) from exc
-        parameters = config["config"].get("parameters", {})
-        return f"{model}:{parameters.get('embedding_model', {}).get('string_value', 'unknown')}"
+        return model_fingerprint(model, *version_and_parameters(metadata, config))
 
     def texts(self, model: str, texts: Sequence[str], dims: int) -> FloatArray:
         """Embed texts with a text model; [len(texts), dims]."""

@@ -18,7 +18,7 @@ from stream.features.reviews import review_text, review_weight, weighted_mean
 from stream.features.text import text_of
 from stream.train import cache
 from stream.train.catalog_io import CatalogRecords, media_path, query_text, read_catalog
-from stream.train.features import extract, extract_cached
+from stream.train.features import EncoderClient, extract, extract_cached
 from stream.train.weak_labels import weak_key
 
 SCHEMA = IndexSchema.from_yaml(REPO_ROOT / "schemas" / "embedding_index.yaml")
@@ -175,3 +175,30 @@ def test_weak_keys_round_trip_through_the_cache(records: CatalogRecords, tmp_pat
     cache.save(features, tmp_path / "f.npz", {"catalog": "x"})
 
     assert cache.load(tmp_path / "f.npz").weak_keys.tolist() == features.weak_keys.tolist()
+
+
+class ServedConfigs:
+    """Triton's answers about one served model version (what ``EncoderClient.version`` reads)."""
+
+    def __init__(self, parameters: dict[str, str]) -> None:
+        self.parameters = parameters
+
+    def get_model_metadata(self, model: str, as_json: bool) -> dict[str, Any]:
+        return {"name": model, "versions": ["1"]}
+
+    def get_model_config(self, model: str, as_json: bool) -> dict[str, Any]:
+        params = {key: {"string_value": value} for key, value in self.parameters.items()}
+        return {"config": {"name": model, "parameters": params}}
+
+
+def test_features_made_at_another_precision_are_stale_but_not_those_made_with_other_threads() -> None:
+    served = {"embedding_model": "all-MiniLM-L6-v2", "precision": "fp32", "intra_op_threads": "1"}
+
+    def version(**changes: str) -> str:
+        client = ServedConfigs({**served, **changes})
+        return EncoderClient(client, timeout_s=1.0).version("text_encoder")
+
+    assert version(precision="int8") != version()
+    assert version(max_tokens="128") != version()
+    assert version(intra_op_threads="2") == version()
+    assert version().startswith("text_encoder/1#")
