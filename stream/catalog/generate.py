@@ -4,6 +4,7 @@ import json
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,7 +64,7 @@ class CatalogSummary:
         return self.out_dir / "media"
 
 
-def _check(families: int, listings: int, reviews: int, media_base_url: str) -> None:
+def _check_counts(families: int, listings: int, reviews: int) -> None:
     low, high = LISTINGS_PER_PRODUCT
     most = sum(len(kind.subjects) for kind in KINDS) * len(COLOURS)
     if not 1 <= families <= most:
@@ -75,6 +76,10 @@ def _check(families: int, listings: int, reviews: int, media_base_url: str) -> N
         )
     if reviews < 0:
         raise CatalogError(f"reviews={reviews} is negative; choose 0 or more")
+
+
+def _check(families: int, listings: int, reviews: int, media_base_url: str) -> None:
+    _check_counts(families, listings, reviews)
     if not media_base_url.startswith(("http://", "https://")):
         raise CatalogError(
             f"media_base_url {media_base_url!r} is not http(s); pass e.g. http://127.0.0.1:8765"
@@ -237,24 +242,34 @@ def _write_media(
     return media
 
 
-def _listings(
-    out_dir: Path, seed: int, rng: random.Random, owners: list[Product], base_url: str
-) -> list[dict[str, Any]]:
-    """Render the media of every listing and return the listing events, ``toy-0001`` first."""
+Media = Callable[[int, Product, bool], dict[str, list[dict[str, str]]]]  # number, product, video -> fields
+
+
+def _listings(rng: random.Random, seed: int, owners: list[Product], media: Media) -> list[dict[str, Any]]:
+    """The listing events, ``toy-0001`` first, with the ``images``/``videos`` fields ``media`` gives each."""
     numbers = range(1, len(owners) + 1)
     chinese = set(rng.sample(numbers, round(len(owners) * CHINESE_SHARE)))
     video = set(rng.sample(numbers, round(len(owners) * VIDEO_SHARE)))
     return [
-        _listing_event(
-            seed,
-            n,
-            product,
-            style,
-            n in chinese,
-            _write_media(out_dir, seed, n, product, n in video, base_url),
-        )
+        _listing_event(seed, n, product, style, n in chinese, media(n, product, n in video))
         for n, product, style in zip(numbers, owners, _title_styles(owners), strict=True)
     ]
+
+
+def listing_events_without_media(
+    *, seed: int, families: int, listings: int
+) -> list[tuple[dict[str, Any], str]]:
+    """The listing events ``generate_catalog`` makes for these numbers, without photos or video (so nothing
+    is rendered), each with its product's family id.
+
+    Raises:
+        CatalogError: if the numbers do not fit together.
+    """
+    _check_counts(families, listings, 0)
+    rng = random.Random(seed)
+    owners = _assign_listings(rng, plan_products(rng, families), listings)
+    events = _listings(rng, seed, owners, lambda number, product, video: {})
+    return [(event, product.family_id) for event, product in zip(events, owners, strict=True)]
 
 
 def _review_event(seed: int, number: int, listing: dict[str, Any], product: Product) -> dict[str, Any]:
@@ -366,7 +381,9 @@ def generate_catalog(
     _clear(out_dir)
     rng = random.Random(seed)
     owners = _assign_listings(rng, plan_products(rng, families), listings)
-    events = _listings(out_dir, seed, rng, owners, base_url)
+    events = _listings(
+        rng, seed, owners, lambda n, product, video: _write_media(out_dir, seed, n, product, video, base_url)
+    )
     _write_jsonl(out_dir / "listings.jsonl", events)
     _write_jsonl(out_dir / "reviews.jsonl", _reviews(rng, seed, reviews, events, owners))
     _write_json(

@@ -15,7 +15,8 @@ from typing import Literal, get_args
 import torch
 
 from stream.contracts.shapes import IMAGE_SIZE
-from stream.encoders.exceptions import ExportError
+from stream.encoders.exceptions import EncoderError, ExportError
+from stream.encoders.int8 import quantize_text
 from stream.encoders.networks import (
     IMAGE_PACKAGE,
     TEXT_PACKAGE,
@@ -24,12 +25,12 @@ from stream.encoders.networks import (
     text_network,
     text_tokenizer,
 )
+from stream.encoders.sessions import OUTPUT
 
 Precision = Literal["fp32", "int8"]
 # Bump when this module changes what it writes: every cached file is then exported again.
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3  # 3: an int8 file is cached only once it passes stream.encoders.int8.check_text_int8
 OPSET = 17
-OUTPUT = "embedding"
 TEXT_INPUTS = ("input_ids", "attention_mask")
 IMAGE_INPUT = "images"
 
@@ -100,6 +101,7 @@ def cached(cache_dir: Path, fields: dict[str, str], build: Callable[[Path], None
 
     Raises:
         ExportError: ``build`` failed, or the cache folder is not writable.
+        EncoderError: ``build`` refused what it made (e.g. AccuracyCheckFailed); nothing is cached.
     """
     path = cache_path(cache_dir, fields)
     if path.exists():
@@ -112,6 +114,9 @@ def cached(cache_dir: Path, fields: dict[str, str], build: Callable[[Path], None
             build(partial)
             partial.replace(path)
             path.with_suffix(".json").write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
+    except EncoderError:
+        partial.unlink(missing_ok=True)
+        raise
     except (OSError, RuntimeError, ValueError) as exc:
         partial.unlink(missing_ok=True)
         raise ExportError(
@@ -155,49 +160,6 @@ def text_example() -> tuple[torch.Tensor, ...]:
 def image_example() -> tuple[torch.Tensor, ...]:
     """Two black uint8 NHWC images: what the image encoder is traced with."""
     return (torch.zeros(2, IMAGE_SIZE, IMAGE_SIZE, 3, dtype=torch.uint8),)
-
-
-def kept_in_fp32(fp32: Path) -> list[str]:
-    """The MatMuls int8 rounds worst, so quantize_text leaves them in fp32: every one of the first layer,
-    and each layer's feed-forward output projection (its input has outliers).
-
-    Quantising every MatMul gives listing texts cosines to fp32 down to ~0.90; quantising all but the
-    feed-forward outputs, down to 0.988; all but these, >= 0.993 (tests/stream/encoders/test_accuracy.py).
-    """
-    import onnx
-
-    graph = onnx.load(str(fp32), load_external_data=False).graph
-    return [
-        node.name
-        for node in graph.node
-        if node.op_type == "MatMul"
-        and ("/layer.0/" in node.name or ("/output/dense/" in node.name and "/attention/" not in node.name))
-    ]
-
-
-def quantize_text(fp32: Path, path: Path) -> None:
-    """Write the int8 text encoder: MatMul weights quantised per channel, activations at run time,
-    except ``kept_in_fp32``.
-
-    Raises:
-        ExportError: the export no longer names the layers as this code expects.
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    kept = kept_in_fp32(fp32)
-    if not kept:
-        raise ExportError(
-            f"{fp32.name} has no MatMul named '*/layer.0/*' or '*/output/dense/*'; update kept_in_fp32 "
-            "for the exporter's node names and bump EXPORT_VERSION"
-        )
-    quantize_dynamic(
-        fp32,
-        path,
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=kept,
-    )
 
 
 TEXT_ENCODER = EncoderExport(

@@ -1,4 +1,4 @@
-"""Running an encoder: an ONNX Runtime session on the CPU, or its torch network where a GPU is given."""
+"""Running an encoder network: an ONNX Runtime session of its file on the CPU, or the torch network on a device."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -9,8 +9,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 import torch
 
-from stream.encoders.export import OUTPUT, EncoderExport, onnx_file
-
+OUTPUT = "embedding"  # the name of every exported encoder's output
 # Named input arrays -> the float32 embedding rows.
 Runner = Callable[[dict[str, npt.NDArray[Any]]], npt.NDArray[np.float32]]
 
@@ -48,20 +47,3 @@ def torch_runner(network: torch.nn.Module, device: torch.device) -> Runner:
         return np.asarray(network(**tensors).cpu().numpy(), dtype=np.float32)
 
     return run
-
-
-def encoder_runner(
-    encoder: EncoderExport,
-    device: torch.device,
-    cache_dir: Path,
-    precision: str,
-    threads: int,
-) -> Runner:
-    """The torch network on a GPU device (fp32, ``precision`` unused); else ONNX Runtime at ``precision``.
-
-    Raises:
-        ExportError: the ONNX file could not be exported, or ``precision`` is not offered.
-    """
-    if device.type == "cuda":
-        return torch_runner(encoder.network(), device)
-    return onnx_runner(onnx_file(cache_dir, encoder, precision), threads)

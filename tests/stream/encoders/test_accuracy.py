@@ -1,6 +1,5 @@
 """The int8 accuracy check: cosines, Recall@1, the verdict; and the served precision on real listing texts."""
 
-from pathlib import Path
 from typing import get_args
 
 import numpy as np
@@ -8,9 +7,8 @@ import pytest
 
 from stream.encoders import accuracy
 from stream.encoders.exceptions import AccuracyCheckFailed
-from stream.encoders.export import TEXT_ENCODER, Precision, cache_fields, cached, onnx_file
-from stream.encoders.sessions import onnx_runner
-from tests.stream.encoders.conftest import Material, embed, served_parameters
+from stream.encoders.export import Precision
+from tests.stream.encoders.conftest import served_parameters
 
 
 def test_cosines_ignore_length_and_keep_zero_rows_at_zero() -> None:
@@ -55,27 +53,5 @@ def test_a_candidate_that_finds_more_is_not_refused_for_it() -> None:
     assert accuracy.check(better, "int8 text_encoder") is better
 
 
-def test_int8_passes_on_real_listing_texts(material: Material, onnx_cache: Path) -> None:
-    fp32 = embed(onnx_runner(onnx_file(onnx_cache, TEXT_ENCODER, "fp32"), 0), material.texts)
-    int8 = embed(onnx_runner(onnx_file(onnx_cache, TEXT_ENCODER, "int8"), 0), material.texts)
-    report = accuracy.check(accuracy.compare(fp32, int8, material.products), "int8 text_encoder")
-    assert report.reference_recall > 0.5  # the material has products to find
-
-
 def test_the_served_precision_is_one_the_text_encoder_offers() -> None:
     assert served_parameters("text_encoder")["precision"] in get_args(Precision)
-
-
-def test_int8_with_every_matmul_quantised_is_refused(material: Material, onnx_cache: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    fp32_path = onnx_file(onnx_cache, TEXT_ENCODER, "fp32")
-    every_matmul = cached(
-        onnx_cache / "naive",
-        {**cache_fields(TEXT_ENCODER, "int8"), "model": "naive"},
-        lambda path: quantize_dynamic(fp32_path, path, weight_type=QuantType.QInt8),
-    )
-    fp32 = embed(onnx_runner(fp32_path, 0), material.texts)
-    naive = embed(onnx_runner(every_matmul, 0), material.texts)
-    with pytest.raises(AccuracyCheckFailed, match="cosine"):
-        accuracy.check(accuracy.compare(fp32, naive, material.products), "naive int8 text_encoder")

@@ -7,7 +7,8 @@ import torch
 
 from stream.encoders import accuracy
 from stream.encoders.export import IMAGE_ENCODER, IMAGE_INPUT, TEXT_ENCODER, onnx_file
-from stream.encoders.sessions import encoder_runner, session_options, torch_runner
+from stream.encoders.served import encoder_runner
+from stream.encoders.sessions import session_options, torch_runner
 from tests.stream.encoders.conftest import Material, embed
 
 CPU = torch.device("cpu")

@@ -8,7 +8,7 @@ import numpy.typing as npt
 import triton_python_backend_utils as pb_utils
 
 from stream.encoders.export import IMAGE_ENCODER, IMAGE_INPUT
-from stream.encoders.sessions import encoder_runner
+from stream.encoders.served import encoder_runner
 from stream.model.serving import BatchedExecute, device, onnx_cache_dir, output_dtypes, parameters
 
 

@@ -10,7 +10,7 @@ import triton_python_backend_utils as pb_utils
 from stream.encoders.batching import embed_in_length_groups
 from stream.encoders.export import TEXT_ENCODER
 from stream.encoders.networks import text_tokenizer
-from stream.encoders.sessions import encoder_runner
+from stream.encoders.served import encoder_runner
 from stream.model.serving import (
     BatchedExecute,
     decode_texts,
