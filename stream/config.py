@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     lag_probe_interval_s: float = Field(
         5.0, gt=0, description="How often the worker measures its consumer group's lag per partition."
     )
-    startup_timeout_s: float = Field(120.0, description="How long `stack up` waits for each server.")
+    startup_timeout_s: float = Field(
+        180.0,
+        description="How long `stack up` waits for each server (Triton's first start exports and checks the encoders).",
+    )
 
     model_repository: Path = REPO_ROOT / "triton_models"
     schemas_dir: Path = REPO_ROOT / "schemas"
