@@ -22,6 +22,7 @@ from stream.bench.encoders import EncoderWork, encoder_ceilings, work_items
 from stream.bench.index import IndexPlan, index_work, run_index
 from stream.bench.plots import plot_bench
 from stream.bench.report import format_report
+from stream.bench.runtimes import runtime_items, text_runtimes
 from stream.bench.stats import ratio
 from stream.bench.throughput import (
     CONCURRENCIES,
@@ -40,7 +41,7 @@ from stream.config import REPO_ROOT, Settings
 from stream.contracts.index import BUILD_M_RANGE, MAX_BUILD_EF
 from stream.contracts.shapes import IMAGE_SHAPE, INDEX
 from stream.features.reviews import review_text
-from stream.inference.listing import ListingEncoder
+from stream.inference.listing import ListingEncoder, ListingInputs
 from stream.inference.triton import TritonEncoder
 from stream.producer import read_jsonl
 from stream.retry import RetryPolicy
@@ -68,6 +69,10 @@ class BenchPlan:
     update_rounds: int = 3  # full and price-only upserts of media_listings, timed this often each
     loads: tuple[float, ...] = (0.25, 0.5, 0.75)  # offered load as a share of the text pipeline's rate
     load_seconds: float = 20.0
+    runtime_texts: int = (
+        192  # texts each text-encoder runtime embeds in-process a round: torch takes ~20 CPU s
+    )
+    runtime_rounds: int = 3
     index: IndexPlan = field(default_factory=IndexPlan)
 
 
@@ -144,12 +149,16 @@ class Bench:
             base = await naive(embed, items[:naive_count], bar.update)
         return top, base
 
-    async def encoders(self) -> dict[str, Any]:
-        """Each encoder model's own ceiling, on the catalog's texts and the photos of its listings."""
+    def encoder_inputs(self) -> list[ListingInputs]:
+        """The texts and photos the encoders see for the catalog's listings."""
         events = bench_listings(
             self.templates, f"{self.run_id}-encoders", len(self.templates), datetime.now(UTC), text_only=False
         )
-        inputs = encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
+        return encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
+
+    async def encoders(self) -> dict[str, Any]:
+        """Each encoder model's own ceiling, on the catalog's texts and the photos of its listings."""
+        inputs = self.encoder_inputs()
         photos = [photo for item in inputs for photo in item.photos]
         work = EncoderWork(
             [item.text for item in inputs],
@@ -159,6 +168,19 @@ class Bench:
         async with InferenceServerClient(self.settings.triton_grpc_url) as client:
             with _bar("encoders: ceilings", work_items(work)) as bar:
                 return await encoder_ceilings(client, work, bar.update, self.settings.triton_timeout_s)
+
+    def text_runtimes(self) -> dict[str, Any]:
+        """The text encoder's runtimes in-process (torch, ONNX fp32, ONNX int8) on the catalog's first texts."""
+        texts = [item.text for item in self.encoder_inputs()][: self.plan.runtime_texts]
+        rounds = self.plan.runtime_rounds
+        with _bar("encoders: text runtimes", runtime_items(len(texts), rounds)) as bar:
+            return text_runtimes(
+                texts,
+                self.settings.model_repository,
+                bar.update,
+                batch=self.settings.batch_size,
+                rounds=rounds,
+            )
 
     async def scale_out(self, one_worker: float) -> dict[str, Any]:
         """Text-only listings through two workers sharing the topic's partitions, against ``one_worker``'s rate."""
@@ -267,6 +289,7 @@ async def run_bench(settings: Settings, catalog: CatalogSummary | None, plan: Be
             await _streamed(bench, plan, report)
         if "encoders" in plan.scenarios:
             report["encoders"] = await bench.encoders()
+            report["text_runtimes"] = bench.text_runtimes()
         samples, deleted = bench.samples, bench.deleted
     if "index" in plan.scenarios:
         with (

@@ -33,6 +33,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"{name:<12}{top:>10.1f}{base:>10.1f}{pipe:>10.1f}{_times(over_top):>10}{_times(over_base):>9}"
         )
     lines += _encoder_lines(report.get("encoders"))
+    lines += _runtime_lines(report.get("text_runtimes"))
     lines += _scale_out_lines(report.get("scale_out"))
     lines += _freshness_lines(report.get("freshness"))
     lines += _update_lines(report.get("updates"))
@@ -49,6 +50,16 @@ def _encoder_lines(section: dict[str, Any] | None) -> list[str]:
         return []
     rates = ", ".join(f"{model} {result['per_s']:.1f}/s" for model, result in section.items())
     return ["", f"encoders called directly (items/s at their best concurrency): {rates}"]
+
+
+def _runtime_lines(section: dict[str, Any] | None) -> list[str]:
+    if not section:
+        return []
+    rates = ", ".join(
+        f"{name} {rate:.1f} ({section['over_torch'][name]:.2f}x)"
+        for name, rate in section["texts_per_cpu_s"].items()
+    )
+    return [f"text encoder in-process, texts per CPU second (x torch), served {section['served']}: {rates}"]
 
 
 def _scale_out_lines(section: dict[str, Any] | None) -> list[str]:
