@@ -1,4 +1,5 @@
-"""The reads behind `toyfuse status`: the worker's health and metrics, Triton's models, the dead letters."""
+"""The reads behind `toyfuse status`: the worker's health and metrics, Triton's models, the dead letters,
+and whether the store's keys are laid out as the worker would write them."""
 
 import asyncio
 import json
@@ -10,16 +11,20 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from redis.asyncio import Redis
 
 from stream.config import Settings
 from stream.contracts.events import EventDecoder
+from stream.contracts.index import IndexSchema
 from stream.deadletters.reader import partitions_of
 from stream.deadletters.records import DeadLetter, parse_deadletter
-from stream.errors import DeadLetterError, InvalidEventError
+from stream.errors import DeadLetterError, InvalidEventError, StoreError
 from stream.stack.process import LOCALHOST
 from stream.status.exceptions import Unreachable
 from stream.status.scrape import Scrape, parse_scrape
 from stream.status.summary import TopicLag, lag_by_topic
+from stream.store.listings import EmbeddingStore
+from stream.store.review_layout import review_layout_problem
 from stream.worker.lag import KafkaOffsets, PartitionOffsets, lag_of
 
 HTTP_TIMEOUT_S = 2.0
@@ -128,6 +133,29 @@ def triton_models(settings: Settings) -> list[ModelState]:
     if not isinstance(entries, list):
         raise Unreachable(f"{url} answered {entries!r} instead of a list of models")
     return [_model_state(entry) for entry in sorted(entries, key=lambda e: str(e.get("name")))]
+
+
+def store_problems(settings: Settings) -> list[str]:
+    """What a starting worker would refuse in Redis: vector sets built otherwise than the schema builds
+    them, and review keys of the single-server layout (the worker's own start-up checks, reading only).
+
+    Raises:
+        Unreachable: Redis does not answer at ``redis_url``, or refused a read.
+    """
+    return asyncio.run(_store_problems(settings))
+
+
+async def _store_problems(settings: Settings) -> list[str]:
+    schema = IndexSchema.from_yaml(settings.schemas_dir / "embedding_index.yaml")
+    redis = Redis.from_url(settings.redis_url, socket_timeout=HTTP_TIMEOUT_S)
+    try:
+        problems = await EmbeddingStore(redis, schema).vector_set_problems()
+        layout = await review_layout_problem(redis, schema)
+    except StoreError as exc:
+        raise Unreachable(f"Redis at {settings.redis_url} could not be read: {exc}") from exc
+    finally:
+        await redis.aclose()
+    return [*problems, *([layout] if layout else [])]
 
 
 def _model_state(entry: dict[str, Any]) -> ModelState:

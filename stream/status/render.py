@@ -23,8 +23,9 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
     ``lag_source`` (worker: its gauges; kafka: the group's offsets, when the worker's metrics are missing),
     ``freshness`` (event_time / produce_time -> topic -> p50_s, p99_s, events, window, beyond: the
     quantiles above the highest bucket, whose value is a floor), ``batches_in_flight``
-    (topic -> batches), ``deadletters`` (by_reason since the worker started, on_topic, newest) and
-    ``unread`` (section -> why it could not be read).
+    (topic -> batches), ``deadletters`` (by_reason since the worker started, on_topic, newest), ``store``
+    (problems: what in Redis would stop a worker from starting, empty when nothing; None when Redis was
+    not read) and ``unread`` (section -> why it could not be read).
     """
     figures, worker, tail = snapshot.figures, snapshot.worker, snapshot.deadletters
     return {
@@ -48,6 +49,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
             "on_topic": None if tail is None else tail.records,
             "newest": None if tail is None or tail.newest is None else _letter_json(tail.newest),
         },
+        "store": None if snapshot.store is None else {"problems": snapshot.store},
         "unread": snapshot.unread,
     }
 
@@ -78,7 +80,7 @@ def _letter_json(letter: DeadLetter) -> dict[str, Any]:
 
 
 def render(snapshot: Snapshot) -> str:
-    """The screen: servers, models, worker, lag, throughput, freshness, dead letters, model, last error."""
+    """The screen: servers, models, worker, lag, throughput, freshness, dead letters, store, model, last error."""
     count = len(snapshot.problems)
     verdict = "healthy" if not count else f"NOT HEALTHY ({count} problem{'s' if count > 1 else ''})"
     taken = snapshot.taken_at.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -90,7 +92,14 @@ def render(snapshot: Snapshot) -> str:
     lines += ["", "triton models", *_models(snapshot), "", "worker", *_worker(snapshot)]
     figures = snapshot.figures
     lines += ["", *_lag(snapshot), "", *_throughput(figures), "", *_freshness(figures)]
-    lines += ["", *_deadletters(snapshot), "", f"model version  {snapshot.model_version or 'unknown'}"]
+    lines += [
+        "",
+        *_deadletters(snapshot),
+        "",
+        *_store(snapshot),
+        "",
+        f"model version  {snapshot.model_version or 'unknown'}",
+    ]
     info = figures.model_info if figures is not None else {}
     lines += [f"  {name:<26} {value}" for name, value in sorted(info.items()) if name != "model_version"]
     return "\n".join([*lines, "", "last error", *_last_error(snapshot)])
@@ -185,6 +194,14 @@ def _deadletters(snapshot: Snapshot) -> list[str]:
         if counts
         else [*lines, "  none"]
     )
+
+
+def _store(snapshot: Snapshot) -> list[str]:
+    if snapshot.store is None:
+        return [f"store  unknown: {snapshot.unread.get('store', 'Redis is down')}"]
+    if not snapshot.store:
+        return ["store  vector sets and review keys laid out as the worker writes them"]
+    return ["store  A WORKER WOULD REFUSE TO START", *(f"  {problem}" for problem in snapshot.store)]
 
 
 def _last_error(snapshot: Snapshot) -> list[str]:

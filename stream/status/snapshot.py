@@ -24,6 +24,7 @@ SECTION_SERVERS = {
     "models": "triton",
     "deadletters": "kafka",
     "lag": "kafka",
+    "store": "redis",
 }
 
 
@@ -50,6 +51,7 @@ class Snapshot:
     deadletters: DeadLetterTail | None
     unread: dict[str, str]  # what could not be read, and why (the section's name -> the reason)
     kafka_lag: dict[str, TopicLag] | None = None  # read from Kafka when the worker's metrics are missing
+    store: list[str] | None = None  # what in Redis would stop a worker from starting; None: not read
 
     @property
     def problems(self) -> list[str]:
@@ -60,6 +62,7 @@ class Snapshot:
         found += [
             f"Triton model {m.name} is not ready ({m.detail})" for m in self.models or () if not m.ready
         ]
+        found += [f"a worker would refuse to start: {problem}" for problem in self.store or ()]
         return (
             found
             + self._worker_problems()
@@ -80,7 +83,8 @@ class Snapshot:
 
     @property
     def healthy(self) -> bool:
-        """Every required server is up, every model ready and the worker ready with all its agents."""
+        """Every required server is up, every model ready, the worker ready with all its agents and the
+        store laid out as a worker writes it."""
         return not self.problems
 
     @property
@@ -118,6 +122,8 @@ def take_snapshot(settings: Settings, interval_s: float) -> Snapshot:
     servers.append(_worker_server(settings, worker))
     models = _attempt(unread, "models", probes.triton_models, settings)  # also when a canary fails
     kafka_up = any(s.name == "kafka" and s.up for s in servers)
+    redis_up = any(s.name == "redis" and s.up for s in servers)
+    store = _attempt(unread, "store", probes.store_problems, settings) if redis_up else None
     tail = _attempt(unread, "deadletters", probes.deadletter_tail, settings) if kafka_up else None
     figures = None
     if first is not None:
@@ -125,7 +131,7 @@ def take_snapshot(settings: Settings, interval_s: float) -> Snapshot:
         second = _attempt(unread, "metrics", probes.worker_scrape, settings)
         figures = _figures(unread, first, second)
     lag = _attempt(unread, "lag", probes.kafka_lag, settings) if figures is None and kafka_up else None
-    return Snapshot(datetime.now(UTC), servers, models, worker, figures, tail, unread, lag)
+    return Snapshot(datetime.now(UTC), servers, models, worker, figures, tail, unread, lag, store)
 
 
 def _attempt(

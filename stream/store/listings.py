@@ -229,17 +229,25 @@ class EmbeddingStore:
             VectorSetMismatch: a set's quantisation, links per node or dimensions differ from the schema's.
             StoreUnavailable: Redis could not be reached (retry later).
         """
+        problems = await self.vector_set_problems()
+        if problems:
+            raise VectorSetMismatch(f"{'; '.join(problems)}. {REBUILD_ADVICE}")
+
+    async def vector_set_problems(self) -> list[str]:
+        """One sentence per existing vector set of this store built otherwise than the schema builds.
+
+        Raises:
+            StoreUnavailable: Redis could not be reached.
+        """
         async with redis_errors("reading how the vector sets were built"):
             versions = await self._redis.hvals(self._keys.registry)
             sets = [self._keys.legacy_set, *(reply_text(key) for key in versions)]
             infos = [await self._redis.execute_command("VINFO", key) for key in sets]  # type: ignore[no-untyped-call]
-        problems = [
+        return [
             f"{key} was built with {', '.join(differences)}"
             for key, info in zip(sets, infos, strict=True)
             if info and (differences := built_otherwise(self._schema, info))
         ]
-        if problems:
-            raise VectorSetMismatch(f"{'; '.join(problems)}. {REBUILD_ADVICE}")
 
     @retried("redis")
     async def write(self, changes: Sequence[ListingEmbedding | ListingDeletion]) -> list[WriteOutcome]:

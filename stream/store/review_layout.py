@@ -88,16 +88,30 @@ async def check_review_layout(redis: Redis, schema: IndexSchema) -> None:
         StoreUnavailable: Redis could not be reached.
         StoreError: Redis refused a read.
     """
+    problem = await review_layout_problem(redis, schema)
+    if problem is not None:
+        raise ReviewLayoutOutdated(f"{problem}, which this worker would not see; {MIGRATE_ADVICE}")
+    async with redis_errors("recording the layout of review keys"):
+        await redis.hset(layout_key(schema), LAYOUT_FIELD, LISTING_SLOTS)
+
+
+async def review_layout_problem(redis: Redis, schema: IndexSchema) -> str | None:
+    """What holds the store's review keys outside today's layout, or None (it only reads).
+
+    Raises:
+        StoreUnavailable: Redis could not be reached.
+        StoreError: Redis refused a read.
+    """
     async with redis_errors("checking the layout of review keys"):
         if await redis.hget(layout_key(schema), LAYOUT_FIELD) == LISTING_SLOTS.encode():
-            return
+            return None
         legacy = await legacy_keys(redis, schema)
-        if legacy:
-            raise ReviewLayoutOutdated(
-                f"{schema.key_prefix} holds {len(legacy.reviews) + len(legacy.aggregates)} review keys of the "
-                f"single-server layout (e.g. {legacy.example}), which this worker would not see; {MIGRATE_ADVICE}"
-            )
-        await redis.hset(layout_key(schema), LAYOUT_FIELD, LISTING_SLOTS)
+    if not legacy:
+        return None
+    count = len(legacy.reviews) + len(legacy.aggregates)
+    return (
+        f"{schema.key_prefix} holds {count} review keys of the single-server layout (e.g. {legacy.example})"
+    )
 
 
 @dataclass(frozen=True)

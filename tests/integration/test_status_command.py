@@ -55,6 +55,7 @@ async def test_status_json_shows_the_running_stack(
     assert found["worker"]["status"] == "ready" and found["worker"]["failed_agents"] == []
     assert found["model_version"] == found["worker"]["model_version"]
     assert found["model_version"].startswith("listing_embedder")
+    assert found["store"] == {"problems": []}  # the store the running worker checked and writes
 
 
 async def test_status_without_the_worker_reads_the_lag_from_kafka(settings: Settings) -> None:

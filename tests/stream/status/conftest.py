@@ -83,6 +83,7 @@ def healthy_snapshot() -> Snapshot:
         figures=healthy_figures(),
         deadletters=DeadLetterTail(7, dead_letter()),
         unread={},
+        store=[],
     )
 
 

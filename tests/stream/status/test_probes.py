@@ -1,17 +1,23 @@
 """Tests for stream/status/probes.py and take_snapshot against a fake worker and Triton on 127.0.0.1."""
 
 import json
+import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
-from stream.config import Settings
+from stream.config import REPO_ROOT, Settings
+from stream.contracts.index import IndexSchema
 from stream.status.exceptions import Unreachable
-from stream.status.probes import ModelState, triton_models, worker_health, worker_scrape
+from stream.status.probes import ModelState, store_problems, triton_models, worker_health, worker_scrape
 from stream.status.snapshot import take_snapshot
+from stream.store.review_layout import layout_key
 from tests.conftest import free_port
 
 HEALTH = {
@@ -122,3 +128,37 @@ def test_snapshot_rates_come_from_two_scrapes_an_interval_apart(fake: tuple[Sett
     assert [m.name for m in snapshot.models or ()] == ["fusion", "text_encoder"]
     assert "the worker is starting" in snapshot.problems
     assert "Triton model fusion is not ready (unavailable: unloaded)" in snapshot.problems
+
+
+def store_settings(tmp_path: Path, redis_port: int) -> tuple[Settings, IndexSchema]:
+    """Settings of the Redis at ``redis_port``, whose schema folder is the repository's with a key prefix of
+    this test's own."""
+    schemas = tmp_path / "schemas"
+    shutil.copytree(REPO_ROOT / "schemas", schemas)
+    index = schemas / "embedding_index.yaml"
+    prefix = f"status{uuid.uuid4().hex[:8]}"
+    index.write_text(index.read_text().replace("key_prefix: toyfuse", f"key_prefix: {prefix}"))
+    settings = Settings(run_dir=tmp_path, schemas_dir=schemas, redis_port=redis_port)
+    return settings, IndexSchema.from_yaml(index)
+
+
+def test_the_store_probe_says_what_a_starting_worker_would_refuse(tmp_path: Path, redis_url: str) -> None:
+    settings, schema = store_settings(tmp_path, urlsplit(redis_url).port or 0)
+    client = redis.Redis.from_url(redis_url)
+    assert store_problems(settings) == []
+
+    dims = schema.vectors[schema.search.vector].dims
+    client.execute_command("VADD", schema.vector_set_key, "VALUES", dims, *[0.5] * dims, "x", "M", 8)
+    client.hset(f"{schema.key_prefix}:reviews:toy-1", "sum", b"\0" * 4)  # a single-server review aggregate
+    problems = store_problems(settings)
+
+    assert len(problems) == 2, problems
+    assert problems[0] == f"{schema.vector_set_key} was built with build_m 8, not 16"
+    assert problems[1].startswith(f"{schema.key_prefix} holds 1 review keys of the single-server layout")
+    assert client.exists(layout_key(schema)) == 0, "the probe only reads"
+
+
+def test_a_redis_that_does_not_answer_is_unreachable_for_the_store_probe(tmp_path: Path) -> None:
+    settings, _ = store_settings(tmp_path, free_port())
+    with pytest.raises(Unreachable, match="could not be read"):
+        store_problems(settings)

@@ -17,6 +17,7 @@ SECTIONS = (
     "throughput",
     "freshness",
     "dead letters",
+    "store",
     "model version",
     "last error",
 )
@@ -36,6 +37,7 @@ KEYS = {
     "freshness",
     "batches_in_flight",
     "deadletters",
+    "store",
     "unread",
 }
 
@@ -74,6 +76,7 @@ def test_the_screen_of_a_healthy_stack(snapshot_factory: SnapshotFactory) -> Non
     assert lines_with(screen, "produce time")[0].endswith("40 since the worker started")
     assert lines_with(screen, "dead letters")[0].startswith("dead letters  7 on the topic")
     assert lines_with(screen, "schema_violation")[0].split() == ["schema_violation", "5"]
+    assert "store  vector sets and review keys laid out as the worker writes them" in screen
     assert "model version  listing_embedder/3 fusion=fusion-2" in screen
     assert lines_with(screen, "listing_model")[0].split() == ["listing_model", "listing_embedder/3"]
     assert lines_with(screen, "newest dead letter")[0].split()[3:6] == [
@@ -167,6 +170,21 @@ def test_json_holds_the_same_facts_and_round_trips(snapshot_factory: SnapshotFac
     assert found["deadletters"]["on_topic"] == 7
     assert found["deadletters"]["newest"]["reason"] == "invalid_json"
     assert found["model_version"] == "listing_embedder/3 fusion=fusion-2"
+    assert found["store"] == {"problems": []}
+
+
+def test_a_store_a_worker_would_refuse_is_shown_and_is_a_problem(snapshot_factory: SnapshotFactory) -> None:
+    built_otherwise = "toyfuse:similar:fused was built with build_m 8, not 16"
+    snapshot = snapshot_factory(store=[built_otherwise])
+
+    screen = render(snapshot)
+
+    assert screen.splitlines()[0].endswith("NOT HEALTHY (1 problem)")
+    assert (
+        screen.split("store  A WORKER WOULD REFUSE TO START\n")[1].splitlines()[0] == f"  {built_otherwise}"
+    )
+    assert f"  a worker would refuse to start: {built_otherwise}" in screen.split("last error\n")[1]
+    assert to_json(snapshot)["store"] == {"problems": [built_otherwise]}
 
 
 def test_lag_read_from_kafka_while_the_worker_is_down(snapshot_factory: SnapshotFactory) -> None:
@@ -183,9 +201,10 @@ def test_lag_read_from_kafka_while_the_worker_is_down(snapshot_factory: Snapshot
 
 
 def test_json_of_a_stack_that_is_down_keeps_every_key(snapshot_factory: SnapshotFactory) -> None:
-    found = to_json(snapshot_factory(models=None, worker=None, figures=None, deadletters=None))
+    found = to_json(snapshot_factory(models=None, worker=None, figures=None, deadletters=None, store=None))
 
     assert set(found) == KEYS
     assert found["throughput"] is None and found["lag"] is None and found["models"] is None
     assert found["lag_source"] is None
     assert found["deadletters"] == {"by_reason": None, "on_topic": None, "newest": None}
+    assert found["store"] is None

@@ -72,3 +72,12 @@ def test_the_model_version_comes_from_health_else_from_the_model_info(
     figures = replace(healthy_figures(), model_info={"model_version": "listing_embedder/4 fusion=f"})
     assert snapshot_factory(worker=starting, figures=figures).model_version == "listing_embedder/4 fusion=f"
     assert snapshot_factory(worker=None, figures=None).model_version is None
+
+
+def test_a_store_that_could_not_be_read_while_redis_is_up_is_a_problem(
+    snapshot_factory: SnapshotFactory,
+) -> None:
+    unread = {"store": "Redis at redis://127.0.0.1:16379/0 could not be read: timed out"}
+    assert snapshot_factory(store=None, unread=unread).problems == [
+        "store unread: Redis at redis://127.0.0.1:16379/0 could not be read: timed out"
+    ]
