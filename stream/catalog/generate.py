@@ -15,7 +15,6 @@ import numpy as np
 from stream.catalog import reviews as review_text
 from stream.catalog import text
 from stream.catalog.product import Product, Sibling, make_product, siblings
-from stream.catalog.render import draw_toy, photo_style, render_image, write_video
 from stream.catalog.seller import draw_seller
 from stream.catalog.vocab import COLOURS, KINDS, Colour, ToyKind, Words
 from stream.contracts.schemas import format_rfc3339
@@ -227,6 +226,10 @@ def _write_media(
 
     A listing without photos has no ``images`` field.
     """
+    # Imported here: rendering needs Pillow and PyAV, which the events alone (listing_events_without_media,
+    # what Triton's int8 check reads) do not, and which the Triton image does not install.
+    from stream.catalog.render import draw_toy, photo_style, render_image, write_video
+
     rng = np.random.default_rng([seed, number])
     toy = draw_toy(product.kind.shape, product.colour.rgb, product.kind.subjects.index(product.subject))
     photos = 0 if rng.random() < NO_PHOTO_SHARE else int(rng.integers(1, 4))

@@ -65,7 +65,7 @@ def kept_in_fp32(fp32: Path) -> list[str]:
     and each layer's feed-forward output projection (its input has outliers).
 
     Quantising every MatMul gives listing texts cosines to fp32 down to ~0.90; quantising all but the
-    feed-forward outputs, down to 0.988; all but these, >= 0.993 (tests/stream/encoders/test_accuracy.py).
+    feed-forward outputs, down to 0.988; all but these, >= 0.993 (tests/stream/encoders/test_int8.py).
     """
     import onnx
 

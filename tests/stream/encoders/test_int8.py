@@ -1,5 +1,7 @@
 """The int8 text encoder: what it keeps in fp32, and the check that stands between its file and Triton."""
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,3 +63,14 @@ def test_an_int8_file_that_fails_its_check_is_never_cached(tmp_path: Path, onnx_
     ):
         onnx_file(tmp_path, naive, "int8")
     assert not list(tmp_path.glob("*int8*")) and not list(tmp_path.glob(".*partial"))
+
+
+def test_the_check_needs_neither_pillow_nor_pyav_which_the_triton_image_lacks() -> None:
+    probe = (
+        "import sys; import stream.encoders.served; from stream.encoders.int8 import calibration_texts; "
+        "calibration_texts(); print(sorted(name for name in ('av', 'PIL') if name in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert found.stdout.strip() == "[]", found.stderr
