@@ -17,6 +17,7 @@ from stream.encoders.batching import embed_in_length_groups, padded
 from stream.encoders.export import TEXT_ENCODER, onnx_file
 from stream.encoders.networks import text_network, text_tokenizer
 from stream.encoders.sessions import onnx_runner, torch_runner
+from stream.model.serving import onnx_cache_dir
 from stream.rollout.compat import parameters
 
 BASELINE = "torch_fp32"
@@ -37,8 +38,8 @@ def text_runtimes(
     Args:
         texts: the listing texts, embedded ``batch`` at a time, ``rounds`` times by each runtime.
         repository: the model repository: its ``text_encoder`` config gives the token limit, the group size
-            and the served precision, and its ``1/onnx`` folder the files Triton exported (or they are
-            exported there now).
+            and the served precision, and its ONNX cache the files Triton exported (or they are exported
+            into it now).
         progress: called with the number of texts of each call.
 
     Returns:
@@ -53,7 +54,8 @@ def text_runtimes(
     pad = tokenizer.pad_token_id
     token_ids = tokenizer(list(texts), truncation=True, max_length=int(served["max_tokens"]))["input_ids"]
     calls = [token_ids[start : start + batch] for start in range(0, len(token_ids), batch)]
-    runtimes = _runtimes(repository / TEXT_ENCODER.model / "1" / "onnx", pad, int(served["group_size"]))
+    cache = onnx_cache_dir({"model_repository": str(repository / TEXT_ENCODER.model), "model_version": 1})
+    runtimes = _runtimes(cache, pad, int(served["group_size"]))
     rates: dict[str, list[float]] = {name: [] for name in runtimes}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
