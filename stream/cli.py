@@ -150,11 +150,20 @@ def store_group() -> None:
 
 
 @store_group.command("migrate-review-keys")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Migrate without asking Kafka whether workers consume (only when every worker is known stopped).",
+)
 @click.pass_obj
-def store_migrate_review_keys(settings: Settings) -> None:
-    """Move review keys of the single-server layout under their listing's hash tag (stop every worker first)."""
+def store_migrate_review_keys(settings: Settings, force: bool) -> None:
+    """Move review keys of the single-server layout under their listing's hash tag; refused while any worker
+    consumes as the app's group (a worker of the old layout would go on writing old keys)."""
     from stream.store.review_layout import migrate_configured_store
+    from stream.worker.group import refuse_while_workers_run
 
+    if not force:
+        asyncio.run(refuse_while_workers_run(settings, "migrating the review keys"))
     moved = asyncio.run(migrate_configured_store(settings))
     click.echo(
         f"moved {moved.reviews} reviews, {moved.tombstones} deleted reviews' tombstones and {moved.aggregates} "

@@ -14,7 +14,9 @@ FeatureServiceError
 ├── EmbeddingDimMismatch
 ├── StoreError
 │   ├── StoreUnavailable
-│   └── VectorSetMismatch
+│   ├── VectorSetMismatch
+│   ├── ReviewLayoutOutdated
+│   └── WorkersRunning
 ├── ListingNotFound
 ├── MediaError
 ├── DeadLetterError
@@ -99,6 +101,10 @@ class VectorSetMismatch(StoreError):
 
 class ReviewLayoutOutdated(StoreError):
     """Redis holds review keys of the single-server layout, which a worker of today's layout would not see."""
+
+
+class WorkersRunning(StoreError):
+    """A store step that needs every worker stopped found workers consuming, or could not tell."""
 
 
 class ListingNotFound(FeatureServiceError):

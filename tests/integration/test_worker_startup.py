@@ -138,6 +138,11 @@ async def test_a_worker_refuses_review_keys_of_the_single_server_layout_until_th
     assert f"ReviewLayoutOutdated: {prefix} holds 1 review keys of the single-server layout" in log, log[
         -2000:
     ]
+    beside_running_worker = other.model_copy(update={"app_id": settings.app_id})
+    assert await asyncio.to_thread(run, ["store", "migrate-review-keys"], beside_running_worker) == 1
+    refused = capsys.readouterr().err
+    assert f"worker(s) consume as group {settings.app_id!r}" in refused and "stop every worker" in refused
+    assert await redis.exists(f"{prefix}:review:r1") == 1, "a refused migration moves nothing"
     assert await asyncio.to_thread(run, ["store", "migrate-review-keys"], other) == 0
 
     assert "moved 0 reviews, 1 deleted reviews' tombstones and 0 review aggregates" in capsys.readouterr().out
