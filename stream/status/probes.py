@@ -24,7 +24,8 @@ from stream.status.exceptions import Unreachable
 from stream.status.scrape import Scrape, parse_scrape
 from stream.status.summary import TopicLag, lag_by_topic
 from stream.store.listings import EmbeddingStore
-from stream.store.review_layout import review_layout_problem
+from stream.store.review_layout import MIGRATE_ADVICE, review_layout_problem
+from stream.store.vector_sets import REBUILD_ADVICE
 from stream.worker.lag import KafkaOffsets, PartitionOffsets, lag_of
 
 HTTP_TIMEOUT_S = 2.0
@@ -155,7 +156,8 @@ async def _store_problems(settings: Settings) -> list[str]:
         raise Unreachable(f"Redis at {settings.redis_url} could not be read: {exc}") from exc
     finally:
         await redis.aclose()
-    return [*problems, *([layout] if layout else [])]
+    advice = [f"{problem}; {REBUILD_ADVICE}" for problem in problems]
+    return [*advice, *([f"{layout}; {MIGRATE_ADVICE}"] if layout else [])]
 
 
 def _model_state(entry: dict[str, Any]) -> ModelState:

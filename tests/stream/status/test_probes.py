@@ -153,8 +153,9 @@ def test_the_store_probe_says_what_a_starting_worker_would_refuse(tmp_path: Path
     problems = store_problems(settings)
 
     assert len(problems) == 2, problems
-    assert problems[0] == f"{schema.vector_set_key} was built with build_m 8, not 16"
+    assert problems[0].startswith(f"{schema.vector_set_key} was built with build_m 8, not 16; Redis fixes")
     assert problems[1].startswith(f"{schema.key_prefix} holds 1 review keys of the single-server layout")
+    assert problems[1].endswith("run `toyfuse store migrate-review-keys`, then start them again")
     assert client.exists(layout_key(schema)) == 0, "the probe only reads"
 
 
