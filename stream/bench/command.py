@@ -22,7 +22,7 @@ from stream.bench.encoders import EncoderWork, encoder_ceilings, work_items
 from stream.bench.index import IndexPlan, index_work, run_index
 from stream.bench.plots import plot_bench
 from stream.bench.report import format_report
-from stream.bench.runtimes import runtime_items, text_runtimes
+from stream.bench.runtimes import image_runtimes, runtime_items, text_runtimes
 from stream.bench.stats import ratio
 from stream.bench.throughput import (
     CONCURRENCIES,
@@ -69,9 +69,8 @@ class BenchPlan:
     update_rounds: int = 3  # full and price-only upserts of media_listings, timed this often each
     loads: tuple[float, ...] = (0.25, 0.5, 0.75)  # offered load as a share of the text pipeline's rate
     load_seconds: float = 20.0
-    runtime_texts: int = (
-        192  # texts each text-encoder runtime embeds in-process a round: torch takes ~20 CPU s
-    )
+    runtime_texts: int = 192  # texts each text-encoder runtime embeds in-process a round (torch: ~8 CPU s)
+    runtime_photos: int = 64  # photos each image-encoder runtime embeds in-process a round
     runtime_rounds: int = 3
     index: IndexPlan = field(default_factory=IndexPlan)
 
@@ -169,18 +168,19 @@ class Bench:
             with _bar("encoders: ceilings", work_items(work)) as bar:
                 return await encoder_ceilings(client, work, bar.update, self.settings.triton_timeout_s)
 
-    def text_runtimes(self) -> dict[str, Any]:
-        """The text encoder's runtimes in-process (torch, ONNX fp32, ONNX int8) on the catalog's first texts."""
-        texts = [item.text for item in self.encoder_inputs()][: self.plan.runtime_texts]
-        rounds = self.plan.runtime_rounds
-        with _bar("encoders: text runtimes", runtime_items(len(texts), rounds)) as bar:
-            return text_runtimes(
-                texts,
-                self.settings.model_repository,
-                bar.update,
-                batch=self.settings.batch_size,
-                rounds=rounds,
-            )
+    def runtimes(self) -> dict[str, Any]:
+        """The text and image encoders' runtimes in-process (torch against ONNX) on the catalog's first items."""
+        inputs, plan, repository = self.encoder_inputs(), self.plan, self.settings.model_repository
+        texts = [item.text for item in inputs][: plan.runtime_texts]
+        photos = [photo for item in inputs for photo in item.photos][: plan.runtime_photos]
+        batch, rounds = self.settings.batch_size, plan.runtime_rounds
+        with _bar("encoders: runtimes", runtime_items(len(texts), len(photos), rounds)) as bar:
+            found = {"text_encoder": text_runtimes(texts, repository, bar.update, batch=batch, rounds=rounds)}
+            if photos:  # a catalog without photos has no image ceiling either
+                found["image_encoder"] = image_runtimes(
+                    np.stack(photos), repository, bar.update, batch=batch, rounds=rounds
+                )
+            return found
 
     async def scale_out(self, one_worker: float) -> dict[str, Any]:
         """Text-only listings through two workers sharing the topic's partitions, against ``one_worker``'s rate."""
@@ -289,7 +289,7 @@ async def run_bench(settings: Settings, catalog: CatalogSummary | None, plan: Be
             await _streamed(bench, plan, report)
         if "encoders" in plan.scenarios:
             report["encoders"] = await bench.encoders()
-            report["text_runtimes"] = bench.text_runtimes()
+            report["runtimes"] = bench.runtimes()
         samples, deleted = bench.samples, bench.deleted
     if "index" in plan.scenarios:
         with (

@@ -33,7 +33,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"{name:<12}{top:>10.1f}{base:>10.1f}{pipe:>10.1f}{_times(over_top):>10}{_times(over_base):>9}"
         )
     lines += _encoder_lines(report.get("encoders"))
-    lines += _runtime_lines(report.get("text_runtimes"))
+    lines += _runtime_lines(report.get("runtimes"))
     lines += _scale_out_lines(report.get("scale_out"))
     lines += _freshness_lines(report.get("freshness"))
     lines += _update_lines(report.get("updates"))
@@ -55,11 +55,14 @@ def _encoder_lines(section: dict[str, Any] | None) -> list[str]:
 def _runtime_lines(section: dict[str, Any] | None) -> list[str]:
     if not section:
         return []
-    rates = ", ".join(
-        f"{name} {rate:.1f} ({section['over_torch'][name]:.2f}x)"
-        for name, rate in section["texts_per_cpu_s"].items()
-    )
-    return [f"text encoder in-process, texts per CPU second (x torch), served {section['served']}: {rates}"]
+    lines = ["encoders in-process, items per CPU second on one thread (x torch):"]
+    for model, found in section.items():
+        rates = ", ".join(
+            f"{name} {rate:.1f} ({found['over_torch'][name]:.2f}x)"
+            for name, rate in found["per_cpu_s"].items()
+        )
+        lines.append(f"  {model} (served {found['served']}): {rates}")
+    return lines
 
 
 def _scale_out_lines(section: dict[str, Any] | None) -> list[str]:

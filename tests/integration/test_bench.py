@@ -7,7 +7,7 @@ from stream.bench.command import BenchPlan, run_bench
 from stream.bench.index import Build, IndexPlan
 from stream.bench.plots import plot_bench
 from stream.bench.report import format_report
-from stream.bench.runtimes import RUNTIMES
+from stream.bench.runtimes import IMAGE_RUNTIMES, TEXT_RUNTIMES
 from stream.catalog.generate import CatalogSummary
 from stream.config import Settings
 from stream.contracts.shapes import INDEX
@@ -25,6 +25,7 @@ PLAN = BenchPlan(
     loads=(0.5,),
     load_seconds=2.0,
     runtime_texts=16,
+    runtime_photos=8,
     runtime_rounds=1,
     index=IndexPlan(size=2000, quantizations=("Q8",), queries=20, sequential=50),
 )
@@ -48,11 +49,13 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     encoders = report["encoders"]
     assert set(encoders) == {"text_encoder", "text_multilingual_encoder", "image_encoder"}
     assert all(result["per_s"] > 0 for result in encoders.values()), encoders
-    runtimes = report["text_runtimes"]
-    assert set(runtimes["texts_per_cpu_s"]) == set(RUNTIMES) and runtimes["texts"] == 16
-    assert all(rate > 0 for rate in runtimes["texts_per_cpu_s"].values()), runtimes
-    assert runtimes["over_torch"]["torch_fp32"] == 1.0
-    assert runtimes["served"] == f"onnx_{served_parameters('text_encoder')['precision']}"
+    text, image = report["runtimes"]["text_encoder"], report["runtimes"]["image_encoder"]
+    assert set(text["per_cpu_s"]) == set(TEXT_RUNTIMES) and text["items"] == 16
+    assert set(image["per_cpu_s"]) == set(IMAGE_RUNTIMES) and image["items"] == 8
+    for runtimes in (text, image):
+        assert all(rate > 0 for rate in runtimes["per_cpu_s"].values()), runtimes
+        assert runtimes["over_torch"]["torch_fp32"] == 1.0
+    assert text["served"] == f"onnx_{served_parameters('text_encoder')['precision']}"
     updates = report["updates"]
     assert updates["listings"] == 6 and 0 < updates["ratio"] < 1, updates
     (load,) = report["freshness"]["loads"]
@@ -66,7 +69,7 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     assert [point["filter_ef"] for point in search["filtered"]["sweep"]] == PLAN.index.swept_filter_efs()
 
     table = format_report(report)
-    assert "pipeline" in table and "Q8" in table and "freshness" in table and "texts per CPU second" in table
+    assert "pipeline" in table and "Q8" in table and "freshness" in table and "items per CPU second" in table
     written = {path.name for path in plot_bench(report, result.samples, tmp_path)}
     assert written == {"bench-throughput.png", "bench-load.png", "bench-freshness.png", "bench-index.png"}
     assert all((tmp_path / name).stat().st_size > 1000 for name in written)
