@@ -155,9 +155,8 @@ class Bench:
         )
         return encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
 
-    async def encoders(self) -> dict[str, Any]:
+    async def encoders(self, inputs: Sequence[ListingInputs]) -> dict[str, Any]:
         """Each encoder model's own ceiling, on the catalog's texts and the photos of its listings."""
-        inputs = self.encoder_inputs()
         photos = [photo for item in inputs for photo in item.photos]
         work = EncoderWork(
             [item.text for item in inputs],
@@ -168,9 +167,9 @@ class Bench:
             with _bar("encoders: ceilings", work_items(work)) as bar:
                 return await encoder_ceilings(client, work, bar.update, self.settings.triton_timeout_s)
 
-    def runtimes(self) -> dict[str, Any]:
+    def runtimes(self, inputs: Sequence[ListingInputs]) -> dict[str, Any]:
         """The text and image encoders' runtimes in-process (torch against ONNX) on the catalog's first items."""
-        inputs, plan, repository = self.encoder_inputs(), self.plan, self.settings.model_repository
+        plan, repository = self.plan, self.settings.model_repository
         texts = [item.text for item in inputs][: plan.runtime_texts]
         photos = [photo for item in inputs for photo in item.photos][: plan.runtime_photos]
         batch, rounds = self.settings.batch_size, plan.runtime_rounds
@@ -288,8 +287,9 @@ async def run_bench(settings: Settings, catalog: CatalogSummary | None, plan: Be
         if STREAMED & set(plan.scenarios):
             await _streamed(bench, plan, report)
         if "encoders" in plan.scenarios:
-            report["encoders"] = await bench.encoders()
-            report["runtimes"] = bench.runtimes()
+            inputs = bench.encoder_inputs()  # photos decoded from the catalog's files once, for both
+            report["encoders"] = await bench.encoders(inputs)
+            report["runtimes"] = bench.runtimes(inputs)
         samples, deleted = bench.samples, bench.deleted
     if "index" in plan.scenarios:
         with (

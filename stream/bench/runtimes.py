@@ -10,7 +10,7 @@ cores slows the wall clock, not the CPU seconds an item costs.
 
 import statistics
 import time
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +29,8 @@ from stream.rollout.compat import parameters
 BASELINE = "torch_fp32"
 TEXT_RUNTIMES = (BASELINE, "onnx_fp32", "onnx_int8")
 IMAGE_RUNTIMES = (BASELINE, "onnx_fp32")
-Call = TypeVar("Call", bound=Sized)  # one call's items: token id lists, or a photo batch
+# What the runtimes embed, sliced into calls: token id lists, or a photo array.
+Items = TypeVar("Items", Sequence[Sequence[int]], NDArray[np.uint8])
 
 
 def text_runtimes(
@@ -72,9 +73,10 @@ def text_runtimes(
             strict=True,
         )
     )
-    calls = [token_ids[start : start + batch] for start in range(0, len(token_ids), batch)]
-    figures = compare_runtimes(runtimes, calls, progress, rounds)
-    return {**figures, "served": f"onnx_{served['precision']}", "batch": batch}
+    return {
+        **compare_runtimes(runtimes, token_ids, batch, progress, rounds),
+        "served": f"onnx_{served['precision']}",
+    }
 
 
 def image_runtimes(
@@ -104,23 +106,24 @@ def image_runtimes(
             strict=True,
         )
     )
-    calls = [photos[start : start + batch] for start in range(0, len(photos), batch)]
-    return {**compare_runtimes(runtimes, calls, progress, rounds), "served": "onnx_fp32", "batch": batch}
+    return {**compare_runtimes(runtimes, photos, batch, progress, rounds), "served": "onnx_fp32"}
 
 
 def compare_runtimes(
-    runtimes: dict[str, Callable[[Call], object]],
-    calls: Sequence[Call],
+    runtimes: dict[str, Callable[[Items], object]],
+    items: Items,
+    batch: int,
     progress: Progress,
     rounds: int,
 ) -> dict[str, Any]:
-    """Run every call through each runtime in turn, ``rounds`` times, torch held to one thread.
+    """Run ``items``, ``batch`` per call, through each runtime in turn, ``rounds`` times, torch held to one
+    thread.
 
     Returns:
         ``{"per_cpu_s": {runtime: median items per CPU second}, "over_torch": {runtime: ratio to
-        BASELINE}, "items", "rounds"}``.
+        BASELINE}, "items", "batch", "rounds"}``.
     """
-    items = sum(len(call) for call in calls)
+    calls = [items[start : start + batch] for start in range(0, len(items), batch)]
     rates: dict[str, list[float]] = {name: [] for name in runtimes}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -131,14 +134,15 @@ def compare_runtimes(
                 for call in calls:
                     run(call)
                     progress(len(call))
-                rates[name].append(items / (time.process_time() - started))
+                rates[name].append(len(items) / (time.process_time() - started))
     finally:
         torch.set_num_threads(threads)
     medians = {name: statistics.median(values) for name, values in rates.items()}
     return {
         "per_cpu_s": medians,
         "over_torch": {name: rate / medians[BASELINE] for name, rate in medians.items()},
-        "items": items,
+        "items": len(items),
+        "batch": batch,
         "rounds": rounds,
     }
 
