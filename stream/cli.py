@@ -28,6 +28,10 @@ LAZY_COMMANDS = {
         "stream.train.evaluate",
         "Retrieval metrics per modality, early concatenation and learned fusion, every catalog side by side.",
     ),
+    "adaptation": (
+        "stream.train.adaptation",
+        "Adapting the served fusion to a catalog over several splits: zero-shot, label-free, supervised.",
+    ),
     "export": (
         "stream.train.gate",
         "Gate a trained checkpoint on the validation split, then write it into the Triton model repository.",

@@ -1,13 +1,16 @@
 """Fixtures of the training tests: synthetic cached features."""
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from numpy.typing import NDArray
 
+from stream.config import REPO_ROOT
 from stream.train.cache import FeatureSet
 from tests.stream.conftest import DIMS
 
@@ -67,3 +70,14 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_layout(tmp_path: Path) -> Path:
+    """The embedding layout with the vector sizes of the synthetic features (``layout.yaml`` in tmp_path)."""
+    layout = yaml.safe_load((REPO_ROOT / "schemas" / "embedding_index.yaml").read_text(encoding="utf-8"))
+    for name, dims in {**DIMS, "video": DIMS["image"], "photos": DIMS["image"]}.items():
+        layout["vectors"][name]["dims"] = dims
+    path = tmp_path / "layout.yaml"
+    path.write_text(yaml.safe_dump(layout), encoding="utf-8")
+    return path

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import yaml
 from numpy.typing import NDArray
 
 from stream.config import REPO_ROOT
@@ -48,14 +47,10 @@ SMALL = [
 
 
 @pytest.fixture
-def small_run(tmp_path: Path, feature_set_factory: FeatureSetFactory) -> list[str]:
+def small_run(tmp_path: Path, feature_set_factory: FeatureSetFactory, tiny_layout: Path) -> list[str]:
     """Arguments of a training run on synthetic features with a schema of matching (tiny) sizes."""
-    layout = yaml.safe_load((REPO_ROOT / "schemas" / "embedding_index.yaml").read_text(encoding="utf-8"))
-    for name, dims in {**DIMS, "video": DIMS["image"], "photos": DIMS["image"]}.items():
-        layout["vectors"][name]["dims"] = dims
-    (tmp_path / "layout.yaml").write_text(yaml.safe_dump(layout), encoding="utf-8")
     cache.save(feature_set_factory(), tmp_path / "features.npz", {"catalog": "synthetic"})
-    return ["--features", str(tmp_path / "features.npz"), "--schema", str(tmp_path / "layout.yaml"), *SMALL]
+    return ["--features", str(tmp_path / "features.npz"), "--schema", str(tiny_layout), *SMALL]
 
 
 def _fake_pb_utils() -> types.SimpleNamespace:
