@@ -30,6 +30,9 @@ from stream.bench.throughput import (
     Item,
     PipelineRun,
     ceiling,
+    combined_ceiling,
+    combined_rates,
+    combined_runs,
     handled_through,
     naive,
     stream_through,
@@ -75,6 +78,7 @@ class BenchPlan:
     runtime_texts: int = 192  # texts each text-encoder runtime embeds in-process a round (torch: ~8 CPU s)
     runtime_photos: int = 64  # photos each image-encoder runtime embeds in-process a round
     runtime_rounds: int = 3
+    throughput_rounds: int = 3  # alternating ceiling, naive and pipeline rounds per throughput scenario
     index: IndexPlan = field(default_factory=IndexPlan)
 
 
@@ -110,18 +114,23 @@ class Bench:
         )
 
     async def throughput(self, name: str, *, text_only: bool, count: int, naive_count: int) -> dict[str, Any]:
-        """Ceiling, naive baseline and pipeline for one kind of listing."""
-        events = self.listings(name, count, text_only=text_only)
-        inputs = encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
-        async with InferenceServerClient(self.settings.triton_grpc_url) as client:
-            encoder = ListingEncoder(client, INDEX, self.settings.triton_timeout_s, self.retry)
-            top, base = await self.ceiling_and_naive(name, encoder.embed, inputs, naive_count)
-        await self.forget_encoded()  # the photos of earlier runs' listings are cached
-        with _bar(f"{name}: pipeline", len(events)) as bar:
-            run = await stream_through(self.settings, events, bar.update)
-        self.samples[f"{name}, as fast as possible"] = run.freshness_s()
-        self.embedded[name] = [event["listing_id"] for event in events]
-        return _compared(top, base, run.summary())
+        """Ceiling, naive baseline and pipeline for one kind of listing, in ``plan.throughput_rounds``
+        alternating rounds of new listings; each is reported as its median over the rounds."""
+        ceilings, naives, runs = [], [], []
+        for round_number in range(self.plan.throughput_rounds):
+            events = self.listings(f"{name}{round_number}", count, text_only=text_only)
+            inputs = encoder_inputs(events, self.catalog.out_dir / "media", REPO_ROOT / "schemas")
+            async with InferenceServerClient(self.settings.triton_grpc_url) as client:
+                encoder = ListingEncoder(client, INDEX, self.settings.triton_timeout_s, self.retry)
+                top, base = await self.ceiling_and_naive(name, encoder.embed, inputs, naive_count)
+            await self.forget_encoded()  # the photos of earlier runs' listings are cached
+            with _bar(f"{name}: pipeline", len(events)) as bar:
+                runs.append(await stream_through(self.settings, events, bar.update))
+            ceilings.append(top)
+            naives.append(base)
+            self.embedded.setdefault(name, []).extend(event["listing_id"] for event in events)
+        self.samples[f"{name}, as fast as possible"] = [s for run in runs for s in run.freshness_s()]
+        return _compared(combined_ceiling(ceilings), combined_rates(naives), combined_runs(runs))
 
     async def reviews(self, listing_ids: Sequence[str]) -> dict[str, Any]:
         """A burst of ``reviews_per_listing`` new reviews on each of ``listing_ids`` (already stored)."""
@@ -396,6 +405,13 @@ def _shares(text: str) -> tuple[float, ...]:
     help="Listings with photos and video, each catalog listing's media once (at most its listings).",
 )
 @click.option(
+    "--rounds",
+    "throughput_rounds",
+    type=click.IntRange(1),
+    default=BenchPlan.throughput_rounds,
+    help="Alternating rounds of ceiling, naive and pipeline for text-only and media listings (medians reported).",
+)
+@click.option(
     "--loads",
     default=",".join(f"{share:g}" for share in BenchPlan.loads),
     help="Offered loads for freshness, as shares of the text pipeline's rate.",
@@ -448,6 +464,7 @@ def command(
     text_listings: int,
     naive_listings: int,
     media_listings: int,
+    throughput_rounds: int,
     loads: str,
     load_seconds: float,
     index_size: int,
@@ -467,6 +484,7 @@ def command(
         text_listings=text_listings,
         naive_listings=min(naive_listings, text_listings),
         media_listings=media_listings,
+        throughput_rounds=throughput_rounds,
         loads=_shares(loads),
         load_seconds=load_seconds,
         index=IndexPlan(

@@ -5,6 +5,7 @@ and, for reviews, the time until the worker has handled every one."""
 
 import asyncio
 import json
+import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,44 @@ class PipelineRun:
     def summary(self) -> dict[str, Any]:
         """Throughput and the freshness percentiles (the report's numbers)."""
         return {"per_s": self.listings_per_s(), "freshness": latency_summary(self.freshness_s())}
+
+
+def combined_ceiling(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The ceiling over several rounds of :func:`ceiling`: each concurrency's median rate, and the best of
+    those medians (pure). Taking each round's best instead would favour whichever concurrency a stall
+    spared.
+
+    >>> combined_ceiling([{"by_concurrency": {"1": 5.0, "2": 9.0}, "per_s": 9.0, "batch": 32},
+    ...                   {"by_concurrency": {"1": 6.0, "2": 7.0}, "per_s": 7.0, "batch": 32},
+    ...                   {"by_concurrency": {"1": 7.0, "2": 8.0}, "per_s": 8.0, "batch": 32}])["per_s"]
+    8.0
+    """
+    by_concurrency = {
+        key: statistics.median(found["by_concurrency"][key] for found in rounds)
+        for key in rounds[0]["by_concurrency"]
+    }
+    best = max(by_concurrency, key=lambda key: by_concurrency[key])
+    return {
+        "per_s": by_concurrency[best],
+        "best_concurrency": int(best),
+        "by_concurrency": by_concurrency,
+        "batch": rounds[0]["batch"],
+        "by_round": [found["per_s"] for found in rounds],
+    }
+
+
+def combined_rates(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The median ``per_s`` of several rounds, and each round's (pure)."""
+    rates = [found["per_s"] for found in rounds]
+    return {"per_s": statistics.median(rates), "by_round": rates}
+
+
+def combined_runs(runs: Sequence[PipelineRun]) -> dict[str, Any]:
+    """The median rate of several pipeline runs, each run's, and the freshness of all their events (pure)."""
+    samples = [seconds for run in runs for seconds in run.freshness_s()]
+    return combined_rates([{"per_s": run.listings_per_s()} for run in runs]) | {
+        "freshness": latency_summary(samples)
+    }
 
 
 async def ceiling(

@@ -19,6 +19,7 @@ PLAN = BenchPlan(
     text_listings=40,
     naive_listings=4,
     media_listings=6,
+    throughput_rounds=2,
     reviewed_listings=10,
     reviews_per_listing=2,
     update_rounds=1,
@@ -43,8 +44,10 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
         assert all(value > 0 for value in rates), section
         assert section["pipeline_over_ceiling"] == rates[2] / rates[0]
         assert section["pipeline_over_naive"] == rates[2] / rates[1]
-    assert report["text"]["pipeline"]["freshness"]["samples"] == 40
-    assert report["multimodal"]["pipeline"]["freshness"]["samples"] == 6
+    for name in ("text", "multimodal"):
+        assert all(len(report[name][part]["by_round"]) == 2 for part in ("ceiling", "naive", "pipeline"))
+    assert report["text"]["pipeline"]["freshness"]["samples"] == 2 * 40
+    assert report["multimodal"]["pipeline"]["freshness"]["samples"] == 2 * 6
     assert report["scale_out"]["workers"] == 2 and report["scale_out"]["pipeline"]["per_s"] > 0
     encoders = report["encoders"]
     assert set(encoders) == {"text_encoder", "text_multilingual_encoder", "image_encoder"}
@@ -75,7 +78,7 @@ async def test_one_run_measures_every_scenario_against_its_ceiling_and_baseline(
     assert all((tmp_path / name).stat().st_size > 1000 for name in written)
 
     warm_ups = 2 * 32  # before everything, and before the two-worker run
-    text, media, two_workers, updated = 40, 6, 40, 6
+    text, media, two_workers, updated = 2 * 40, 2 * 6, 40, 6
     stored = warm_ups + text + media + load["freshness"]["samples"] + two_workers + updated
     assert len(result.listing_ids) == stored
     assert set((await client.stored_versions(result.listing_ids)).values()) == {None}, "the run cleans up"
