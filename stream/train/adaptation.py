@@ -21,6 +21,7 @@ from stream.contracts.index import IndexSchema
 from stream.model.fusion import FusionConfig
 from stream.model.loading import load_exported
 from stream.train import cache
+from stream.train.agreement import NoAgreementPairs
 from stream.train.cache import FeatureSet
 from stream.train.data import LabelMode
 from stream.train.evaluate import RECENTRED, REWEIGHTED, evaluate, evaluated_rows
@@ -109,7 +110,8 @@ def study(
     train_params: Callable[..., TrainParams] = TrainParams,
 ) -> dict[str, Any]:
     """Evaluate the served model and train and evaluate every method, on each split; write
-    ``adaptation.json`` into ``out_dir`` (each run's checkpoints under ``split-<seed>/<method>``).
+    ``adaptation.json`` into ``out_dir`` (each run's checkpoints under ``split-<seed>/<method>``). A run
+    whose validation split holds no agreement pair is skipped, and listed with the reason.
 
     Args:
         features: the catalog's cached features (read from ``features_path``).
@@ -121,6 +123,7 @@ def study(
     """
     served = load_exported(repository)
     per_split: dict[str, dict[str, dict[str, Any]]] = {}
+    skipped: list[dict[str, Any]] = []  # runs that could not validate (no agreement pair), with the reason
     for seed in split_seeds:
         test = features.subset(evaluated_rows(features, "test", seed))
         rows = recall_rows(evaluate(test, served), SERVED)
@@ -138,7 +141,11 @@ def study(
                 if method.from_served
                 else FusionConfig.from_schema(IndexSchema.from_yaml(params.schema))
             )
-            trained = load_checkpoint(train(params, config, features).checkpoint)
+            try:
+                trained = load_checkpoint(train(params, config, features).checkpoint)
+            except NoAgreementPairs as exc:
+                skipped.append({"split_seed": seed, "method": method.name, "reason": str(exc)})
+                continue
             rows |= recall_rows(evaluate(test, trained), method.name, FUSED_ROWS)
         per_split[str(seed)] = rows
     report = {
@@ -146,6 +153,7 @@ def study(
         "listings": len(features),
         "split_seeds": list(split_seeds),
         "per_split": per_split,
+        "skipped": skipped,
         "summary": summarise(per_split),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,4 +197,6 @@ def command(settings: Settings, features_path: Path, splits: int, out: Path) -> 
     """
     report = study(cache.load(features_path), features_path, settings.model_repository, range(splits), out)
     click.echo(format_summary(report["summary"]))
+    for run in report["skipped"]:
+        click.echo(f"skipped {run['method']} on split {run['split_seed']}: {run['reason']}")
     click.echo(f"wrote {out / 'adaptation.json'}")

@@ -12,11 +12,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream.errors import SettingsError
 from stream.features.vectors import FloatArray, l2_normalize
 from stream.train.cache import FeatureSet
 
 AGREEMENT_K = 2
 TEXTS = ("text", "text_multilingual")
+
+
+class NoAgreementPairs(SettingsError):
+    """Agreement found no pair among the listings it was to score a model on."""
 
 
 def candidate_similarity(

@@ -22,7 +22,7 @@ from stream.errors import EmbeddingDimMismatch, SettingsError
 from stream.model.fusion import FusionConfig, ListingBatch, ListingModel
 from stream.model.loading import load_exported
 from stream.train import cache
-from stream.train.agreement import agreement_groups
+from stream.train.agreement import NoAgreementPairs, agreement_groups
 from stream.train.cache import FeatureSet
 from stream.train.data import (
     PairBatchSampler,
@@ -232,11 +232,22 @@ class Trainer:
         self.val = self.validation_listings()
 
     def validation_listings(self) -> FeatureSet:
-        """The validation split, its products replaced by agreement pairs under ``--val-labels agreement``."""
+        """The validation split, its products replaced by agreement pairs under ``--val-labels agreement``.
+
+        Raises:
+            NoAgreementPairs: under ``--val-labels agreement``, the split holds no agreeing pair.
+        """
         val = self.features.subset(self.rows["val"])
         if self.params.val_labels != "agreement":
             return val
-        return replace(val, families=np.array(agreement_groups(val, list(range(len(val))))))
+        groups = agreement_groups(val, list(range(len(val))))
+        if len(set(groups)) == len(groups):
+            raise NoAgreementPairs(
+                f"--val-labels agreement: photos and texts agree on no pair among the {len(val)} validation "
+                f"listings of split seed {self.params.split_seed}, so early stopping would have nothing to "
+                "score; pass --val-labels none, or another --split-seed"
+            )
+        return replace(val, families=np.array(groups))
 
     def mining_vectors(self) -> NDArray[np.float32] | None:
         """Fused vectors of every listing under ``--agreement-from`` (None without it)."""

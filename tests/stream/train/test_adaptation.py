@@ -128,3 +128,29 @@ def test_the_summary_prints_a_line_per_row_with_its_splits_mean_ratio_and_query_
         "served/fusion      0.250 0.750  mean 0.500  0.67 x supervised  query 0.500",
         "supervised/fusion  0.500 1.000  mean 0.750  1.00 x supervised",
     ]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_run_that_cannot_validate_is_skipped_with_its_reason_and_the_others_still_run(
+    feature_set_factory: FeatureSetFactory, tiny_layout: Path, tmp_path: Path
+) -> None:
+    features = feature_set_factory(families=30, per_family=3)
+    mask = features.modality_mask.copy()
+    mask[:, 1] = 0.0  # no photos: agreement pairs none
+    features = replace(features, modality_mask=mask)
+    served_config = FusionConfig(
+        DIMS["text"], DIMS["text_multilingual"], DIMS["image"], DIMS["reviews"], shared_dim=16, hidden_dim=8
+    )
+    export_model(ListingModel(served_config).eval(), tmp_path / "repository")
+    short = partial(
+        TrainParams, schema=tiny_layout, epochs=1, steps=1, batch_products=4, warmup_steps=1, progress=False
+    )
+
+    report = study(features, tmp_path / "features.npz", tmp_path / "repository", [0], tmp_path / "out", short)
+
+    (skipped,) = report["skipped"]
+    assert skipped["split_seed"] == 0 and skipped["method"] == "agreement"
+    assert "agree on no pair" in skipped["reason"]
+    rows = report["per_split"]["0"]
+    assert "supervised/fusion" in rows and "served/fusion" in rows
+    assert not any(name.startswith("agreement/") for name in rows)

@@ -5,6 +5,7 @@ import json
 import re
 import sys
 import types
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,27 @@ def test_an_agreement_run_validates_on_agreement_pairs(small_run: list[str], tmp
     assert {"listing_recall@1", "score"} <= set(val)
     params = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["params"]
     assert (params["labels"], params["val_labels"]) == ("agreement", "agreement")
+
+
+def test_agreement_validation_without_any_agreeing_pair_is_refused_naming_the_way_out(
+    small_run: list[str],
+    tmp_path: Path,
+    feature_set_factory: FeatureSetFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    features = feature_set_factory()
+    mask = features.modality_mask.copy()
+    mask[:, 1] = 0.0  # no photos: photos and texts can never both agree
+    cache.save(replace(features, modality_mask=mask), tmp_path / "features.npz", {"catalog": "synthetic"})
+    args = ["--out", str(tmp_path / "run"), "--labels", "agreement", "--val-labels", "agreement"]
+
+    assert main([*small_run, *args]) == 1
+
+    error = capsys.readouterr().err
+    assert (
+        "agree on no pair among the" in error and "pass --val-labels none, or another --split-seed" in error
+    )
+    assert not (tmp_path / "run" / "best.pt").exists()
 
 
 def test_weak_labels_without_any_key_warn(
