@@ -73,32 +73,25 @@ def recall_rows(report: dict[str, Any], prefix: str, names: Sequence[str] | None
 
 
 def summarise(per_split: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Each row's listing Recall@1 on every split, its mean, that mean over the supervised fusion's, and the
-    mean text query Recall@1 where the row has one (pure)."""
+    """Each row's listing Recall@1 on every split that has it, its mean, that mean over the supervised
+    fusion's mean on the same splits, and the mean text query Recall@1 where the row has one (pure)."""
     names = list(dict.fromkeys(name for rows in per_split.values() for name in rows))
-    by_split = {
-        name: [rows[name]["listing_recall@1"] for rows in per_split.values() if name in rows]
-        for name in names
-    }
-    queries = {
-        name: [
-            rows[name]["query_recall@1"]
-            for rows in per_split.values()
-            if rows.get(name, {}).get("query_recall@1") is not None
-        ]
-        for name in names
-    }
-    means = {name: sum(values) / len(values) for name, values in by_split.items()}
-    reference = means.get(REFERENCE)
-    return {
-        name: {
-            "by_split": by_split[name],
-            "mean": round(means[name], 4),
-            "over_supervised": round(means[name] / reference, 4) if reference else None,
-            "query_mean": round(sum(queries[name]) / len(queries[name]), 4) if queries[name] else None,
+    summary = {}
+    for name in names:
+        splits = [rows for rows in per_split.values() if name in rows]
+        listing = [rows[name]["listing_recall@1"] for rows in splits]
+        reference = [rows[REFERENCE]["listing_recall@1"] for rows in splits if REFERENCE in rows]
+        queries = [q for rows in splits if (q := rows[name].get("query_recall@1")) is not None]
+        mean = sum(listing) / len(listing)
+        summary[name] = {
+            "by_split": listing,
+            "mean": round(mean, 4),
+            "over_supervised": round(mean * len(reference) / sum(reference), 4)
+            if len(reference) == len(splits) and sum(reference)
+            else None,
+            "query_mean": round(sum(queries) / len(queries), 4) if queries else None,
         }
-        for name in names
-    }
+    return summary
 
 
 def study(
