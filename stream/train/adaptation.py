@@ -83,12 +83,11 @@ def summarise(per_split: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict
         reference = [rows[REFERENCE]["listing_recall@1"] for rows in splits if REFERENCE in rows]
         queries = [q for rows in splits if (q := rows[name].get("query_recall@1")) is not None]
         mean = sum(listing) / len(listing)
+        reference_mean = sum(reference) / len(reference) if len(reference) == len(splits) else 0.0
         summary[name] = {
             "by_split": listing,
             "mean": round(mean, 4),
-            "over_supervised": round(mean * len(reference) / sum(reference), 4)
-            if len(reference) == len(splits) and sum(reference)
-            else None,
+            "over_supervised": round(mean / reference_mean, 4) if reference_mean else None,
             "query_mean": round(sum(queries) / len(queries), 4) if queries else None,
         }
     return summary
